@@ -1,0 +1,29 @@
+//! hop's gRPC contracts and their generated code.
+//!
+//! The `.proto` files under `proto/hop/` are the source of truth; `build.rs` compiles them
+//! with tonic-prost-build. Each package is a module here:
+//!
+//! - [`links::v1`]: `hop.links.v1.LinkService`, the write service (links, codes, stats).
+//! - [`auth::v1`]: `hop.auth.v1.AuthService`, users, passwords, tokens and sessions.
+//!
+//! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection so `grpcurl` works against every
+//! service without local copies of the protos.
+
+/// `hop.links.v1`.
+pub mod links {
+    /// Version 1 of the links API.
+    pub mod v1 {
+        tonic::include_proto!("hop.links.v1");
+    }
+}
+
+/// `hop.auth.v1`.
+pub mod auth {
+    /// Version 1 of the auth API.
+    pub mod v1 {
+        tonic::include_proto!("hop.auth.v1");
+    }
+}
+
+/// The encoded descriptors of every hop proto, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hop_descriptor");

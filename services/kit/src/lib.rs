@@ -1,0 +1,32 @@
+//! hop-kit: the plumbing every hop service shares, so the services hold only their domain.
+//!
+//! # Layout
+//!
+//! - [`config`]: the environment-driven settings every service reads (database, Redis,
+//!   logging, listeners), as clap argument groups so `hop --help` lists them all.
+//! - [`telemetry`]: JSON logs to stdout and to a size-rotated file; [`metrics`]: Prometheus
+//!   registries, RED histograms and the process collector.
+//! - [`health`]: dependency probes behind `/health`, `/health/live` and `/health/ready`.
+//! - [`postgres`]: the connection pool and the embedded migrations; [`redis`]: the Redis
+//!   client with fail-fast commands behind a circuit breaker.
+//! - [`serve`]: the hyper accept loop with graceful drain; [`shutdown`]: SIGINT/SIGTERM.
+//! - [`problem`]: RFC 9457 problem+json bodies.
+//! - [`link`]: the validated newtypes of the link domain ([`link::ShortCode`],
+//!   [`link::Alias`], [`link::TargetUrl`], [`link::RedirectType`]) and the read-model entry
+//!   that links writes and redirect reads; [`codes`]: base62 and the keyed permutation that
+//!   turns sequence ids into unguessable codes.
+
+pub mod codes;
+pub mod config;
+pub mod health;
+pub mod link;
+pub mod metrics;
+pub mod postgres;
+pub mod problem;
+pub mod redis;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;
+
+/// hop's version, as built.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,393 @@
+//! The link domain's validated values, shared by the gateway (which validates at the public
+//! edge), links (which validates again for internal gRPC callers) and redirect.
+//!
+//! Once a value has one of these types it is valid: [`ShortCode`] for any code a redirect
+//! may look up, [`Alias`] for a custom code a user asks for, [`TargetUrl`] for a
+//! destination, [`RedirectType`] for the status a link answers with. [`CachedLink`] is the
+//! read-model entry that links writes to Redis and redirect reads back.
+
+use std::fmt;
+
+/// Longest code or alias, in bytes.
+pub const MAX_CODE_LEN: usize = 64;
+/// Shortest custom alias.
+pub const MIN_ALIAS_LEN: usize = 3;
+/// Longest accepted destination URL, in bytes (before and after normalization).
+pub const MAX_URL_LEN: usize = 2048;
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// Words that name hop's own routes, or that users would mistake for them; never aliases.
+pub const RESERVED_WORDS: &[&str] = &[
+    "admin",
+    "api",
+    "app",
+    "assets",
+    "auth",
+    "dashboard",
+    "docs",
+    "favicon.ico",
+    "health",
+    "help",
+    "links",
+    "login",
+    "logout",
+    "metrics",
+    "register",
+    "robots.txt",
+    "settings",
+    "signup",
+    "static",
+    "stats",
+    "status",
+    "well-known",
+    "www",
+];
+
+fn is_code_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// A code of possible shape: 1 to 64 of `[A-Za-z0-9_-]`. Anything else cannot name a link,
+/// so the redirect service answers 404 without a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShortCode<'a>(&'a str);
+
+impl<'a> ShortCode<'a> {
+    /// `None` when `s` cannot be a code.
+    pub fn parse(s: &'a str) -> Option<Self> {
+        let ok = !s.is_empty() && s.len() <= MAX_CODE_LEN && s.bytes().all(is_code_byte);
+        ok.then_some(Self(s))
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// Why an alias was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AliasError {
+    #[error("must be at least {MIN_ALIAS_LEN} characters")]
+    TooShort,
+    #[error("must be at most {MAX_CODE_LEN} characters")]
+    TooLong,
+    #[error("may contain only letters, digits, '_' and '-'")]
+    BadCharacter,
+    #[error("is a reserved word")]
+    Reserved,
+}
+
+/// A custom code a user asked for: `[A-Za-z0-9_-]{3,64}`, case-sensitive, not reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Alias(String);
+
+impl Alias {
+    pub fn parse(s: &str) -> Result<Self, AliasError> {
+        if s.len() < MIN_ALIAS_LEN {
+            return Err(AliasError::TooShort);
+        }
+        if s.len() > MAX_CODE_LEN {
+            return Err(AliasError::TooLong);
+        }
+        if !s.bytes().all(is_code_byte) {
+            return Err(AliasError::BadCharacter);
+        }
+        if RESERVED_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) {
+            return Err(AliasError::Reserved);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Why a destination URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("is required")]
+    Empty,
+    #[error("must be at most {MAX_URL_LEN} bytes")]
+    TooLong,
+    #[error("is not a valid absolute URL")]
+    Malformed,
+    #[error("must use http or https")]
+    Scheme,
+    #[error("must have a host")]
+    NoHost,
+    #[error("must not contain credentials")]
+    Credentials,
+    #[error("must not point back at this shortener")]
+    OwnHost,
+}
+
+/// A destination: an absolute http(s) URL with a host, at most 2048 bytes, no embedded
+/// credentials, not pointing at the shortener itself. Stored in its normalized form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl(String);
+
+impl TargetUrl {
+    /// Validates `raw`; `own_hosts` are the hosts hop answers on (from PUBLIC_BASE_URL),
+    /// compared without port so `http://` and `https://` loops are both caught.
+    pub fn parse(raw: &str, own_hosts: &[String]) -> Result<Self, UrlError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(UrlError::Empty);
+        }
+        if raw.len() > MAX_URL_LEN {
+            return Err(UrlError::TooLong);
+        }
+        let url = url::Url::parse(raw).map_err(|e| match e {
+            url::ParseError::EmptyHost => UrlError::NoHost,
+            _ => UrlError::Malformed,
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(UrlError::Scheme);
+        }
+        let host = match url.host_str() {
+            Some(h) if !h.is_empty() => h.trim_end_matches('.').to_ascii_lowercase(),
+            _ => return Err(UrlError::NoHost),
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlError::Credentials);
+        }
+        if own_hosts.iter().any(|own| own.eq_ignore_ascii_case(&host)) {
+            return Err(UrlError::OwnHost);
+        }
+        let normalized = String::from(url);
+        if normalized.len() > MAX_URL_LEN {
+            return Err(UrlError::TooLong);
+        }
+        Ok(Self(normalized))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for TargetUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The host of a public base URL, for [`TargetUrl::parse`]'s loop check.
+pub fn host_of(base_url: &str) -> Option<String> {
+    let url = url::Url::parse(base_url).ok()?;
+    Some(url.host_str()?.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// The status a link redirects with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RedirectType {
+    MovedPermanently,
+    #[default]
+    Found,
+    TemporaryRedirect,
+    PermanentRedirect,
+}
+
+impl RedirectType {
+    /// Accepts exactly 301, 302, 307 and 308.
+    pub fn from_status(status: i64) -> Option<Self> {
+        match status {
+            301 => Some(Self::MovedPermanently),
+            302 => Some(Self::Found),
+            307 => Some(Self::TemporaryRedirect),
+            308 => Some(Self::PermanentRedirect),
+            _ => None,
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            Self::MovedPermanently => 301,
+            Self::Found => 302,
+            Self::TemporaryRedirect => 307,
+            Self::PermanentRedirect => 308,
+        }
+    }
+}
+
+/// Validates a title: trimmed, at most [`MAX_TITLE_CHARS`] characters, no control
+/// characters. An empty title is no title.
+pub fn parse_title(raw: &str) -> Result<Option<String>, &'static str> {
+    let title = raw.trim();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err("must be at most 200 characters");
+    }
+    if title.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok((!title.is_empty()).then(|| title.to_owned()))
+}
+
+/// What the redirect service needs to answer for a code: the read-model entry that links
+/// writes through to Redis and redirect keeps in its L1 cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedLink {
+    pub url: String,
+    pub redirect_type: RedirectType,
+    pub is_active: bool,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+impl CachedLink {
+    /// The Redis value: `v1 <status> <active 0|1> <expires unix seconds or -> <url>`.
+    ///
+    /// A normalized URL never contains a space, so the URL is simply the rest of the line.
+    /// Plain text keeps the L1-off path (Redis on every request) free of a JSON parser.
+    pub fn encode(&self) -> String {
+        let expires = self
+            .expires_at
+            .map_or_else(|| "-".to_owned(), |t| t.to_string());
+        format!(
+            "v1 {} {} {} {}",
+            self.redirect_type.status(),
+            u8::from(self.is_active),
+            expires,
+            self.url
+        )
+    }
+
+    /// `None` for anything [`Self::encode`] did not produce (a foreign or future format is
+    /// treated as a cache miss, never as an error).
+    pub fn decode(value: &str) -> Option<Self> {
+        let mut parts = value.splitn(5, ' ');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        let redirect_type = RedirectType::from_status(parts.next()?.parse().ok()?)?;
+        let is_active = match parts.next()? {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let expires_at = match parts.next()? {
+            "-" => None,
+            t => Some(t.parse().ok()?),
+        };
+        let url = parts.next().filter(|u| !u.is_empty())?.to_owned();
+        Some(Self {
+            url,
+            redirect_type,
+            is_active,
+            expires_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn own() -> Vec<String> {
+        vec!["hop.example".to_owned()]
+    }
+
+    #[test]
+    fn short_codes_have_a_possible_shape() {
+        assert!(ShortCode::parse("aZ09_-").is_some());
+        assert!(ShortCode::parse("").is_none());
+        assert!(ShortCode::parse("a/b").is_none());
+        assert!(ShortCode::parse("favicon.ico").is_none());
+        assert!(ShortCode::parse("ünï").is_none());
+        assert!(ShortCode::parse(&"a".repeat(65)).is_none());
+    }
+
+    #[test]
+    fn aliases_follow_the_rules() {
+        assert!(Alias::parse("my-link_1").is_ok());
+        assert_eq!(Alias::parse("ab"), Err(AliasError::TooShort));
+        assert_eq!(Alias::parse(&"a".repeat(65)), Err(AliasError::TooLong));
+        assert_eq!(Alias::parse("a b c"), Err(AliasError::BadCharacter));
+        assert_eq!(Alias::parse("../etc"), Err(AliasError::BadCharacter));
+        assert_eq!(Alias::parse("Links"), Err(AliasError::Reserved));
+        assert_eq!(Alias::parse("health"), Err(AliasError::Reserved));
+    }
+
+    #[test]
+    fn urls_follow_the_rules() {
+        let ok = TargetUrl::parse(" https://Example.com/a?b=c ", &own()).unwrap();
+        assert_eq!(ok.as_str(), "https://example.com/a?b=c");
+        let bad = |s: &str| TargetUrl::parse(s, &own()).unwrap_err();
+        assert_eq!(bad(""), UrlError::Empty);
+        assert_eq!(bad("javascript:alert(1)"), UrlError::Scheme);
+        assert_eq!(bad("data:text/html,<script>"), UrlError::Scheme);
+        assert_eq!(bad("ftp://example.com/file"), UrlError::Scheme);
+        assert_eq!(bad("http://"), UrlError::NoHost);
+        assert_eq!(bad("example.com/no-scheme"), UrlError::Malformed);
+        assert_eq!(bad("https://user:pw@example.com/"), UrlError::Credentials);
+        assert_eq!(bad("https://HOP.example./loop"), UrlError::OwnHost);
+        assert_eq!(bad("http://hop.example:8080/loop"), UrlError::OwnHost);
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
+        assert_eq!(bad(&long), UrlError::TooLong);
+        // Percent-encoding may push a URL over the limit after normalization.
+        let expands = format!("https://example.com/{}", " x".repeat(1000));
+        assert_eq!(bad(&expands), UrlError::TooLong);
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(parse_title("  hi "), Ok(Some("hi".to_owned())));
+        assert_eq!(parse_title("   "), Ok(None));
+        assert!(parse_title(&"é".repeat(201)).is_err());
+        assert!(parse_title("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn redirect_types_are_the_four_redirects() {
+        for s in [301, 302, 307, 308] {
+            assert_eq!(RedirectType::from_status(s).unwrap().status() as i64, s);
+        }
+        assert_eq!(RedirectType::from_status(200), None);
+        assert_eq!(RedirectType::from_status(303), None);
+    }
+
+    #[test]
+    fn foreign_cache_values_are_misses() {
+        assert_eq!(CachedLink::decode(""), None);
+        assert_eq!(CachedLink::decode("v2 302 1 - https://a.b"), None);
+        assert_eq!(CachedLink::decode("v1 200 1 - https://a.b"), None);
+        assert_eq!(CachedLink::decode("v1 302 1 -"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn cached_links_round_trip(
+            path in "[a-zA-Z0-9/%?=&._~-]{0,100}",
+            status in prop::sample::select(vec![301i64, 302, 307, 308]),
+            is_active in any::<bool>(),
+            expires_at in proptest::option::of(any::<i64>()),
+        ) {
+            let url = TargetUrl::parse(&format!("https://example.com/{path}"), &[]).unwrap();
+            let link = CachedLink {
+                url: url.into_string(),
+                redirect_type: RedirectType::from_status(status).unwrap(),
+                is_active,
+                expires_at,
+            };
+            prop_assert_eq!(CachedLink::decode(&link.encode()), Some(link));
+        }
+
+        #[test]
+        fn parsed_urls_never_contain_spaces(raw in "https://example\\.com/[ -~]{0,80}") {
+            if let Ok(url) = TargetUrl::parse(&raw, &[]) {
+                prop_assert!(!url.as_str().contains(' '));
+            }
+        }
+    }
+}

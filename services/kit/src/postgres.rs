@@ -1,0 +1,134 @@
+//! PostgreSQL: the connection pool every service uses, and the schema migrations embedded
+//! in the binary (applied by `hop migrate` and `hop up`).
+
+use crate::config::{ConfigError, DatabaseArgs};
+use anyhow::Context as _;
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+pub use deadpool_postgres::Pool;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// A pool that connects lazily: building it never touches the network, so a service starts
+/// (and reports itself not ready) while Postgres is down.
+pub fn pool(args: &DatabaseArgs) -> Result<Pool, ConfigError> {
+    let manager = Manager::from_config(
+        args.pg_config()?,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(args.database_pool_size as usize)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(args.timeout()))
+        .create_timeout(Some(args.timeout()))
+        .recycle_timeout(Some(args.timeout()))
+        .build()
+        .map_err(|e| ConfigError::new("DATABASE_POOL_SIZE", format!("cannot build the pool: {e}")))
+}
+
+/// A health probe: one round trip on a pooled connection.
+pub async fn ping(pool: &Pool) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `error` is a unique violation of `constraint`.
+pub fn is_unique_violation(error: &tokio_postgres::Error, constraint: &str) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some(constraint)
+    })
+}
+
+/// Applies every pending migration; returns how many ran.
+///
+/// Creates the database and schema when they do not exist yet (so `hop up` works on a fresh
+/// Postgres) and holds an advisory lock, so instances starting together migrate once.
+pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<usize> {
+    let config = args.migration_config()?;
+    let mut client = match connect(&config).await {
+        Ok(client) => client,
+        Err(e) if is_missing_database(&e) => {
+            create_database(&config).await?;
+            connect(&config).await?
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("connecting to PostgreSQL at {}", describe(&config)));
+        }
+    };
+    let schema = &args.database_schema;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}; SELECT pg_advisory_lock(hashtext('hop.migrations'));"
+        ))
+        .await
+        .context("preparing to migrate")?;
+    let report = embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .context("applying migrations");
+    let _ = client
+        .batch_execute("SELECT pg_advisory_unlock(hashtext('hop.migrations'))")
+        .await;
+    let applied = report?.applied_migrations().len();
+    tracing::info!(applied, schema = %schema, "migrations_applied");
+    Ok(applied)
+}
+
+async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "migration_connection_closed");
+        }
+    });
+    Ok(client)
+}
+
+fn is_missing_database(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| *db.code() == tokio_postgres::error::SqlState::INVALID_CATALOG_NAME)
+}
+
+async fn create_database(config: &tokio_postgres::Config) -> anyhow::Result<()> {
+    let name = config.get_dbname().unwrap_or("hop").to_owned();
+    crate::config::parse_identifier(&name)
+        .map_err(|e| ConfigError::new("DATABASE_NAME", format!("cannot be created: {e}")))?;
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let client = connect(&admin)
+        .await
+        .with_context(|| format!("database {name} does not exist and the postgres database is unreachable"))?;
+    match client.batch_execute(&format!("CREATE DATABASE {name}")).await {
+        Ok(()) => {
+            tracing::info!(database = %name, "database_created");
+            Ok(())
+        }
+        // Another instance created it first.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating database {name}")),
+    }
+}
+
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}

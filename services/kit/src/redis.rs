@@ -1,0 +1,263 @@
+//! Redis: one client per service instance with bounded, fail-fast commands behind a
+//! circuit breaker (DESIGN.md §6).
+//!
+//! Redis is a cache here, never the source of truth, so every caller has a fallback. What
+//! matters is that a dead or slow Redis costs no latency: each command fails at once while
+//! the connection is down (`fail_fast`), is bounded by REDIS_TIMEOUT_MS, and after
+//! REDIS_BREAKER_FAILURES consecutive failures the breaker skips Redis entirely for
+//! REDIS_BREAKER_COOLDOWN_MS before letting one probe call through.
+
+use crate::config::{ConfigError, RedisArgs};
+use fred::clients::{Client, SubscriberClient, WithOptions};
+use fred::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why a Redis call produced no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    #[error("redis skipped: circuit breaker open")]
+    BreakerOpen,
+    #[error("redis command failed: {0}")]
+    Command(#[from] fred::error::Error),
+}
+
+/// A Redis client scoped to hop's key prefix. Cheap to clone.
+#[derive(Clone)]
+pub struct Redis {
+    client: Client,
+    commands: WithOptions<Client>,
+    config: fred::types::config::Config,
+    prefix: Arc<str>,
+    breaker: Arc<Breaker>,
+}
+
+impl Redis {
+    /// Starts connecting in the background and returns at once: a service starts (degraded)
+    /// while Redis is down, and the client reconnects on its own when Redis comes back.
+    pub fn connect(args: &RedisArgs) -> Result<Self, ConfigError> {
+        let config = Config::from_url(&args.redis_url)
+            .map_err(|e| ConfigError::new("REDIS_URL", format!("is not a Redis URL: {e}")))?;
+        let timeout = Duration::from_millis(args.redis_timeout_ms);
+        let client = builder(&config, timeout)
+            .build()
+            .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
+        let _connection_task = client.connect();
+        let commands = client.with_options(&Options {
+            fail_fast: true,
+            timeout: Some(timeout),
+            max_attempts: Some(1),
+            ..Options::default()
+        });
+        Ok(Self {
+            client,
+            commands,
+            config,
+            prefix: Arc::from(args.redis_key_prefix.as_str()),
+            breaker: Arc::new(Breaker::new(
+                args.redis_breaker_failures,
+                Duration::from_millis(args.redis_breaker_cooldown_ms),
+            )),
+        })
+    }
+
+    /// `<prefix><kind>:<id>`, e.g. `hop:link:abc1234`.
+    pub fn key(&self, kind: &str, id: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + kind.len() + id.len() + 1);
+        key.push_str(&self.prefix);
+        key.push_str(kind);
+        key.push(':');
+        key.push_str(id);
+        key
+    }
+
+    /// `<prefix><name>`: a pub/sub channel name.
+    pub fn channel(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, RedisError> {
+        self.guarded(self.commands.get::<Option<String>, _>(key))
+            .await
+    }
+
+    pub async fn set_ex(&self, key: &str, value: String, ttl: Duration) -> Result<(), RedisError> {
+        let expire = Expiration::EX(ttl.as_secs().max(1) as i64);
+        self.guarded(self.commands.set::<(), _, _>(key, value, Some(expire), None, false))
+            .await
+    }
+
+    pub async fn del(&self, key: &str) -> Result<(), RedisError> {
+        self.guarded(self.commands.del::<(), _>(key)).await
+    }
+
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), RedisError> {
+        self.guarded(self.commands.publish::<(), _, _>(channel, message))
+            .await
+    }
+
+    /// A health probe. Bypasses the breaker so it sees recovery first.
+    pub async fn ping(&self) -> Result<(), String> {
+        self.commands
+            .ping::<()>(None)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A dedicated pub/sub connection with the same settings; it resubscribes on reconnect.
+    pub fn subscriber(&self) -> Result<SubscriberClient, RedisError> {
+        let subscriber = Builder::from_config(self.config.clone())
+            .set_policy(ReconnectPolicy::new_constant(0, 500))
+            .build_subscriber_client()?;
+        Ok(subscriber)
+    }
+
+    /// Closes the connection (graceful shutdown).
+    pub async fn quit(&self) {
+        let _ = self.client.quit().await;
+    }
+
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, RedisError> {
+        if !self.breaker.allow() {
+            return Err(RedisError::BreakerOpen);
+        }
+        match call.await {
+            Ok(value) => {
+                self.breaker.success();
+                Ok(value)
+            }
+            Err(e) => {
+                self.breaker.failure();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn builder(config: &fred::types::config::Config, timeout: Duration) -> Builder {
+    let mut builder = Builder::from_config(config.clone());
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = timeout.max(Duration::from_millis(500));
+            c.internal_command_timeout = timeout.max(Duration::from_secs(1));
+            c.max_command_attempts = 1;
+            c.tcp.nodelay = Some(true);
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = timeout;
+        })
+        .set_policy(ReconnectPolicy::new_constant(0, 500));
+    builder
+}
+
+/// A consecutive-failure circuit breaker: closed → open after `threshold` failures →
+/// half-open (one probe call) after `cooldown` → closed on the probe's success.
+///
+/// The closed state costs one atomic load per call.
+#[derive(Debug)]
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    epoch: Instant,
+    failures: AtomicU32,
+    /// Milliseconds since `epoch` until which calls are skipped; 0 when closed.
+    open_until_ms: AtomicU64,
+    probing: AtomicBool,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            cooldown,
+            epoch: Instant::now(),
+            failures: AtomicU32::new(0),
+            open_until_ms: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Whether a call may go ahead now.
+    pub fn allow(&self) -> bool {
+        let until = self.open_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        if self.now_ms() < until {
+            return false;
+        }
+        // Half-open: exactly one caller probes.
+        !self.probing.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open_until_ms.load(Ordering::Relaxed) != 0
+    }
+
+    pub fn success(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        if self.open_until_ms.swap(0, Ordering::AcqRel) != 0 {
+            self.probing.store(false, Ordering::Release);
+            tracing::info!("redis_breaker_closed");
+        }
+    }
+
+    pub fn failure(&self) {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.threshold {
+            let until = self.now_ms() + self.cooldown.as_millis() as u64;
+            let was = self.open_until_ms.swap(until, Ordering::AcqRel);
+            self.probing.store(false, Ordering::Release);
+            if was == 0 {
+                tracing::warn!(failures, cooldown_ms = self.cooldown.as_millis() as u64, "redis_breaker_opened");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_and_lets_one_probe_through_after_cooldown() {
+        let breaker = Breaker::new(3, Duration::from_millis(30));
+        assert!(breaker.allow());
+        breaker.failure();
+        breaker.failure();
+        assert!(breaker.allow(), "below the threshold the breaker stays closed");
+        breaker.failure();
+        assert!(!breaker.allow(), "open after three failures");
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(breaker.allow(), "half-open lets one probe through");
+        assert!(!breaker.allow(), "but only one");
+        breaker.failure();
+        assert!(!breaker.allow(), "a failed probe reopens");
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(breaker.allow());
+        breaker.success();
+        assert!(breaker.allow() && breaker.allow(), "a good probe closes it");
+        assert!(!breaker.is_open());
+    }
+
+    #[test]
+    fn a_success_resets_the_failure_count() {
+        let breaker = Breaker::new(2, Duration::from_secs(60));
+        breaker.failure();
+        breaker.success();
+        breaker.failure();
+        assert!(breaker.allow());
+    }
+}
