@@ -136,7 +136,8 @@ impl Health {
     {
         let check = self.check(name, required);
         let task_check = check.clone();
-        tokio::spawn(async move {
+        let span = tracing::info_span!("probe", service = self.service(), dependency = name);
+        let task = async move {
             loop {
                 let result = match tokio::time::timeout(interval, probe()).await {
                     Ok(result) => result,
@@ -148,7 +149,8 @@ impl Health {
                     () = tokio::time::sleep(interval) => {}
                 }
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(task, span));
         check
     }
 

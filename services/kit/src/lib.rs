@@ -9,7 +9,9 @@
 //! - [`health`]: dependency probes behind `/health`, `/health/live` and `/health/ready`.
 //! - [`postgres`]: the connection pool and the embedded migrations; [`redis`]: the Redis
 //!   client with fail-fast commands behind a circuit breaker.
-//! - [`serve`]: the hyper accept loop with graceful drain; [`shutdown`]: SIGINT/SIGTERM.
+//! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and
+//!   metrics) of the gRPC services; [`shutdown`]: SIGINT/SIGTERM; [`grpc`]: helpers the
+//!   tonic adapters share.
 //! - [`problem`]: RFC 9457 problem+json bodies.
 //! - [`link`]: the validated newtypes of the link domain ([`link::ShortCode`],
 //!   [`link::Alias`], [`link::TargetUrl`], [`link::RedirectType`]) and the read-model entry
@@ -18,6 +20,7 @@
 
 pub mod codes;
 pub mod config;
+pub mod grpc;
 pub mod health;
 pub mod link;
 pub mod metrics;

@@ -17,6 +17,13 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
+/// Redis key kind of read-model entries: `<REDIS_KEY_PREFIX>link:<code>`.
+pub const REDIS_LINK_KEY: &str = "link";
+
+/// Redis channel (under the key prefix) on which links announces every changed code, so
+/// redirect instances drop their L1 copy.
+pub const INVALIDATION_CHANNEL: &str = "links:invalidate";
+
 /// Words that name hop's own routes, or that users would mistake for them; never aliases.
 pub const RESERVED_WORDS: &[&str] = &[
     "admin",

@@ -28,6 +28,7 @@ pub enum RedisError {
 pub struct Redis {
     client: Client,
     commands: WithOptions<Client>,
+    probes: WithOptions<Client>,
     config: fred::types::config::Config,
     prefix: Arc<str>,
     breaker: Arc<Breaker>,
@@ -50,9 +51,17 @@ impl Redis {
             max_attempts: Some(1),
             ..Options::default()
         });
+        // Probes wait for a connection in progress (up to the timeout) instead of failing
+        // fast, so a service that just started does not report Redis down.
+        let probes = client.with_options(&Options {
+            timeout: Some(timeout.max(Duration::from_secs(1))),
+            max_attempts: Some(1),
+            ..Options::default()
+        });
         Ok(Self {
             client,
             commands,
+            probes,
             config,
             prefix: Arc::from(args.redis_key_prefix.as_str()),
             breaker: Arc::new(Breaker::new(
@@ -103,7 +112,7 @@ impl Redis {
 
     /// A health probe. Bypasses the breaker so it sees recovery first.
     pub async fn ping(&self) -> Result<(), String> {
-        self.commands
+        self.probes
             .ping::<()>(None)
             .await
             .map_err(|e| e.to_string())

@@ -73,3 +73,45 @@ pub async fn serve<M, S, B>(
         () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "drain_grace_elapsed"),
     }
 }
+
+/// Serves an axum router with [`serve`], making the peer address available to handlers as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    use axum::extract::ConnectInfo;
+    use hyper_util::service::TowerToHyperService;
+    let make = move |peer: SocketAddr| {
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut req: http::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            })
+            .service(router.clone());
+        TowerToHyperService::new(service)
+    };
+    serve(listener, make, shutdown, grace).await;
+}
+
+/// The admin surface of a service: `/health*` for `services` and `/metrics` for
+/// `registries` (plus the process metrics).
+pub fn admin_router<S: Clone + Send + Sync + 'static>(
+    services: Vec<crate::health::Health>,
+    registries: Vec<prometheus::Registry>,
+) -> axum::Router<S> {
+    use axum::routing::get;
+    let metrics = move || {
+        let registries = registries.clone();
+        async move {
+            let refs: Vec<&prometheus::Registry> = registries.iter().collect();
+            (
+                [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+                crate::metrics::render(&refs),
+            )
+        }
+    };
+    crate::health::router(services).route("/metrics", get(metrics))
+}

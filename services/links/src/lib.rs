@@ -1,1 +1,26 @@
-//! placeholder
+//! hop-links: the write service. It mints codes, owns links and writes them through to the
+//! redirect read model; callers reach it over gRPC (`hop.links.v1.LinkService`).
+//!
+//! # Layout
+//!
+//! - [`domain`]: what a link is and what may be done to it ([`domain::LinkService`]);
+//!   knows nothing of gRPC.
+//! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
+//! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
+//! - [`read_model`]: write-through of each link to Redis and the invalidation message that
+//!   tells every redirect instance to drop its L1 copy.
+//! - [`grpc`]: the thin tonic adapter: proto in, domain call, proto or status out.
+//! - [`error`]: the one error enum and its mapping to gRPC codes.
+//! - [`server`]: [`build`] binds the gRPC and admin (health, metrics) listeners; `run`
+//!   serves until shutdown and drains.
+
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod mint;
+pub mod read_model;
+pub mod server;
+pub mod store;
+
+pub use error::LinksError;
+pub use server::{Config, Server, build};

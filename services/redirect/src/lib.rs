@@ -1,1 +1,27 @@
-//! placeholder
+//! hop-redirect: the read service. `GET /{code}` answers from an in-process cache (L1),
+//! then Redis, then PostgreSQL, and stays up when either store is down (DESIGN.md §6).
+//!
+//! # Layout
+//!
+//! - [`http`]: the hyper service: the hot path (`GET|HEAD /{code}`), plus `/health*` and
+//!   `/metrics` on the same port. No framework: a redirect is a path check, a cache hit and
+//!   a response head.
+//! - [`resolver`]: the tiered lookup: L1 (bounded, TTL, negative entries, single-flight
+//!   misses) → Redis (behind a circuit breaker) → Postgres, filling the tiers on the way
+//!   back. Each tier can be switched off ([`CacheSettings`]).
+//! - [`store`]: the one SQL query of the service.
+//! - [`invalidation`]: listens on the links service's invalidation channel and evicts L1
+//!   entries, so a new or changed link is served everywhere at once.
+//! - [`metrics`]: cache tier counters and the pre-resolved request series of the hot path.
+//! - [`server`]: [`build`] binds the listener; `run` serves until shutdown and drains.
+
+pub mod http;
+pub mod invalidation;
+pub mod metrics;
+pub mod resolver;
+pub mod server;
+pub mod store;
+
+pub use resolver::CacheSettings;
+pub use http::App;
+pub use server::{Config, Redirect, Server, build};

@@ -80,6 +80,12 @@ impl<W> JsonLayer<W> {
             (None, Some(m)) => m.clone(),
             (None, None) => Value::String(meta.name().to_owned()),
         };
+        // Lines bridged from the `log` crate carry their origin in log.* fields.
+        let target = match fields.remove("log.target") {
+            Some(Value::String(t)) => t,
+            _ => meta.target().to_owned(),
+        };
+        fields.retain(|k, _| !k.starts_with("log."));
         let service = fields
             .remove("service")
             .unwrap_or_else(|| Value::String(self.service.to_owned()));
@@ -92,7 +98,7 @@ impl<W> JsonLayer<W> {
         push_pair(&mut line, "logger", &Value::String(self.logger.clone()), false);
         push_pair(&mut line, "service", &service, false);
         push_pair(&mut line, "event", &name, false);
-        push_pair(&mut line, "target", &Value::String(meta.target().to_owned()), false);
+        push_pair(&mut line, "target", &Value::String(target), false);
         for (key, value) in &fields {
             push_pair(&mut line, key, value, false);
         }

@@ -1,0 +1,95 @@
+//! The per-request middleware: request id, span, metrics and the `request_completed` line.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use hop_kit::grpc::REQUEST_ID_HEADER;
+use hop_kit::metrics::HttpMetrics;
+use http::HeaderValue;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The current request's id, for handlers to pass on to gRPC calls.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+/// Longest accepted incoming `X-Request-Id`; longer or odd ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Outermost layer of the API: takes the caller's `X-Request-Id` when it is sane (or makes
+/// one), echoes it on the response, runs the request in a span that every log line inside
+/// inherits, then records RED metrics and logs one `request_completed` line.
+pub async fn request_context(State(metrics): State<HttpMetrics>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_sane(id))
+        .map_or_else(generate, str::to_owned);
+    let method = req.method().clone();
+    req.extensions_mut().insert(RequestId(request_id.as_str().into()));
+    let span = tracing::info_span!(
+        "request",
+        service = "gateway",
+        request_id = %request_id,
+        method = %method,
+        endpoint = tracing::field::Empty,
+    );
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", MatchedPath::as_str)
+        .to_owned();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    metrics.observe(&route, method.as_str(), status, elapsed);
+    span.record("endpoint", route.as_str());
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, duration_ms, "request_completed");
+        } else {
+            tracing::info!(status, duration_ms, "request_completed");
+        }
+    });
+    response
+}
+
+/// Inner (route) layer: copies the matched route onto the response, where the outer layer
+/// can read it for its labels.
+pub async fn expose_matched_path(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(matched);
+    }
+    response
+}
+
+fn is_sane(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// 128 random bits, hex.
+fn generate() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_request_ids_are_replaced() {
+        assert!(is_sane("abc-123"));
+        assert!(!is_sane(""));
+        assert!(!is_sane("has space"));
+        assert!(!is_sane(&"x".repeat(129)));
+        assert_eq!(generate().len(), 32);
+    }
+}

@@ -1,0 +1,88 @@
+//! API errors, and the one place a gRPC status becomes an HTTP problem.
+
+use axum::response::{IntoResponse, Response};
+use hop_kit::problem::{FieldError, Problem};
+use tonic_types::StatusExt;
+
+/// What a handler returns on failure: always a problem+json response.
+#[derive(Debug)]
+pub struct ApiError(pub Problem);
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        Self(problem_from_status(&status))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+/// Maps a gRPC status from a backend to what the public sees. Messages of client errors
+/// are written for clients by the services; server-side failures stay opaque.
+pub fn problem_from_status(status: &tonic::Status) -> Problem {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument => {
+            let details = status.get_error_details();
+            match details.bad_request() {
+                Some(bad) if !bad.field_violations.is_empty() => Problem::validation(
+                    bad.field_violations
+                        .iter()
+                        .map(|v| FieldError::new(v.field.clone(), v.description.clone()))
+                        .collect(),
+                ),
+                _ => Problem::bad_request(status.message()),
+            }
+        }
+        Code::AlreadyExists => Problem::conflict(status.message()),
+        Code::NotFound => Problem::not_found(status.message()),
+        Code::PermissionDenied => Problem::forbidden(status.message()),
+        Code::Unauthenticated => Problem::unauthorized(status.message()),
+        Code::ResourceExhausted => Problem::too_many_requests(1),
+        Code::DeadlineExceeded => Problem::timeout(),
+        Code::Unavailable | Code::Cancelled => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "backend_unavailable");
+            Problem::unavailable("a backend service is unavailable; retry shortly")
+        }
+        code => {
+            tracing::error!(code = ?code, message = status.message(), "backend_error");
+            Problem::internal()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::ErrorDetails;
+
+    #[test]
+    fn field_violations_become_field_errors() {
+        let mut details = ErrorDetails::new();
+        details.add_bad_request_violation("url", "must use http or https");
+        let status = tonic::Status::with_error_details(tonic::Code::InvalidArgument, "invalid", details);
+        let p = problem_from_status(&status);
+        assert_eq!(p.status, 400);
+        assert_eq!(p.errors, vec![FieldError::new("url", "must use http or https")]);
+    }
+
+    #[test]
+    fn codes_map_to_statuses() {
+        let status = |code| problem_from_status(&tonic::Status::new(code, "m")).status;
+        assert_eq!(status(tonic::Code::AlreadyExists), 409);
+        assert_eq!(status(tonic::Code::NotFound), 404);
+        assert_eq!(status(tonic::Code::Unavailable), 503);
+        assert_eq!(status(tonic::Code::DeadlineExceeded), 504);
+        assert_eq!(status(tonic::Code::Internal), 500);
+        assert_eq!(status(tonic::Code::InvalidArgument), 400);
+    }
+}

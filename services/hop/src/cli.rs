@@ -1,0 +1,196 @@
+//! The command line: every setting is a flag and an environment variable, and `--help`
+//! lists each with its default (DESIGN.md §9).
+
+use clap::{Args, Parser, Subcommand};
+use hop_kit::config::{DatabaseArgs, LogArgs, PublicArgs, RedisArgs, SecretArgs};
+use hop_redirect::CacheSettings;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hop",
+    version,
+    about = "hop: a fast, self-hosted URL shortener",
+    long_about = "hop: a fast, self-hosted URL shortener, built as split read/write services.\n\n\
+                  `hop up` runs every service in one process behind one port. `hop serve <service>` \
+                  runs one, so each scales on its own. Every setting is also an environment \
+                  variable; see the [env: …] of each flag.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every service in one process behind one port (applies migrations first)
+    Up(Box<UpArgs>),
+    /// Run one service on its own
+    #[command(subcommand)]
+    Serve(ServeCommand),
+    /// Apply pending database migrations and exit
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// The public HTTP API (/links*, /health*, /metrics)
+    Gateway(Box<GatewayArgs>),
+    /// The write service (gRPC hop.links.v1.LinkService)
+    Links(Box<LinksArgs>),
+    /// The read service (GET|HEAD /{code})
+    Redirect(Box<RedirectArgs>),
+}
+
+/// How long a stopping service waits for in-flight requests.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Lifecycle")]
+pub struct LifecycleArgs {
+    /// Seconds to drain in-flight requests after SIGTERM/SIGINT before exiting anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", value_name = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl LifecycleArgs {
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// The gateway's API settings.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "API")]
+pub struct ApiArgs {
+    /// Deadline of each gRPC call from the gateway, in ms.
+    #[arg(long, env = "GRPC_TIMEOUT_MS", value_name = "GRPC_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub grpc_timeout_ms: u64,
+    /// Largest accepted request body, in bytes (larger ones get 413).
+    #[arg(long, env = "BODY_LIMIT_BYTES", value_name = "BODY_LIMIT_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(64..=16_777_216))]
+    pub body_limit_bytes: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Base of every short URL. Default: http://localhost:<PORT> (http://<HOST>:<PORT> when HOST is not loopback).
+    #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL", value_parser = hop_kit::config::parse_base_url)]
+    pub public_base_url: Option<String>,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub cache: CacheSettings,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on.
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// The links service's gRPC address.
+    #[arg(long, env = "LINKS_GRPC_URL", value_name = "LINKS_GRPC_URL", default_value = "http://127.0.0.1:50051")]
+    pub links_grpc_url: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LinksArgs {
+    /// Address to listen on (gRPC and admin).
+    #[arg(long, env = "HOST", value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// gRPC port.
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 50051)]
+    pub port: u16,
+    /// Admin HTTP port (/health*, /metrics).
+    #[arg(long, env = "ADMIN_PORT", value_name = "ADMIN_PORT", default_value_t = 9091)]
+    pub admin_port: u16,
+    #[command(flatten)]
+    pub public: PublicArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RedirectArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (redirects, /health*, /metrics).
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8081)]
+    pub port: u16,
+    #[command(flatten)]
+    pub cache: CacheSettings,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+pub fn addr(host: IpAddr, port: u16) -> SocketAddr {
+    SocketAddr::new(host, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = Cli::try_parse_from(["hop", "serve", "redirect", "--database-port", "abc"]).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_PORT"), "{err}");
+        let err = Cli::try_parse_from(["hop", "up", "--public-base-url", "ftp://x"]).unwrap_err();
+        assert!(err.to_string().contains("PUBLIC_BASE_URL"), "{err}");
+        let err = Cli::try_parse_from(["hop", "up", "--cache-l1-enabled", "maybe"]).unwrap_err();
+        assert!(err.to_string().contains("CACHE_L1_ENABLED"), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+//! hop: the one binary. It runs every service in one process behind one port (`hop up`),
+//! or one service on its own (`hop serve <service>`), and applies the schema (`hop
+//! migrate`). The services themselves are libraries (hop-gateway, hop-links,
+//! hop-redirect); this crate only parses the configuration and starts them.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the clap definition: every flag is also an environment variable.
+//! - [`serve`]: `hop serve <service>` and `hop migrate`.
+//! - [`up`]: `hop up`: the services in one process, with a front listener that routes like
+//!   the production edge (`/links*`, `/auth*`, `/health*`, `/metrics` to the gateway, every
+//!   other GET/HEAD to redirect).
+
+pub mod cli;
+pub mod serve;
+pub mod up;
+
+/// Runs the parsed command to completion.
+pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    use cli::{Command, ServeCommand};
+    match cli.command {
+        Command::Up(args) => up::main(*args).await,
+        Command::Serve(ServeCommand::Gateway(args)) => serve::gateway(*args).await,
+        Command::Serve(ServeCommand::Links(args)) => serve::links(*args).await,
+        Command::Serve(ServeCommand::Redirect(args)) => serve::redirect(*args).await,
+        Command::Migrate(args) => serve::migrate(args).await,
+    }
+}

@@ -1,0 +1,177 @@
+//! `hop up`: every service in one process behind one port.
+//!
+//! The links service listens for gRPC on an ephemeral loopback port that only the gateway
+//! uses; the front listener routes like the production edge (nginx, the Ingress):
+//! `/links*`, `/auth*`, `/health*` and `/metrics` to the gateway, every other GET and HEAD
+//! straight to the redirect handler. `/health*` and `/metrics` cover all services.
+
+use crate::cli::{UpArgs, addr};
+use anyhow::Context as _;
+use axum::extract::ConnectInfo;
+use hop_kit::health::Health;
+use http::Method;
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::Service as _;
+
+/// `hop up` as a command: telemetry, then [`Up::build`] and [`Up::run`] until a signal.
+pub async fn main(args: UpArgs) -> anyhow::Result<()> {
+    let _telemetry = hop_kit::telemetry::init_telemetry("hop", &args.log)?;
+    let up = Up::build(args).await?;
+    tracing::info!(addr = %up.addr(), public_base_url = %up.public_base_url(), "hop_up_started");
+    up.run(hop_kit::shutdown::signal()).await
+}
+
+/// Every service wired in one process, the front listener bound.
+pub struct Up {
+    listener: TcpListener,
+    public_base_url: String,
+    links: hop_links::Server,
+    gateway: hop_gateway::Gateway,
+    redirect: hop_redirect::Redirect,
+    grace: Duration,
+}
+
+impl Up {
+    /// Applies migrations (creating the database if needed), binds the front listener and
+    /// wires the services.
+    pub async fn build(args: UpArgs) -> anyhow::Result<Self> {
+        hop_kit::postgres::migrate(&args.database)
+            .await
+            .context("applying database migrations")?;
+        let listener = TcpListener::bind(addr(args.host, args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+        let bound = listener.local_addr()?;
+        let public_base_url = args
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| default_public_url(bound));
+        let grace = args.lifecycle.grace();
+        let links = hop_links::build(hop_links::Config {
+            grpc_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            admin_addr: None,
+            public_base_url: public_base_url.clone(),
+            secret: args.secret.or_development()?,
+            database: args.database.clone(),
+            redis: args.redis.clone(),
+            shutdown_grace: grace,
+        })
+        .await?;
+        let gateway = hop_gateway::Gateway::new(&hop_gateway::Config {
+            addr: bound,
+            links_url: format!("http://{}", links.grpc_addr()),
+            grpc_timeout: Duration::from_millis(args.api.grpc_timeout_ms),
+            body_limit: args.api.body_limit_bytes as usize,
+            shutdown_grace: grace,
+        })?;
+        let redirect = hop_redirect::Redirect::new(&hop_redirect::Config {
+            addr: bound,
+            cache: args.cache,
+            database: args.database,
+            redis: args.redis,
+            shutdown_grace: grace,
+        })?;
+        Ok(Self {
+            listener,
+            public_base_url,
+            links,
+            gateway,
+            redirect,
+            grace,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn public_base_url(&self) -> &str {
+        &self.public_base_url
+    }
+
+    /// Serves until `shutdown`, then drains the front listener first (so calls already in
+    /// the gateway reach links) and stops the services behind it.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let internal = CancellationToken::new();
+        let services: Vec<Health> = vec![
+            self.gateway.health(),
+            self.links.health(),
+            self.redirect.app().health().clone(),
+        ];
+        let registries = vec![
+            self.gateway.registry(),
+            self.links.registry(),
+            self.redirect.app().registry().clone(),
+        ];
+        let links = tokio::spawn(self.links.run(internal.clone().cancelled_owned()));
+        self.gateway.start(&internal);
+        self.redirect.start(&internal)?;
+        let router = self.gateway.router(services.clone(), registries);
+        let app = self.redirect.app();
+        let make = move |peer: SocketAddr| {
+            let (router, app) = (router.clone(), app.clone());
+            hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                let (mut router, app) = (router.clone(), app.clone());
+                async move {
+                    if goes_to_redirect(req.method(), req.uri().path()) {
+                        return Ok::<_, Infallible>(app.handle(&req).await.map(axum::body::Body::new));
+                    }
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    router.call(req.map(axum::body::Body::new)).await
+                }
+            })
+        };
+        let drain = async move {
+            shutdown.await;
+            services.iter().for_each(Health::set_draining);
+        };
+        hop_kit::serve::serve(self.listener, make, drain, self.grace).await;
+        internal.cancel();
+        links.await.context("the links service panicked")??;
+        self.redirect.close().await;
+        tracing::info!("hop_up_stopped");
+        Ok(())
+    }
+}
+
+/// The edge's routing rule: the API and admin paths go to the gateway, every other GET or
+/// HEAD is a redirect, anything else is the gateway's to refuse.
+pub fn goes_to_redirect(method: &Method, path: &str) -> bool {
+    let api = ["/links", "/auth", "/health"]
+        .iter()
+        .any(|prefix| path == *prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/')))
+        || path == "/metrics";
+    !api && (method == Method::GET || method == Method::HEAD)
+}
+
+fn default_public_url(bound: SocketAddr) -> String {
+    if bound.ip().is_loopback() || bound.ip().is_unspecified() {
+        format!("http://localhost:{}", bound.port())
+    } else {
+        format!("http://{bound}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_like_the_edge() {
+        assert!(goes_to_redirect(&Method::GET, "/abc1234"));
+        assert!(goes_to_redirect(&Method::HEAD, "/abc1234"));
+        assert!(goes_to_redirect(&Method::GET, "/linksy"));
+        assert!(!goes_to_redirect(&Method::GET, "/links"));
+        assert!(!goes_to_redirect(&Method::GET, "/links/abc"));
+        assert!(!goes_to_redirect(&Method::POST, "/auth/login"));
+        assert!(!goes_to_redirect(&Method::GET, "/health/ready"));
+        assert!(!goes_to_redirect(&Method::GET, "/metrics"));
+        assert!(!goes_to_redirect(&Method::POST, "/abc1234"));
+    }
+}

@@ -1,0 +1,216 @@
+//! Links and what may be done to them.
+//!
+//! [`NewLink::parse`] turns raw request fields into a validated link (every field checked,
+//! every failure reported at once); [`LinkService`] creates and reads links, minting a code
+//! unless an alias was asked for, and keeps the redirect read model in step.
+
+use crate::error::LinksError;
+use crate::mint::Minter;
+use crate::read_model::ReadModel;
+use crate::store::{Insert, Store};
+use chrono::{DateTime, Utc};
+use hop_kit::link::{Alias, CachedLink, RedirectType, TargetUrl, parse_title};
+use hop_kit::problem::FieldError;
+
+/// A stored link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub id: i64,
+    pub code: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub owner_id: Option<i64>,
+    pub redirect_type: RedirectType,
+    pub is_active: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Link {
+    /// The entry the redirect service answers from.
+    pub fn cached(&self) -> CachedLink {
+        CachedLink {
+            url: self.url.clone(),
+            redirect_type: self.redirect_type,
+            is_active: self.is_active,
+            expires_at: self.expires_at.map(|t| t.timestamp()),
+        }
+    }
+}
+
+/// A link to create, validated.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub url: TargetUrl,
+    pub alias: Option<Alias>,
+    pub title: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub redirect_type: RedirectType,
+    pub owner_id: Option<i64>,
+}
+
+/// The raw fields of a create request, as any caller sends them.
+#[derive(Debug, Clone, Default)]
+pub struct CreateFields {
+    pub url: String,
+    pub alias: Option<String>,
+    pub title: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// 0 means the default (302).
+    pub redirect_type: i64,
+    pub owner_id: Option<i64>,
+}
+
+impl NewLink {
+    /// Checks every field and reports every failure; `own_hosts` are the shortener's hosts.
+    pub fn parse(fields: CreateFields, own_hosts: &[String], now: DateTime<Utc>) -> Result<Self, LinksError> {
+        let mut errors = Vec::new();
+        let url = TargetUrl::parse(&fields.url, own_hosts)
+            .map_err(|e| errors.push(FieldError::new("url", e.to_string())))
+            .ok();
+        let alias = match fields.alias.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Alias::parse(raw)
+                .map_err(|e| errors.push(FieldError::new("alias", e.to_string())))
+                .ok(),
+        };
+        let title = match fields.title.as_deref() {
+            None => None,
+            Some(raw) => parse_title(raw)
+                .map_err(|e| errors.push(FieldError::new("title", e)))
+                .ok()
+                .flatten(),
+        };
+        if fields.expires_at.is_some_and(|t| t <= now) {
+            errors.push(FieldError::new("expires_at", "must be in the future"));
+        }
+        let redirect_type = match fields.redirect_type {
+            0 => Some(RedirectType::default()),
+            status => RedirectType::from_status(status).or_else(|| {
+                errors.push(FieldError::new("redirect_type", "must be one of 301, 302, 307, 308"));
+                None
+            }),
+        };
+        match (url, redirect_type) {
+            (Some(url), Some(redirect_type)) if errors.is_empty() => Ok(Self {
+                url,
+                alias,
+                title,
+                expires_at: fields.expires_at,
+                redirect_type,
+                owner_id: fields.owner_id,
+            }),
+            _ => Err(LinksError::Invalid(errors)),
+        }
+    }
+}
+
+/// How many minted codes in a row may collide with aliases before creation gives up. Each
+/// collision needs a user to have taken the exact 7-character alias the permutation
+/// produced, so even two in a row means something is wrong.
+const MAX_MINT_ATTEMPTS: usize = 5;
+
+/// Creates and reads links.
+pub struct LinkService {
+    store: Store,
+    minter: Minter,
+    read_model: ReadModel,
+}
+
+impl LinkService {
+    pub fn new(store: Store, minter: Minter, read_model: ReadModel) -> Self {
+        Self {
+            store,
+            minter,
+            read_model,
+        }
+    }
+
+    /// Stores `new` under its alias or a freshly minted code, then writes it through to the
+    /// read model. A Redis failure does not fail the create: redirect falls back to Postgres.
+    pub async fn create(&self, new: NewLink) -> Result<Link, LinksError> {
+        let link = match &new.alias {
+            Some(alias) => {
+                let id = self.minter.next_id().await?;
+                match self.store.insert(id, alias.as_str(), &new).await? {
+                    Insert::Created(link) => link,
+                    Insert::CodeTaken => return Err(LinksError::AliasTaken(alias.as_str().to_owned())),
+                }
+            }
+            None => self.create_minted(&new).await?,
+        };
+        self.read_model.put(&link).await;
+        tracing::info!(code = %link.code, link_id = link.id, "link_created");
+        Ok(link)
+    }
+
+    async fn create_minted(&self, new: &NewLink) -> Result<Link, LinksError> {
+        for _ in 0..MAX_MINT_ATTEMPTS {
+            let (id, code) = self.minter.next_code().await?;
+            match self.store.insert(id, &code, new).await? {
+                Insert::Created(link) => return Ok(link),
+                Insert::CodeTaken => {
+                    tracing::warn!(code = %code, "minted_code_taken_by_alias");
+                }
+            }
+        }
+        Err(LinksError::Internal(
+            "every minted code collided with an existing alias".into(),
+        ))
+    }
+
+    /// A live (not deleted) link by code.
+    pub async fn get(&self, code: &str) -> Result<Link, LinksError> {
+        if hop_kit::link::ShortCode::parse(code).is_none() {
+            return Err(LinksError::NotFound);
+        }
+        self.store.get(code).await?.ok_or(LinksError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(url: &str) -> CreateFields {
+        CreateFields {
+            url: url.into(),
+            ..CreateFields::default()
+        }
+    }
+
+    fn errors(result: Result<NewLink, LinksError>) -> Vec<String> {
+        match result {
+            Err(LinksError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let now = Utc::now();
+        let mut f = fields("javascript:alert(1)");
+        f.alias = Some("a!".into());
+        f.redirect_type = 200;
+        f.expires_at = Some(now - chrono::Duration::seconds(1));
+        f.title = Some("x".repeat(300));
+        let fields = errors(NewLink::parse(f, &[], now));
+        assert_eq!(fields, ["url", "alias", "title", "expires_at", "redirect_type"]);
+    }
+
+    #[test]
+    fn defaults_apply_and_empty_alias_means_none() {
+        let mut f = fields("https://example.com");
+        f.alias = Some(String::new());
+        let new = NewLink::parse(f, &[], Utc::now()).unwrap();
+        assert_eq!(new.redirect_type, RedirectType::Found);
+        assert!(new.alias.is_none());
+    }
+
+    #[test]
+    fn links_to_our_own_host_are_refused() {
+        let own = vec!["hop.example".to_owned()];
+        assert_eq!(errors(NewLink::parse(fields("https://hop.example/abc"), &own, Utc::now())), ["url"]);
+    }
+}

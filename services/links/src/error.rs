@@ -1,0 +1,88 @@
+//! The links service's errors, and the one place they become gRPC statuses.
+
+use hop_kit::problem::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinksError {
+    /// INVALID_ARGUMENT, with one violation per bad field.
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    /// ALREADY_EXISTS.
+    #[error("alias {0:?} is already taken")]
+    AliasTaken(String),
+    /// NOT_FOUND: unknown or deleted.
+    #[error("link not found")]
+    NotFound,
+    /// UNAVAILABLE: PostgreSQL cannot be reached; the caller may retry.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// INTERNAL: a bug or an unexpected database answer; logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl LinksError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            Self::Invalid(_) => tonic::Code::InvalidArgument,
+            Self::AliasTaken(_) => tonic::Code::AlreadyExists,
+            Self::NotFound => tonic::Code::NotFound,
+            Self::Unavailable(_) => tonic::Code::Unavailable,
+            Self::Internal(_) => tonic::Code::Internal,
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for LinksError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        // Every pool error means no usable connection: timeouts, refused connects, a closed
+        // pool during shutdown.
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+impl From<tokio_postgres::Error> for LinksError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use std::error::Error as _;
+        // Connection trouble, overload and cancellations (statement_timeout) are the
+        // database being unavailable; anything else is a bug worth a 500 and a log line.
+        let transient = e.is_closed()
+            || match e.as_db_error() {
+                None => e.source().is_some_and(|s| s.is::<std::io::Error>()),
+                Some(db) => matches!(&db.code().code()[..2], "08" | "53" | "57"),
+            };
+        if transient {
+            Self::Unavailable(Box::new(e))
+        } else {
+            Self::Internal(Box::new(e))
+        }
+    }
+}
+
+impl From<LinksError> for tonic::Status {
+    fn from(e: LinksError) -> Self {
+        use tonic_types::{ErrorDetails, StatusExt};
+        match &e {
+            LinksError::Invalid(errors) => {
+                let mut details = ErrorDetails::new();
+                for fe in errors {
+                    details.add_bad_request_violation(fe.field.clone(), fe.message.clone());
+                }
+                tonic::Status::with_error_details(e.code(), e.to_string(), details)
+            }
+            LinksError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database_unavailable");
+                tonic::Status::new(e.code(), e.to_string())
+            }
+            LinksError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal_error");
+                tonic::Status::new(e.code(), e.to_string())
+            }
+            _ => tonic::Status::new(e.code(), e.to_string()),
+        }
+    }
+}

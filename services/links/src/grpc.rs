@@ -1,0 +1,137 @@
+//! The tonic adapter for `hop.links.v1.LinkService`: each method converts the request,
+//! calls the domain inside a span carrying the caller's request id, records the RPC's
+//! metrics and converts the result. No business rules live here.
+
+use crate::domain::{CreateFields, Link, LinkService, NewLink};
+use crate::error::LinksError;
+use chrono::{DateTime, Utc};
+use hop_kit::grpc::{code_name, request_id};
+use hop_kit::metrics::RpcMetrics;
+use hop_proto::links::v1 as pb;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+pub struct LinksApi {
+    links: Arc<LinkService>,
+    own_hosts: Arc<[String]>,
+    public_base_url: Arc<str>,
+    metrics: RpcMetrics,
+}
+
+impl LinksApi {
+    pub fn new(links: Arc<LinkService>, public_base_url: &str, metrics: RpcMetrics) -> Self {
+        let own_hosts: Vec<String> = hop_kit::link::host_of(public_base_url).into_iter().collect();
+        Self {
+            links,
+            own_hosts: own_hosts.into(),
+            public_base_url: public_base_url.into(),
+            metrics,
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        method: &'static str,
+        metadata: &tonic::metadata::MetadataMap,
+        work: impl Future<Output = Result<T, LinksError>>,
+    ) -> Result<Response<T>, Status> {
+        let request_id = request_id(metadata);
+        let span = tracing::info_span!("rpc", service = "links", rpc = method, request_id);
+        let started = Instant::now();
+        let result = async { work.await.map_err(Status::from) }
+            .instrument(span)
+            .await;
+        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics.observe(method, code_name(code), started.elapsed());
+        result.map(Response::new)
+    }
+
+    fn to_proto(&self, link: &Link) -> pb::Link {
+        pb::Link {
+            id: link.id,
+            code: link.code.clone(),
+            short_url: format!("{}/{}", self.public_base_url, link.code),
+            url: link.url.clone(),
+            title: link.title.clone(),
+            is_active: link.is_active,
+            redirect_type: i32::from(link.redirect_type.status()),
+            expires_at: link.expires_at.map(timestamp),
+            created_at: Some(timestamp(link.created_at)),
+            updated_at: Some(timestamp(link.updated_at)),
+            owner_id: link.owner_id.map(|id| id.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::link_service_server::LinkService for LinksApi {
+    async fn create_link(&self, request: Request<pb::CreateLinkRequest>) -> Result<Response<pb::Link>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("CreateLink", &metadata, async {
+            let fields = CreateFields {
+                url: req.url,
+                alias: req.alias,
+                title: req.title,
+                expires_at: req.expires_at.map(|t| from_timestamp("expires_at", t)).transpose()?,
+                redirect_type: i64::from(req.redirect_type),
+                owner_id: actor(&req.actor_user_id)?,
+            };
+            let new = NewLink::parse(fields, &self.own_hosts, Utc::now())?;
+            let link = self.links.create(new).await?;
+            Ok(self.to_proto(&link))
+        })
+        .await
+    }
+
+    async fn get_link(&self, request: Request<pb::GetLinkRequest>) -> Result<Response<pb::Link>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("GetLink", &metadata, async {
+            let link = self.links.get(&req.code).await?;
+            Ok(self.to_proto(&link))
+        })
+        .await
+    }
+
+    async fn list_links(&self, _: Request<pb::ListLinksRequest>) -> Result<Response<pb::ListLinksResponse>, Status> {
+        Err(Status::unimplemented("ListLinks arrives with accounts (issue 3)"))
+    }
+
+    async fn update_link(&self, _: Request<pb::UpdateLinkRequest>) -> Result<Response<pb::Link>, Status> {
+        Err(Status::unimplemented("UpdateLink arrives with accounts (issue 3)"))
+    }
+
+    async fn delete_link(&self, _: Request<pb::DeleteLinkRequest>) -> Result<Response<pb::DeleteLinkResponse>, Status> {
+        Err(Status::unimplemented("DeleteLink arrives with accounts (issue 3)"))
+    }
+
+    async fn get_link_stats(&self, _: Request<pb::GetLinkStatsRequest>) -> Result<Response<pb::LinkStats>, Status> {
+        Err(Status::unimplemented("GetLinkStats arrives with click recording (issue 4)"))
+    }
+}
+
+/// The acting user's id: empty means anonymous.
+fn actor(raw: &str) -> Result<Option<i64>, LinksError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| LinksError::invalid("actor_user_id", "must be a user id"))
+}
+
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn from_timestamp(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, LinksError> {
+    u32::try_from(t.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+        .ok_or_else(|| LinksError::invalid(field, "is not a valid timestamp"))
+}

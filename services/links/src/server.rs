@@ -1,0 +1,195 @@
+//! Building and running the links service: the gRPC listener (LinkService, grpc.health.v1,
+//! server reflection) and the admin HTTP listener (`/health*`, `/metrics`).
+
+use crate::domain::LinkService;
+use crate::grpc::LinksApi;
+use crate::mint::Minter;
+use crate::read_model::ReadModel;
+use crate::store::Store;
+use anyhow::Context as _;
+use hop_kit::codes::CodePermutation;
+use hop_kit::config::{DatabaseArgs, RedisArgs, Secret};
+use hop_kit::health::Health;
+use hop_kit::metrics::RpcMetrics;
+use hop_kit::postgres::Pool;
+use hop_kit::redis::Redis;
+use hop_proto::links::v1::link_service_server::LinkServiceServer;
+use prometheus::Registry;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How often dependencies are probed for `/health`.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything the links service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The gRPC listener; port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
+    /// The admin HTTP listener (health, metrics); `None` when an embedding process (`hop
+    /// up`) serves those itself.
+    pub admin_addr: Option<SocketAddr>,
+    pub public_base_url: String,
+    /// Keys the code permutation.
+    pub secret: Secret,
+    pub database: DatabaseArgs,
+    pub redis: RedisArgs,
+    /// Bound on draining in-flight calls at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// A links service with its listeners bound, ready to [`Server::run`].
+pub struct Server {
+    grpc: TcpListener,
+    admin: Option<TcpListener>,
+    api: LinksApi,
+    health: Health,
+    registry: Registry,
+    pool: Pool,
+    redis: Redis,
+    grace: Duration,
+}
+
+/// Binds the listeners and wires the service. Touches neither Postgres nor Redis: both are
+/// reached lazily, so the service starts (not ready) while they are down.
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let registry = hop_kit::metrics::registry("links");
+    let pool = hop_kit::postgres::pool(&config.database)?;
+    let redis = Redis::connect(&config.redis)?;
+    let permutation = CodePermutation::new(config.secret.expose());
+    let minter = Minter::new(pool.clone(), permutation, &registry);
+    let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
+    let links = LinkService::new(Store::new(pool.clone()), minter, ReadModel::new(redis.clone(), ttl));
+    let api = LinksApi::new(Arc::new(links), &config.public_base_url, RpcMetrics::new(&registry));
+    let grpc = TcpListener::bind(config.grpc_addr)
+        .await
+        .with_context(|| format!("binding the links gRPC listener on {}", config.grpc_addr))?;
+    let admin = match config.admin_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the links admin listener on {addr}"))?,
+        ),
+        None => None,
+    };
+    Ok(Server {
+        grpc,
+        admin,
+        api,
+        health: Health::new("links", &registry),
+        registry,
+        pool,
+        redis,
+        grace: config.shutdown_grace,
+    })
+}
+
+impl Server {
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.clone()
+    }
+
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then reports not-ready, stops accepting, drains
+    /// in-flight calls for at most the grace period and closes its connections.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        self.spawn_probes(&stop);
+        let health_service = self.grpc_health(&stop).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(hop_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building gRPC reflection")?;
+        let grpc = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(30))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(LinkServiceServer::new(self.api))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.grpc),
+                stop.clone().cancelled_owned(),
+            );
+        let admin = self.admin.map(|listener| {
+            let router = hop_kit::serve::admin_router(vec![self.health.clone()], vec![self.registry.clone()]);
+            tokio::spawn(hop_kit::serve::serve_router(listener, router, stop.clone().cancelled_owned(), self.grace))
+        });
+        let health = self.health.clone();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            health.set_draining();
+            trigger.cancel();
+        });
+        tracing::info!(service = "links", "service_started");
+        let drained = async {
+            stop.cancelled().await;
+            tokio::time::sleep(self.grace).await;
+        };
+        tokio::select! {
+            served = grpc => served.context("serving gRPC")?,
+            () = drained => tracing::warn!(grace_secs = self.grace.as_secs(), "drain_grace_elapsed"),
+        }
+        stop.cancel();
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
+        self.redis.quit().await;
+        self.pool.close();
+        tracing::info!(service = "links", "service_stopped");
+        Ok(())
+    }
+
+    fn spawn_probes(&self, stop: &CancellationToken) {
+        let pool = self.pool.clone();
+        self.health.spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
+            let pool = pool.clone();
+            async move { hop_kit::postgres::ping(&pool).await }
+        });
+        let redis = self.redis.clone();
+        self.health.spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
+            let redis = redis.clone();
+            async move { redis.ping().await }
+        });
+    }
+
+    /// grpc.health.v1, kept in step with readiness so gRPC-aware balancers route around an
+    /// instance whose database is down.
+    async fn grpc_health(
+        &self,
+        stop: &CancellationToken,
+    ) -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        let health = self.health.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                if health.is_ready() {
+                    reporter.set_serving::<LinkServiceServer<LinksApi>>().await;
+                } else {
+                    reporter.set_not_serving::<LinkServiceServer<LinksApi>>().await;
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        });
+        service
+    }
+}

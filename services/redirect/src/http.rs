@@ -1,0 +1,167 @@
+//! The redirect service's HTTP surface: `GET|HEAD /{code}`, and `/health*` and `/metrics`
+//! on the same port (their names are reserved words, so no alias can shadow them).
+//!
+//! The hot path allocates nothing on an L1 hit: the path is checked in place, the cached
+//! `Location` value is shared, and the body is empty.
+
+use crate::metrics::Metrics;
+use crate::resolver::{Entry, Resolver, unix_now};
+use bytes::Bytes;
+use hop_kit::health::Health;
+use hop_kit::link::ShortCode;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use prometheus::Registry;
+use std::time::Instant;
+
+pub type Body = Full<Bytes>;
+
+const NOT_FOUND: &str = r#"{"type":"/problems/not-found","title":"Not found","status":404,"detail":"no link has this code"}"#;
+const GONE: &str = r#"{"type":"/problems/gone","title":"Gone","status":410,"detail":"this link is inactive or has expired"}"#;
+const UNAVAILABLE: &str = r#"{"type":"/problems/unavailable","title":"Service unavailable","status":503,"detail":"the link store cannot be reached; retry shortly"}"#;
+const METHOD_NOT_ALLOWED: &str = r#"{"type":"/problems/method-not-allowed","title":"Method not allowed","status":405,"detail":"use GET or HEAD"}"#;
+
+/// Redirects are cacheable by the browser for a short while only, so edits and deletes
+/// take effect and clicks are seen.
+const REDIRECT_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("private, max-age=90");
+
+/// The redirect service's request handler, shared by its own server and `hop up`.
+pub struct App {
+    resolver: Resolver,
+    health: Health,
+    registry: Registry,
+    metrics: Metrics,
+}
+
+impl App {
+    pub fn new(resolver: Resolver, health: Health, registry: Registry, metrics: Metrics) -> Self {
+        Self {
+            resolver,
+            health,
+            registry,
+            metrics,
+        }
+    }
+
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answers one request. Only the head of the request is read.
+    pub async fn handle<B>(&self, req: &Request<B>) -> Response<Body> {
+        let started = Instant::now();
+        let path = req.uri().path();
+        let head = match *req.method() {
+            Method::GET => false,
+            Method::HEAD => true,
+            _ => return self.method_not_allowed(req.method(), started),
+        };
+        match path {
+            "/metrics" => self.render_metrics(started),
+            p if p.starts_with("/health") => self.health_check(p, req.method(), started),
+            p => self.redirect(&p[1..], head, started).await,
+        }
+    }
+
+    async fn redirect(&self, code: &str, head: bool, started: Instant) -> Response<Body> {
+        let routes = &self.metrics.routes;
+        let Some(code) = ShortCode::parse(code) else {
+            // Impossible shape: no store is asked.
+            let series = if head { &routes.head_not_found } else { &routes.not_found };
+            series.observe(started.elapsed());
+            return problem(StatusCode::NOT_FOUND, NOT_FOUND);
+        };
+        let (response, series) = match self.resolver.resolve(code.as_str()).await {
+            Ok(Entry::Link(target)) if target.is_live(unix_now()) => {
+                let mut response = Response::new(Body::default());
+                *response.status_mut() = target.status;
+                let headers = response.headers_mut();
+                headers.insert(LOCATION, target.location.clone());
+                headers.insert(CACHE_CONTROL, REDIRECT_CACHE_CONTROL);
+                let index = match target.status.as_u16() {
+                    301 => 0,
+                    302 => 1,
+                    307 => 2,
+                    _ => 3,
+                };
+                let series = if head { &routes.head_found[index] } else { &routes.found[index] };
+                (response, series)
+            }
+            Ok(Entry::Link(_)) => {
+                let series = if head { &routes.head_gone } else { &routes.gone };
+                (problem(StatusCode::GONE, GONE), series)
+            }
+            Ok(Entry::Missing) => {
+                let series = if head { &routes.head_not_found } else { &routes.not_found };
+                (problem(StatusCode::NOT_FOUND, NOT_FOUND), series)
+            }
+            Err(_) => {
+                let series = if head { &routes.head_unavailable } else { &routes.unavailable };
+                let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                (response, series)
+            }
+        };
+        series.observe(started.elapsed());
+        response
+    }
+
+    fn health_check(&self, path: &str, method: &Method, started: Instant) -> Response<Body> {
+        let response = match self.health.respond(path) {
+            Some((status, body)) => {
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                let headers = response.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+            None => problem(StatusCode::NOT_FOUND, NOT_FOUND),
+        };
+        let route = if response.status() == StatusCode::NOT_FOUND { "other" } else { path };
+        self.metrics
+            .http
+            .observe(route, method.as_str(), response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    fn render_metrics(&self, started: Instant) -> Response<Body> {
+        self.metrics.l1_entries.set(self.resolver.l1_entries() as i64);
+        let text = hop_kit::metrics::render(&[&self.registry]);
+        let mut response = Response::new(Body::from(text));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(hop_kit::metrics::CONTENT_TYPE));
+        self.metrics.http.observe("/metrics", "GET", 200, started.elapsed());
+        response
+    }
+
+    fn method_not_allowed(&self, method: &Method, started: Instant) -> Response<Body> {
+        let mut response = problem(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED);
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        self.metrics.http.observe("other", method.as_str(), 405, started.elapsed());
+        response
+    }
+}
+
+fn problem(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(hop_kit::problem::CONTENT_TYPE));
+    response
+}

@@ -1,0 +1,276 @@
+//! The tiered lookup behind every redirect: L1 → Redis → Postgres (DESIGN.md §6).
+//!
+//! - L1 is a bounded moka cache with a TTL. It also keeps *negative* entries (a code that
+//!   does not exist) for a shorter time, so a flood of requests for unknown codes does not
+//!   reach the stores. Concurrent misses on one code share one backend lookup.
+//! - Redis holds the read model the links service writes through. Behind the client's
+//!   circuit breaker, a dead Redis costs nothing: lookups go straight to Postgres.
+//! - Postgres is the truth. When it is down, codes still cached in L1 or Redis are served;
+//!   anything else is `Unavailable` (503), never a false 404.
+
+use crate::metrics::Metrics;
+use crate::store;
+use hop_kit::link::{CachedLink, REDIS_LINK_KEY};
+use hop_kit::postgres::Pool;
+use hop_kit::redis::Redis;
+use http::{HeaderValue, StatusCode};
+use moka::Expiry;
+use moka::future::Cache;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The cache tiers' settings (environment variables listed in `hop --help`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Redirect cache")]
+pub struct CacheSettings {
+    /// Keep resolved links in process memory (L1). Off: every redirect asks Redis.
+    #[arg(long, env = "CACHE_L1_ENABLED", value_name = "CACHE_L1_ENABLED", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub cache_l1_enabled: bool,
+    /// Most entries L1 holds (least recently and frequently used go first).
+    #[arg(long, env = "CACHE_L1_CAPACITY", value_name = "CACHE_L1_CAPACITY", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_l1_capacity: u64,
+    /// Lifetime of an L1 entry: bounds staleness should an invalidation message be lost.
+    #[arg(long, env = "CACHE_L1_TTL_SECS", value_name = "CACHE_L1_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_l1_ttl_secs: u64,
+    /// Lifetime of an L1 "no such code" entry.
+    #[arg(long, env = "CACHE_L1_NEGATIVE_TTL_SECS", value_name = "CACHE_L1_NEGATIVE_TTL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_l1_negative_ttl_secs: u64,
+    /// Look links up in Redis before Postgres. Off: every L1 miss asks Postgres.
+    #[arg(long, env = "CACHE_REDIS_ENABLED", value_name = "CACHE_REDIS_ENABLED", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub cache_redis_enabled: bool,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            cache_l1_enabled: true,
+            cache_l1_capacity: 100_000,
+            cache_l1_ttl_secs: 60,
+            cache_l1_negative_ttl_secs: 5,
+            cache_redis_enabled: true,
+        }
+    }
+}
+
+/// What a redirect answers with, prepared once per cache fill.
+#[derive(Debug)]
+pub struct Target {
+    pub status: StatusCode,
+    pub location: HeaderValue,
+    pub is_active: bool,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+impl Target {
+    /// Whether the link may redirect at `now` (unix seconds).
+    pub fn is_live(&self, now: i64) -> bool {
+        self.is_active && self.expires_at.is_none_or(|t| now < t)
+    }
+}
+
+/// A resolved code: a link, or the fact that there is none.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    Link(Arc<Target>),
+    Missing,
+}
+
+impl Entry {
+    fn from_cached(code: &str, link: CachedLink) -> Self {
+        match HeaderValue::from_str(&link.url) {
+            Ok(location) => Self::Link(Arc::new(Target {
+                status: StatusCode::from_u16(link.redirect_type.status()).unwrap_or(StatusCode::FOUND),
+                location,
+                is_active: link.is_active,
+                expires_at: link.expires_at,
+            })),
+            Err(_) => {
+                // Validated URLs are always valid header values; this is corrupt data.
+                tracing::error!(code, "stored_url_not_a_header_value");
+                Self::Missing
+            }
+        }
+    }
+}
+
+/// No tier could answer: Postgres is unreachable and the code is not cached.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("link store unavailable")]
+pub struct Unavailable;
+
+pub struct Resolver {
+    l1: Option<Cache<Box<str>, Entry>>,
+    redis: Option<Redis>,
+    pool: Pool,
+    redis_ttl: Duration,
+    lookup_timeout: Duration,
+    metrics: Metrics,
+    warned_at: AtomicU64,
+}
+
+impl Resolver {
+    pub fn new(
+        settings: &CacheSettings,
+        redis: Option<Redis>,
+        pool: Pool,
+        redis_ttl: Duration,
+        lookup_timeout: Duration,
+        metrics: Metrics,
+    ) -> Self {
+        let l1 = settings.cache_l1_enabled.then(|| {
+            Cache::builder()
+                .max_capacity(settings.cache_l1_capacity)
+                .expire_after(EntryExpiry {
+                    link: Duration::from_secs(settings.cache_l1_ttl_secs),
+                    missing: Duration::from_secs(settings.cache_l1_negative_ttl_secs),
+                })
+                .build()
+        });
+        Self {
+            l1,
+            redis: redis.filter(|_| settings.cache_redis_enabled),
+            pool,
+            redis_ttl,
+            lookup_timeout,
+            metrics,
+            warned_at: AtomicU64::new(0),
+        }
+    }
+
+    /// The entry for `code` (a code of possible shape).
+    pub async fn resolve(&self, code: &str) -> Result<Entry, Unavailable> {
+        let Some(l1) = &self.l1 else {
+            return self.from_stores(code).await;
+        };
+        if let Some(entry) = l1.get(code).await {
+            self.metrics.l1.hit.inc();
+            return Ok(entry);
+        }
+        self.metrics.l1.miss.inc();
+        l1.try_get_with(Box::from(code), self.from_stores(code))
+            .await
+            .map_err(|_| Unavailable)
+    }
+
+    /// Drops `code` from L1 (an invalidation message).
+    pub async fn evict(&self, code: &str) {
+        if let Some(l1) = &self.l1 {
+            l1.invalidate(code).await;
+        }
+    }
+
+    /// Drops every L1 entry (after missing invalidation messages).
+    pub fn evict_all(&self) {
+        if let Some(l1) = &self.l1 {
+            l1.invalidate_all();
+        }
+    }
+
+    pub fn l1_entries(&self) -> u64 {
+        self.l1.as_ref().map_or(0, Cache::entry_count)
+    }
+
+    async fn from_stores(&self, code: &str) -> Result<Entry, Unavailable> {
+        if let Some(redis) = &self.redis {
+            match redis.get(&redis.key(REDIS_LINK_KEY, code)).await {
+                Ok(Some(value)) => match CachedLink::decode(&value) {
+                    Some(link) => {
+                        self.metrics.redis.hit.inc();
+                        return Ok(Entry::from_cached(code, link));
+                    }
+                    None => self.metrics.redis.miss.inc(),
+                },
+                Ok(None) => self.metrics.redis.miss.inc(),
+                Err(_) => self.metrics.redis.error.inc(),
+            }
+        }
+        let found = tokio::time::timeout(self.lookup_timeout, store::find(&self.pool, code)).await;
+        match found {
+            Ok(Ok(Some(link))) => {
+                self.metrics.postgres.hit.inc();
+                self.fill_redis(code, &link);
+                Ok(Entry::from_cached(code, link))
+            }
+            Ok(Ok(None)) => {
+                self.metrics.postgres.miss.inc();
+                Ok(Entry::Missing)
+            }
+            Ok(Err(e)) => {
+                self.metrics.postgres.error.inc();
+                self.warn_throttled(&e.to_string());
+                Err(Unavailable)
+            }
+            Err(_) => {
+                self.metrics.postgres.error.inc();
+                self.warn_throttled("lookup timed out");
+                Err(Unavailable)
+            }
+        }
+    }
+
+    /// Puts a link found in Postgres back into Redis, off the response path.
+    fn fill_redis(&self, code: &str, link: &CachedLink) {
+        if let Some(redis) = self.redis.clone() {
+            let key = redis.key(REDIS_LINK_KEY, code);
+            let value = link.encode();
+            let ttl = self.redis_ttl;
+            tokio::spawn(async move {
+                let _ = redis.set_ex(&key, value, ttl).await;
+            });
+        }
+    }
+
+    /// At most one warning per second while Postgres fails, not one per request.
+    fn warn_throttled(&self, error: &str) {
+        let now = unix_now() as u64;
+        let last = self.warned_at.load(Ordering::Relaxed);
+        if now > last && self.warned_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            tracing::warn!(service = "redirect", error, "link_lookup_failed");
+        }
+    }
+}
+
+struct EntryExpiry {
+    link: Duration,
+    missing: Duration,
+}
+
+impl Expiry<Box<str>, Entry> for EntryExpiry {
+    fn expire_after_create(&self, _: &Box<str>, entry: &Entry, _: Instant) -> Option<Duration> {
+        Some(match entry {
+            Entry::Link(_) => self.link,
+            Entry::Missing => self.missing,
+        })
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(is_active: bool, expires_at: Option<i64>) -> Target {
+        Target {
+            status: StatusCode::FOUND,
+            location: HeaderValue::from_static("https://example.com"),
+            is_active,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn inactive_and_expired_links_are_not_live() {
+        assert!(target(true, None).is_live(100));
+        assert!(target(true, Some(101)).is_live(100));
+        assert!(!target(true, Some(100)).is_live(100));
+        assert!(!target(false, None).is_live(100));
+    }
+}

@@ -1,0 +1,140 @@
+//! Wiring and running the redirect service.
+
+use crate::http::{App, Body};
+use crate::metrics::Metrics;
+use crate::resolver::{CacheSettings, Resolver};
+use anyhow::Context as _;
+use hop_kit::config::{DatabaseArgs, RedisArgs};
+use hop_kit::health::Health;
+use hop_kit::postgres::Pool;
+use hop_kit::redis::Redis;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything the redirect service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The HTTP listener; port 0 picks a free port. Unused when embedded (`hop up`).
+    pub addr: SocketAddr,
+    pub cache: CacheSettings,
+    pub database: DatabaseArgs,
+    pub redis: RedisArgs,
+    pub shutdown_grace: Duration,
+}
+
+/// The redirect service without a listener: its handler and background tasks. `hop up`
+/// routes requests to [`Redirect::app`] from its own front listener.
+pub struct Redirect {
+    app: Arc<App>,
+    pool: Pool,
+    redis: Redis,
+}
+
+impl Redirect {
+    /// Wires the service. Touches neither Postgres nor Redis.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let registry = hop_kit::metrics::registry("redirect");
+        let metrics = Metrics::new(&registry);
+        let pool = hop_kit::postgres::pool(&config.database)?;
+        let redis = Redis::connect(&config.redis)?;
+        let resolver = Resolver::new(
+            &config.cache,
+            Some(redis.clone()),
+            pool.clone(),
+            Duration::from_secs(config.redis.redis_link_ttl_secs),
+            config.database.timeout(),
+            metrics.clone(),
+        );
+        let health = Health::new("redirect", &registry);
+        let app = Arc::new(App::new(resolver, health, registry, metrics));
+        Ok(Self { app, pool, redis })
+    }
+
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
+    }
+
+    /// Starts the dependency probes and the invalidation listener until `stop`.
+    pub fn start(&self, stop: &CancellationToken) -> anyhow::Result<()> {
+        let health = self.app.health();
+        let pool = self.pool.clone();
+        health.spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
+            let pool = pool.clone();
+            async move { hop_kit::postgres::ping(&pool).await }
+        });
+        let redis = self.redis.clone();
+        health.spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
+            let redis = redis.clone();
+            async move { redis.ping().await }
+        });
+        crate::invalidation::spawn(&self.redis, self.app.clone(), stop.clone())
+    }
+
+    /// Closes the connections (after the listener has drained).
+    pub async fn close(&self) {
+        self.redis.quit().await;
+        self.pool.close();
+    }
+}
+
+/// A redirect service with its listener bound, ready to [`Server::run`].
+pub struct Server {
+    listener: TcpListener,
+    service: Redirect,
+    grace: Duration,
+}
+
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let service = Redirect::new(&config)?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding the redirect listener on {}", config.addr))?;
+    Ok(Server {
+        listener,
+        service,
+        grace: config.shutdown_grace,
+    })
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn app(&self) -> Arc<App> {
+        self.service.app()
+    }
+
+    /// Serves until `shutdown` resolves, then reports not-ready, stops accepting and drains
+    /// in-flight requests for at most the grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        self.service.start(&stop)?;
+        let app = self.service.app();
+        let health = app.health().clone();
+        let make = move |_peer| {
+            let app = app.clone();
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.handle(&req).await) as Result<http::Response<Body>, Infallible> }
+            })
+        };
+        let drain = async move {
+            shutdown.await;
+            health.set_draining();
+        };
+        tracing::info!(service = "redirect", addr = %self.addr(), "service_started");
+        hop_kit::serve::serve(self.listener, make, drain, self.grace).await;
+        stop.cancel();
+        self.service.close().await;
+        tracing::info!(service = "redirect", "service_stopped");
+        Ok(())
+    }
+}
