@@ -67,18 +67,23 @@ pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<usize> {
         }
     };
     let schema = &args.database_schema;
+    // One lock per schema: instances of one deployment migrate once, while separate
+    // schemas (test runs) migrate side by side.
+    let lock = format!("hashtext('hop.migrations.{schema}')");
     client
-        .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema}; SELECT pg_advisory_lock(hashtext('hop.migrations'));"
-        ))
+        .batch_execute(&format!("SELECT pg_advisory_lock({lock})"))
         .await
-        .context("preparing to migrate")?;
+        .context("taking the migration lock")?;
+    if let Err(e) = client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await {
+        let _ = client.batch_execute(&format!("SELECT pg_advisory_unlock({lock})")).await;
+        return Err(e).context("creating the schema");
+    }
     let report = embedded::migrations::runner()
         .run_async(&mut client)
         .await
         .context("applying migrations");
     let _ = client
-        .batch_execute("SELECT pg_advisory_unlock(hashtext('hop.migrations'))")
+        .batch_execute(&format!("SELECT pg_advisory_unlock({lock})"))
         .await;
     let applied = report?.applied_migrations().len();
     tracing::info!(applied, schema = %schema, "migrations_applied");
@@ -115,7 +120,12 @@ async fn create_database(config: &tokio_postgres::Config) -> anyhow::Result<()> 
             Ok(())
         }
         // Another instance created it first.
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(()),
+        Err(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e).with_context(|| format!("creating database {name}")),
     }
 }

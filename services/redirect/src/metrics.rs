@@ -10,6 +10,8 @@ pub struct TierCounters {
     pub hit: IntCounter,
     pub miss: IntCounter,
     pub error: IntCounter,
+    /// Not asked: the circuit breaker is open.
+    pub skipped: IntCounter,
 }
 
 #[derive(Clone)]
@@ -41,7 +43,7 @@ impl Metrics {
         let tiers = IntCounterVec::new(
             Opts::new(
                 "hop_redirect_cache_requests_total",
-                "Lookups per cache tier and result (hit, miss, error)",
+                "Lookups per cache tier and result (hit, miss, error, skipped)",
             ),
             &["tier", "result"],
         )
@@ -51,6 +53,7 @@ impl Metrics {
             hit: tiers.with_label_values(&[name, "hit"]),
             miss: tiers.with_label_values(&[name, "miss"]),
             error: tiers.with_label_values(&[name, "error"]),
+            skipped: tiers.with_label_values(&[name, "skipped"]),
         };
         let l1_entries = IntGauge::new("hop_redirect_l1_entries", "Entries in the in-process cache")
             .expect("valid metric");

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::store;
 use hop_kit::link::{CachedLink, REDIS_LINK_KEY};
 use hop_kit::postgres::Pool;
-use hop_kit::redis::Redis;
+use hop_kit::redis::{Redis, RedisError};
 use http::{HeaderValue, StatusCode};
 use moka::Expiry;
 use moka::future::Cache;
@@ -183,7 +183,8 @@ impl Resolver {
                     None => self.metrics.redis.miss.inc(),
                 },
                 Ok(None) => self.metrics.redis.miss.inc(),
-                Err(_) => self.metrics.redis.error.inc(),
+                Err(RedisError::BreakerOpen) => self.metrics.redis.skipped.inc(),
+                Err(RedisError::Command(_)) => self.metrics.redis.error.inc(),
             }
         }
         let found = tokio::time::timeout(self.lookup_timeout, store::find(&self.pool, code)).await;

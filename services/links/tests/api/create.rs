@@ -1,0 +1,162 @@
+use crate::helpers::*;
+use hop_kit::link::CachedLink;
+use hop_proto::links::v1 as pb;
+use hop_testkit::TestDb;
+use std::collections::HashSet;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_mints_a_seven_character_code_and_stores_the_link() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let link = links.create("https://example.com/a?b=c").await.unwrap();
+
+    assert_eq!(link.code.len(), 7);
+    assert!(link.code.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert_eq!(link.short_url, format!("{PUBLIC_BASE_URL}/{}", link.code));
+    assert_eq!(link.redirect_type, 302);
+    assert!(link.is_active);
+    assert_eq!(TestLinks::permutation().id(&link.code), Some(link.id as u64));
+
+    let client = db.client().await;
+    let row = client
+        .query_one("SELECT target_url, code FROM links WHERE id = $1", &[&link.id])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "https://example.com/a?b=c");
+    let events: i64 = client
+        .query_one(
+            "SELECT count(*) FROM link_events WHERE link_id = $1 AND kind = 'created'",
+            &[&link.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1);
+
+    let cached = redis_get(&links.redis, &format!("link:{}", link.code)).await.unwrap();
+    let cached = CachedLink::decode(&cached).unwrap();
+    assert_eq!(cached.url, "https://example.com/a?b=c");
+    assert_eq!(links.get(&link.code).await.unwrap(), link);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_get_distinct_codes_from_one_leased_block() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let mut client = links.client.clone();
+        creates.spawn(async move {
+            let request = pb::CreateLinkRequest {
+                url: format!("https://example.com/{i}"),
+                ..Default::default()
+            };
+            client.create_link(request).await.unwrap().into_inner()
+        });
+    }
+    let created = creates.join_all().await;
+    let codes: HashSet<_> = created.iter().map(|l| l.code.clone()).collect();
+    assert_eq!(codes.len(), 100);
+    // Consecutive ids, unrelated codes: no two share a three-character prefix by accident
+    // more than rarely.
+    let prefixes: HashSet<_> = codes.iter().map(|c| c[..3].to_owned()).collect();
+    assert!(prefixes.len() >= 98);
+    // One nextval served all hundred.
+    let last: i64 = db
+        .client()
+        .await
+        .query_one("SELECT last_value FROM link_ids", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(last, 1, "a single block was leased");
+    assert!(links.metrics().await.contains("hop_id_blocks_leased_total{service=\"links\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_are_taken_once_and_case_sensitive() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let request = |alias: &str| pb::CreateLinkRequest {
+        url: "https://example.com/".into(),
+        alias: Some(alias.into()),
+        ..Default::default()
+    };
+    let first = links.create_with(request("launch-day")).await.unwrap();
+    assert_eq!(first.code, "launch-day");
+    let again = links.create_with(request("launch-day")).await.unwrap_err();
+    assert_eq!(again.code(), tonic::Code::AlreadyExists);
+    let other_case = links.create_with(request("Launch-Day")).await.unwrap();
+    assert_eq!(other_case.code, "Launch-Day");
+    let rows: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM links", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 2, "the refused alias left nothing behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minted_code_already_taken_by_an_alias_is_skipped() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let first = links.create("https://example.com/1").await.unwrap();
+    // Ids of a block are handed out in order: the next minted link gets id + 2 (the alias
+    // itself consumes id + 1). Take that code as an alias first.
+    let squatted = TestLinks::permutation().code(first.id as u64 + 2).unwrap();
+    let alias = links
+        .create_with(pb::CreateLinkRequest {
+            url: "https://example.com/alias".into(),
+            alias: Some(squatted.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(alias.code, squatted);
+    let next = links.create("https://example.com/2").await.unwrap();
+    assert_ne!(next.code, squatted);
+    assert_eq!(next.id, first.id + 3, "the colliding id was skipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_report_every_field_and_store_nothing() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let cases: Vec<(pb::CreateLinkRequest, Vec<&str>)> = vec![
+        (pb::CreateLinkRequest { url: "javascript:alert(1)".into(), ..Default::default() }, vec!["url"]),
+        (pb::CreateLinkRequest { url: "data:text/html,hi".into(), ..Default::default() }, vec!["url"]),
+        (pb::CreateLinkRequest { url: "ftp://example.com".into(), ..Default::default() }, vec!["url"]),
+        (pb::CreateLinkRequest { url: "https://hop.test/loop".into(), ..Default::default() }, vec!["url"]),
+        (pb::CreateLinkRequest { url: format!("https://e.com/{}", "a".repeat(2048)), ..Default::default() }, vec!["url"]),
+        (
+            pb::CreateLinkRequest {
+                url: "https://example.com".into(),
+                alias: Some("auth".into()),
+                redirect_type: 200,
+                ..Default::default()
+            },
+            vec!["alias", "redirect_type"],
+        ),
+        (
+            pb::CreateLinkRequest { url: String::new(), actor_user_id: "not-a-user".into(), ..Default::default() },
+            vec!["actor_user_id"],
+        ),
+    ];
+    for (request, fields) in cases {
+        let status = links.create_with(request.clone()).await.unwrap_err();
+        assert_eq!(violations(&status), fields, "{request:?}");
+    }
+    let rows: i64 = db.client().await.query_one("SELECT count(*) FROM links", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_impossible_codes_are_not_found() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    for code in ["zzzzzzz", "", "a/b", &"x".repeat(65)] {
+        assert_eq!(links.get(code).await.unwrap_err().code(), tonic::Code::NotFound, "{code:?}");
+    }
+}

@@ -1,0 +1,5 @@
+//! The links service over gRPC, against real PostgreSQL and Redis.
+
+mod create;
+mod failures;
+mod helpers;
