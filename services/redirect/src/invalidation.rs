@@ -28,7 +28,10 @@ pub fn spawn(redis: &Redis, app: Arc<App>, stop: CancellationToken) -> anyhow::R
             tokio::select! {
                 () = stop.cancelled() => break,
                 reconnected = reconnects.recv() => match reconnected {
-                    Ok(_) | Err(RecvError::Lagged(_)) => subscribe(&subscriber, &channel, &app).await,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        app.metrics().subscribed.set(0);
+                        subscribe(&subscriber, &channel, &app).await;
+                    }
                     Err(RecvError::Closed) => break,
                 },
                 message = messages.recv() => match message {
@@ -46,6 +49,7 @@ pub fn spawn(redis: &Redis, app: Arc<App>, stop: CancellationToken) -> anyhow::R
                 },
             }
         }
+        app.metrics().subscribed.set(0);
         let _ = subscriber.quit().await;
     });
     Ok(())
@@ -55,6 +59,7 @@ async fn subscribe(subscriber: &fred::clients::SubscriberClient, channel: &str, 
     match subscriber.subscribe(channel).await {
         Ok(()) => {
             app.resolver().evict_all();
+            app.metrics().subscribed.set(1);
             tracing::info!(service = "redirect", channel, "invalidations_subscribed");
         }
         Err(e) => tracing::warn!(service = "redirect", error = %e, "invalidations_subscribe_failed"),

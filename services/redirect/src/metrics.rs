@@ -21,6 +21,7 @@ pub struct Metrics {
     pub postgres: TierCounters,
     pub l1_entries: IntGauge,
     pub invalidations: IntCounter,
+    pub subscribed: IntGauge,
     pub http: HttpMetrics,
     pub routes: Routes,
 }
@@ -62,6 +63,12 @@ impl Metrics {
             "Invalidation messages received from the links service",
         )
         .expect("valid metric");
+        let subscribed = IntGauge::new(
+            "hop_redirect_invalidations_subscribed",
+            "Whether this instance listens for invalidations (1) or relies on the L1 TTL (0)",
+        )
+        .expect("valid metric");
+        hop_kit::metrics::register(registry, &subscribed);
         hop_kit::metrics::register(registry, &l1_entries);
         hop_kit::metrics::register(registry, &invalidations);
         let http = HttpMetrics::new(registry);
@@ -72,6 +79,7 @@ impl Metrics {
             postgres: tier("postgres"),
             l1_entries,
             invalidations,
+            subscribed,
             http,
             routes,
         }

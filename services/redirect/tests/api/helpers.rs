@@ -1,0 +1,176 @@
+use hop_kit::config::{DatabaseArgs, RedisArgs};
+use hop_kit::link::{CachedLink, RedirectType};
+use hop_redirect::CacheSettings;
+use hop_testkit::TestDb;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestRedirect {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub redis: RedisArgs,
+    stop: CancellationToken,
+}
+
+impl Drop for TestRedirect {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestRedirect {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.http.head(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    /// Status and Location of `GET /code`.
+    pub async fn follow(&self, code: &str) -> (u16, Option<String>) {
+        let response = self.get(&format!("/{code}")).await;
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location)
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+
+    /// The value of the cache counter for `tier` and `result`.
+    pub async fn tier(&self, tier: &str, result: &str) -> f64 {
+        metric(
+            &self.metrics().await,
+            "hop_redirect_cache_requests_total",
+            &[("tier", tier), ("result", result)],
+        )
+    }
+
+    /// Writes an entry straight into this service's Redis prefix.
+    pub async fn put_redis(&self, code: &str, link: &CachedLink) {
+        let redis = connected(&self.redis).await;
+        let key = redis.key("link", code);
+        redis.set_ex(&key, link.encode(), Duration::from_secs(60)).await.unwrap();
+    }
+}
+
+/// A Redis client that has finished connecting.
+pub async fn connected(args: &RedisArgs) -> hop_kit::redis::Redis {
+    let redis = hop_kit::redis::Redis::connect(args).unwrap();
+    redis.ping().await.expect("redis answers");
+    redis
+}
+
+/// A counter's value from Prometheus text; 0 when the series is absent.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .find(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+pub fn cache(l1: bool, redis: bool) -> CacheSettings {
+    CacheSettings {
+        cache_l1_enabled: l1,
+        cache_redis_enabled: redis,
+        ..CacheSettings::default()
+    }
+}
+
+pub async fn spawn_redirect(db: &TestDb, cache: CacheSettings) -> TestRedirect {
+    spawn_redirect_with(db.args.clone(), hop_testkit::redis_args(), cache).await
+}
+
+pub async fn spawn_redirect_with(database: DatabaseArgs, redis: RedisArgs, cache: CacheSettings) -> TestRedirect {
+    let config = hop_redirect::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        cache,
+        database,
+        redis: redis.clone(),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let server = hop_redirect::build(config).await.expect("redirect builds");
+    let base = format!("http://{}", server.addr());
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(stop.clone().cancelled_owned()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    TestRedirect { base, http, redis, stop }
+}
+
+/// A link row written straight into the schema (what the links service would store).
+pub struct Seed<'a> {
+    pub code: &'a str,
+    pub url: &'a str,
+    pub status: i16,
+    pub active: bool,
+    pub expires_in_secs: Option<i64>,
+    pub deleted: bool,
+}
+
+impl<'a> Seed<'a> {
+    pub fn new(code: &'a str, url: &'a str) -> Self {
+        Self {
+            code,
+            url,
+            status: 302,
+            active: true,
+            expires_in_secs: None,
+            deleted: false,
+        }
+    }
+
+    pub async fn insert(self, db: &TestDb) {
+        db.client()
+            .await
+            .execute(
+                "INSERT INTO links (id, code, target_url, redirect_type, is_active, expires_at, deleted_at) \
+                 VALUES (nextval('link_ids'), $1, $2, $3, $4, \
+                         now() + make_interval(secs => $5::double precision), \
+                         CASE WHEN $6 THEN now() END)",
+                &[
+                    &self.code,
+                    &self.url,
+                    &self.status,
+                    &self.active,
+                    &self.expires_in_secs.map(|s| s as f64),
+                    &self.deleted,
+                ],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+pub fn cached(url: &str) -> CachedLink {
+    CachedLink {
+        url: url.into(),
+        redirect_type: RedirectType::Found,
+        is_active: true,
+        expires_at: None,
+    }
+}
+
+/// Polls `check` until it holds or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -1,0 +1,7 @@
+//! The redirect service over HTTP, against real PostgreSQL and Redis (and throwaway ones
+//! that the tests stop).
+
+mod failures;
+mod helpers;
+mod redirects;
+mod tiers;

@@ -1,0 +1,126 @@
+use crate::helpers::*;
+use hop_testkit::TestDb;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_link_redirects_with_its_own_status() {
+    let db = TestDb::new().await;
+    for (code, status) in [("perm301", 301), ("found302", 302), ("temp307", 307), ("perm308", 308)] {
+        Seed { status, ..Seed::new(code, "https://example.com/target") }.insert(&db).await;
+    }
+    let app = spawn_redirect(&db, cache(true, true)).await;
+    for (code, status) in [("perm301", 301), ("found302", 302), ("temp307", 307), ("perm308", 308)] {
+        assert_eq!(app.follow(code).await, (status, Some("https://example.com/target".into())));
+        let head = app.head(&format!("/{code}")).await;
+        assert_eq!(head.status().as_u16(), status);
+        assert_eq!(head.headers()["location"], "https://example.com/target");
+    }
+    let response = app.get("/found302?utm=ignored").await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["cache-control"], "private, max-age=90");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_deleted_inactive_and_expired_links() {
+    let db = TestDb::new().await;
+    Seed { active: false, ..Seed::new("paused", "https://example.com/p") }.insert(&db).await;
+    Seed { expires_in_secs: Some(-5), ..Seed::new("expired", "https://example.com/e") }.insert(&db).await;
+    Seed { expires_in_secs: Some(3600), ..Seed::new("later", "https://example.com/l") }.insert(&db).await;
+    Seed { deleted: true, ..Seed::new("deleted", "https://example.com/d") }.insert(&db).await;
+    let app = spawn_redirect(&db, cache(true, true)).await;
+
+    let response = app.get("/nosuchcode").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 404);
+
+    assert_eq!(app.follow("deleted").await.0, 404);
+    assert_eq!(app.follow("paused").await.0, 410);
+    assert_eq!(app.follow("expired").await.0, 410);
+    assert_eq!(app.follow("later").await.0, 302);
+    assert_eq!(app.head("/paused").await.status(), 410);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_codes_are_404_without_any_lookup() {
+    let db = TestDb::new().await;
+    let app = spawn_redirect(&db, cache(true, true)).await;
+    let long = format!("/{}", "a".repeat(65));
+    for path in ["/", "/a.b", "/favicon.ico", "/a%20b", "/a/b", "/%F0%9F%98%80", &long, "/x'or'1'='1"] {
+        assert_eq!(app.get(path).await.status(), 404, "{path}");
+    }
+    let text = app.metrics().await;
+    for tier in ["l1", "redis", "postgres"] {
+        for result in ["hit", "miss", "error"] {
+            let n = metric(&text, "hop_redirect_cache_requests_total", &[("tier", tier), ("result", result)]);
+            assert_eq!(n, 0.0, "{tier} {result}");
+        }
+    }
+    let rejected = metric(&text, "hop_http_requests_total", &[("route", "/{code}"), ("status", "404")]);
+    assert_eq!(rejected, 8.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_get_and_head_and_the_admin_paths_answer() {
+    let db = TestDb::new().await;
+    let app = spawn_redirect(&db, cache(true, true)).await;
+    let response = app.http.post(format!("{}/abc", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || async {
+            app.get("/health/ready").await.status() == 200
+        })
+        .await
+    );
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
+    assert_eq!(health["service"], "redirect");
+    assert_eq!(health["checks"]["postgres"]["status"], "up");
+    assert!(app.metrics().await.contains("process_resident_memory_bytes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_created_after_a_cached_miss_is_served_at_once() {
+    let db = TestDb::new().await;
+    let redis = hop_testkit::redis_args();
+    let app = spawn_redirect_with(db.args.clone(), redis.clone(), cache(true, true)).await;
+    let links = hop_links::build(hop_links::Config {
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: None,
+        public_base_url: "https://hop.test".into(),
+        secret: hop_kit::config::Secret::parse("redirect-tests-secret-000").unwrap(),
+        database: db.args.clone(),
+        redis,
+        shutdown_grace: std::time::Duration::from_secs(1),
+    })
+    .await
+    .unwrap();
+    let grpc = links.grpc_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(links.run(stop.clone().cancelled_owned()));
+    // Wait until the redirect service listens for invalidations.
+    let subscribed = eventually(std::time::Duration::from_secs(5), || async {
+        metric(&app.metrics().await, "hop_redirect_invalidations_subscribed", &[]) == 1.0
+    });
+    assert!(subscribed.await);
+    assert_eq!(app.follow("fresh-alias").await.0, 404, "now cached as missing");
+
+    let mut client = hop_proto::links::v1::link_service_client::LinkServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    client
+        .create_link(hop_proto::links::v1::CreateLinkRequest {
+            url: "https://example.com/fresh".into(),
+            alias: Some("fresh-alias".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let served = eventually(std::time::Duration::from_secs(1), || async {
+        app.follow("fresh-alias").await.0 == 302
+    })
+    .await;
+    stop.cancel();
+    assert!(served, "the invalidation evicted the negative entry within a second");
+}
