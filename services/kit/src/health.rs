@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How soon a failed probe is retried.
+const RETRY_WHILE_DOWN: Duration = Duration::from_millis(250);
+
 const UNKNOWN: u8 = 0;
 const UP: u8 = 1;
 const DOWN: u8 = 2;
@@ -144,9 +147,11 @@ impl Health {
                     Err(_) => Err(format!("no answer within {interval:?}")),
                 };
                 task_check.set(result);
+                // While down, look again sooner: recovery (and start-up) shows quickly.
+                let wait = if task_check.is_up() { interval } else { interval.min(RETRY_WHILE_DOWN) };
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    () = tokio::time::sleep(interval) => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
             }
         };

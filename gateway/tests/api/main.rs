@@ -1,0 +1,6 @@
+//! The public API end to end in one process: gateway → links (gRPC) → Postgres/Redis, and
+//! the redirect service reading what was created.
+
+mod bad_input;
+mod helpers;
+mod links;
