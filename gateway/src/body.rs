@@ -23,10 +23,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(64 * 1024, |l| l.0);
         if let Some(content_type) = req.headers().get(http::header::CONTENT_TYPE) {
             let is_json = content_type.to_str().is_ok_and(|ct| {
-                let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let essence = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 essence == "application/json" || essence.ends_with("+json")
             });
             if !is_json {
@@ -177,7 +185,9 @@ mod tests {
 
     #[test]
     fn wrong_types_name_their_fields() {
-        let mut f = fields(json!({"url": 5, "alias": ["x"], "redirect_type": "301", "expires_at": "tomorrow"}));
+        let mut f = fields(
+            json!({"url": 5, "alias": ["x"], "redirect_type": "301", "expires_at": "tomorrow"}),
+        );
         f.required_string("url");
         f.optional_string("alias");
         f.optional_integer("redirect_type");

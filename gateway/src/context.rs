@@ -20,7 +20,11 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// Outermost layer of the API: takes the caller's `X-Request-Id` when it is sane (or makes
 /// one), echoes it on the response, runs the request in a span that every log line inside
 /// inherits, then records RED metrics and logs one `request_completed` line.
-pub async fn request_context(State(metrics): State<HttpMetrics>, mut req: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(metrics): State<HttpMetrics>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -29,7 +33,8 @@ pub async fn request_context(State(metrics): State<HttpMetrics>, mut req: Reques
         .filter(|id| is_sane(id))
         .map_or_else(generate, str::to_owned);
     let method = req.method().clone();
-    req.extensions_mut().insert(RequestId(request_id.as_str().into()));
+    req.extensions_mut()
+        .insert(RequestId(request_id.as_str().into()));
     let span = tracing::info_span!(
         "request",
         service = "gateway",
@@ -63,7 +68,11 @@ pub async fn request_context(State(metrics): State<HttpMetrics>, mut req: Reques
 
 /// Inner (route) layer: copies the matched route onto the response, where the outer layer
 /// can read it for its labels.
-pub async fn expose_matched_path(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+pub async fn expose_matched_path(
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(req).await;
     if let Some(matched) = matched {
         response.extensions_mut().insert(matched);

@@ -69,10 +69,14 @@ mod tests {
     fn field_violations_become_field_errors() {
         let mut details = ErrorDetails::new();
         details.add_bad_request_violation("url", "must use http or https");
-        let status = tonic::Status::with_error_details(tonic::Code::InvalidArgument, "invalid", details);
+        let status =
+            tonic::Status::with_error_details(tonic::Code::InvalidArgument, "invalid", details);
         let p = problem_from_status(&status);
         assert_eq!(p.status, 400);
-        assert_eq!(p.errors, vec![FieldError::new("url", "must use http or https")]);
+        assert_eq!(
+            p.errors,
+            vec![FieldError::new("url", "must use http or https")]
+        );
     }
 
     #[test]

@@ -105,26 +105,34 @@ impl Gateway {
         api.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::Extension(BodyLimit(self.body_limit)))
-            .layer(axum::middleware::from_fn_with_state(self.metrics.clone(), request_context))
+            .layer(axum::middleware::from_fn_with_state(
+                self.metrics.clone(),
+                request_context,
+            ))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
     }
 
     /// Probes the links service until `stop`.
     pub fn start(&self, stop: &CancellationToken) {
         let channel = self.links_channel.clone();
-        self.health.spawn_probe("links", true, PROBE_INTERVAL, stop.clone(), move || {
-            let mut client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-            async move {
-                let request = tonic_health::pb::HealthCheckRequest {
-                    service: "hop.links.v1.LinkService".into(),
-                };
-                let response = client.check(request).await.map_err(|s| s.message().to_owned())?;
-                match response.into_inner().status() {
-                    tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
-                    other => Err(format!("links reports {other:?}")),
+        self.health
+            .spawn_probe("links", true, PROBE_INTERVAL, stop.clone(), move || {
+                let mut client =
+                    tonic_health::pb::health_client::HealthClient::new(channel.clone());
+                async move {
+                    let request = tonic_health::pb::HealthCheckRequest {
+                        service: "hop.links.v1.LinkService".into(),
+                    };
+                    let response = client
+                        .check(request)
+                        .await
+                        .map_err(|s| s.message().to_owned())?;
+                    match response.into_inner().status() {
+                        tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
+                        other => Err(format!("links reports {other:?}")),
+                    }
                 }
-            }
-        });
+            });
     }
 }
 
@@ -172,11 +180,16 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 
 impl Server {
     pub fn addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves, then reports not-ready, stops accepting and drains.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         self.gateway.start(&stop);
         let router = self

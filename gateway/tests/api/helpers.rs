@@ -22,7 +22,12 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.api))
             .header("content-type", content_type)
@@ -33,11 +38,16 @@ impl TestApp {
     }
 
     pub async fn create(&self, body: Value) -> reqwest::Response {
-        self.post_raw("/links", "application/json", body.to_string()).await
+        self.post_raw("/links", "application/json", body.to_string())
+            .await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.api)).send().await.unwrap()
+        self.http
+            .get(format!("{}{path}", self.api))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn rows(&self) -> i64 {
@@ -91,7 +101,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// A gateway in front of `links_url`; returns its base URL.
-pub async fn spawn_gateway(links_url: &str, grpc_timeout: Duration, stop: &CancellationToken) -> String {
+pub async fn spawn_gateway(
+    links_url: &str,
+    grpc_timeout: Duration,
+    stop: &CancellationToken,
+) -> String {
     let gateway = hop_gateway::build(hop_gateway::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         links_url: links_url.into(),
@@ -116,11 +130,22 @@ pub fn client() -> reqwest::Client {
 
 /// Asserts a problem+json answer with `status`; returns the body.
 pub async fn problem(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status, "{:?}", response.headers());
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "{:?}",
+        response.headers()
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{body}"
+    );
     body
 }
 
@@ -128,6 +153,10 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
 pub fn fields(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|e| e.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
+        .map(|e| {
+            e.iter()
+                .map(|e| e["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }

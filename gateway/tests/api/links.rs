@@ -5,7 +5,9 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_created_through_the_gateway_redirects_from_the_redirect_service() {
     let app = spawn_app().await;
-    let response = app.create(json!({"url": "https://example.com/docs?page=2", "title": "Docs"})).await;
+    let response = app
+        .create(json!({"url": "https://example.com/docs?page=2", "title": "Docs"}))
+        .await;
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let link: Value = response.json().await.unwrap();
@@ -19,9 +21,17 @@ async fn a_link_created_through_the_gateway_redirects_from_the_redirect_service(
         assert!(link.get(key).is_some(), "{key} missing from {link}");
     }
 
-    let redirect = app.http.get(format!("{}/{code}", app.redirect)).send().await.unwrap();
+    let redirect = app
+        .http
+        .get(format!("{}/{code}", app.redirect))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(redirect.status(), 302);
-    assert_eq!(redirect.headers()["location"], "https://example.com/docs?page=2");
+    assert_eq!(
+        redirect.headers()["location"],
+        "https://example.com/docs?page=2"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,28 +55,51 @@ async fn both_create_routes_and_every_field_work() {
     assert_eq!(link["code"], "launch_2030");
     assert_eq!(link["redirect_type"], 301);
     assert_eq!(link["expires_at"], "2098-12-31T22:00:00.000Z");
-    let redirect = app.http.get(format!("{}/launch_2030", app.redirect)).send().await.unwrap();
+    let redirect = app
+        .http
+        .get(format!("{}/launch_2030", app.redirect))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(redirect.status(), 301);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_url_twice_gets_two_codes() {
     let app = spawn_app().await;
-    let a: Value = app.create(json!({"url": "https://example.com/same"})).await.json().await.unwrap();
-    let b: Value = app.create(json!({"url": "https://example.com/same"})).await.json().await.unwrap();
+    let a: Value = app
+        .create(json!({"url": "https://example.com/same"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .create(json!({"url": "https://example.com/same"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_ne!(a["code"], b["code"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_a_link_shows_public_metadata() {
     let app = spawn_app().await;
-    let created: Value = app.create(json!({"url": "https://example.com/x"})).await.json().await.unwrap();
+    let created: Value = app
+        .create(json!({"url": "https://example.com/x"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let code = created["code"].as_str().unwrap();
     let response = app.get(&format!("/links/{code}")).await;
     assert_eq!(response.status(), 200);
     let link: Value = response.json().await.unwrap();
     assert_eq!(link["url"], "https://example.com/x");
-    assert!(link.get("owner_id").is_none(), "owner-only field shown: {link}");
+    assert!(
+        link.get("owner_id").is_none(),
+        "owner-only field shown: {link}"
+    );
     problem(app.get("/links/nosuchcode").await, 404).await;
     problem(app.get("/links/bad.code").await, 404).await;
 }
@@ -98,7 +131,12 @@ async fn request_ids_are_echoed_or_made() {
 async fn unknown_routes_and_methods_are_problems() {
     let app = spawn_app().await;
     problem(app.get("/nope").await, 404).await;
-    let response = app.http.delete(format!("{}/links", app.api)).send().await.unwrap();
+    let response = app
+        .http
+        .delete(format!("{}/links", app.api))
+        .send()
+        .await
+        .unwrap();
     problem(response, 405).await;
 }
 
@@ -135,7 +173,14 @@ async fn a_dead_links_service_is_503_and_not_ready() {
     problem(response, 503).await;
     let mut not_ready = false;
     for _ in 0..100 {
-        if http.get(format!("{api}/health/ready")).send().await.unwrap().status() == 503 {
+        if http
+            .get(format!("{api}/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 503
+        {
             not_ready = true;
             break;
         }
@@ -169,6 +214,9 @@ async fn a_backend_that_never_answers_hits_the_deadline() {
     let status = response.status().as_u16();
     assert!(status == 504 || status == 503, "got {status}");
     problem(response, status).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "the deadline bounded the call");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the deadline bounded the call"
+    );
     stop.cancel();
 }

@@ -31,7 +31,7 @@ pub enum Command {
     #[command(subcommand)]
     Serve(ServeCommand),
     /// Apply pending database migrations and exit
-    Migrate(MigrateArgs),
+    Migrate(Box<MigrateArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,7 +49,12 @@ pub enum ServeCommand {
 #[command(next_help_heading = "Lifecycle")]
 pub struct LifecycleArgs {
     /// Seconds to drain in-flight requests after SIGTERM/SIGINT before exiting anyway.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", value_name = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_SECS",
+        value_name = "SHUTDOWN_GRACE_SECS",
+        default_value_t = 10
+    )]
     pub shutdown_grace_secs: u64,
 }
 
@@ -107,7 +112,12 @@ pub struct GatewayArgs {
     #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 8080)]
     pub port: u16,
     /// The links service's gRPC address.
-    #[arg(long, env = "LINKS_GRPC_URL", value_name = "LINKS_GRPC_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "LINKS_GRPC_URL",
+        value_name = "LINKS_GRPC_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub links_grpc_url: String,
     #[command(flatten)]
     pub api: ApiArgs,
@@ -126,7 +136,12 @@ pub struct LinksArgs {
     #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 50051)]
     pub port: u16,
     /// Admin HTTP port (/health*, /metrics).
-    #[arg(long, env = "ADMIN_PORT", value_name = "ADMIN_PORT", default_value_t = 9091)]
+    #[arg(
+        long,
+        env = "ADMIN_PORT",
+        value_name = "ADMIN_PORT",
+        default_value_t = 9091
+    )]
     pub admin_port: u16,
     #[command(flatten)]
     pub public: PublicArgs,
@@ -186,7 +201,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let err = Cli::try_parse_from(["hop", "serve", "redirect", "--database-port", "abc"]).unwrap_err();
+        let err = Cli::try_parse_from(["hop", "serve", "redirect", "--database-port", "abc"])
+            .unwrap_err();
         assert!(err.to_string().contains("DATABASE_PORT"), "{err}");
         let err = Cli::try_parse_from(["hop", "up", "--public-base-url", "ftp://x"]).unwrap_err();
         assert!(err.to_string().contains("PUBLIC_BASE_URL"), "{err}");

@@ -23,6 +23,6 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Serve(ServeCommand::Gateway(args)) => serve::gateway(*args).await,
         Command::Serve(ServeCommand::Links(args)) => serve::links(*args).await,
         Command::Serve(ServeCommand::Redirect(args)) => serve::redirect(*args).await,
-        Command::Migrate(args) => serve::migrate(args).await,
+        Command::Migrate(args) => serve::migrate(*args).await,
     }
 }

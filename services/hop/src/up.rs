@@ -88,7 +88,9 @@ impl Up {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn public_base_url(&self) -> &str {
@@ -97,7 +99,10 @@ impl Up {
 
     /// Serves until `shutdown`, then drains the front listener first (so calls already in
     /// the gateway reach links) and stops the services behind it.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let internal = CancellationToken::new();
         let services: Vec<Health> = vec![
             self.gateway.health(),
@@ -120,7 +125,9 @@ impl Up {
                 let (mut router, app) = (router.clone(), app.clone());
                 async move {
                     if goes_to_redirect(req.method(), req.uri().path()) {
-                        return Ok::<_, Infallible>(app.handle(&req).await.map(axum::body::Body::new));
+                        return Ok::<_, Infallible>(
+                            app.handle(&req).await.map(axum::body::Body::new),
+                        );
                     }
                     req.extensions_mut().insert(ConnectInfo(peer));
                     router.call(req.map(axum::body::Body::new)).await
@@ -143,10 +150,12 @@ impl Up {
 /// The edge's routing rule: the API and admin paths go to the gateway, every other GET or
 /// HEAD is a redirect, anything else is the gateway's to refuse.
 pub fn goes_to_redirect(method: &Method, path: &str) -> bool {
-    let api = ["/links", "/auth", "/health"]
-        .iter()
-        .any(|prefix| path == *prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/')))
-        || path == "/metrics";
+    let api = ["/links", "/auth", "/health"].iter().any(|prefix| {
+        path == *prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }) || path == "/metrics";
     !api && (method == Method::GET || method == Method::HEAD)
 }
 

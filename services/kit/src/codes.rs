@@ -236,9 +236,15 @@ mod tests {
         }
         // Unrelated codes agree in a given position 1 time in 62: about 0.11 of 7 positions.
         let mean_same = same_position as f64 / pairs as f64;
-        assert!(mean_same < 0.3, "consecutive codes share {mean_same} positions on average");
+        assert!(
+            mean_same < 0.3,
+            "consecutive codes share {mean_same} positions on average"
+        );
         // And share a two-character prefix 1 time in 3844.
-        assert!(shared_prefix < 20, "{shared_prefix} of {pairs} pairs share a prefix");
+        assert!(
+            shared_prefix < 20,
+            "{shared_prefix} of {pairs} pairs share a prefix"
+        );
     }
 
     #[test]

@@ -12,19 +12,44 @@ use std::time::Duration;
 #[command(next_help_heading = "PostgreSQL")]
 pub struct DatabaseArgs {
     /// Full connection URL (postgres://user:pass@host:port/db). Overrides the DATABASE_* parts.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// PostgreSQL host.
-    #[arg(long, env = "DATABASE_HOST", value_name = "DATABASE_HOST", default_value = "127.0.0.1")]
+    #[arg(
+        long,
+        env = "DATABASE_HOST",
+        value_name = "DATABASE_HOST",
+        default_value = "127.0.0.1"
+    )]
     pub database_host: String,
     /// PostgreSQL port.
-    #[arg(long, env = "DATABASE_PORT", value_name = "DATABASE_PORT", default_value_t = 5432)]
+    #[arg(
+        long,
+        env = "DATABASE_PORT",
+        value_name = "DATABASE_PORT",
+        default_value_t = 5432
+    )]
     pub database_port: u16,
     /// Database name.
-    #[arg(long, env = "DATABASE_NAME", value_name = "DATABASE_NAME", default_value = "hop")]
+    #[arg(
+        long,
+        env = "DATABASE_NAME",
+        value_name = "DATABASE_NAME",
+        default_value = "hop"
+    )]
     pub database_name: String,
     /// Database user.
-    #[arg(long, env = "DATABASE_USER", value_name = "DATABASE_USER", default_value = "postgres")]
+    #[arg(
+        long,
+        env = "DATABASE_USER",
+        value_name = "DATABASE_USER",
+        default_value = "postgres"
+    )]
     pub database_user: String,
     /// Database password (empty for trust or peer authentication).
     #[arg(
@@ -115,10 +140,21 @@ impl DatabaseArgs {
 #[command(next_help_heading = "Redis")]
 pub struct RedisArgs {
     /// Redis URL (redis://[:password@]host:port[/db]).
-    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        value_name = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
     /// Prefix of every key and channel hop uses, so deployments can share a Redis.
-    #[arg(long, env = "REDIS_KEY_PREFIX", value_name = "REDIS_KEY_PREFIX", default_value = "hop:")]
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        value_name = "REDIS_KEY_PREFIX",
+        default_value = "hop:"
+    )]
     pub redis_key_prefix: String,
     /// Bound on each Redis command, in ms. A slower Redis counts as down.
     #[arg(long, env = "REDIS_TIMEOUT_MS", value_name = "REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
@@ -127,7 +163,12 @@ pub struct RedisArgs {
     #[arg(long, env = "REDIS_BREAKER_FAILURES", value_name = "REDIS_BREAKER_FAILURES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub redis_breaker_failures: u32,
     /// How long an open breaker skips Redis before one probe call, in ms.
-    #[arg(long, env = "REDIS_BREAKER_COOLDOWN_MS", value_name = "REDIS_BREAKER_COOLDOWN_MS", default_value_t = 2000)]
+    #[arg(
+        long,
+        env = "REDIS_BREAKER_COOLDOWN_MS",
+        value_name = "REDIS_BREAKER_COOLDOWN_MS",
+        default_value_t = 2000
+    )]
     pub redis_breaker_cooldown_ms: u64,
     /// Lifetime of a link entry in Redis, in seconds.
     #[arg(long, env = "REDIS_LINK_TTL_SECS", value_name = "REDIS_LINK_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
@@ -153,7 +194,12 @@ impl RedisArgs {
 #[command(next_help_heading = "Logging")]
 pub struct LogArgs {
     /// Level (error, warn, info, debug, trace) or a full filter such as `info,hop_links=debug`.
-    #[arg(long, env = "LOG_LEVEL", value_name = "LOG_LEVEL", default_value = "info")]
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        value_name = "LOG_LEVEL",
+        default_value = "info"
+    )]
     pub log_level: String,
     /// Also write logs to this file, rotated by size. Unset: stdout only.
     #[arg(long, env = "LOG_FILE_PATH", value_name = "LOG_FILE_PATH")]
@@ -162,7 +208,12 @@ pub struct LogArgs {
     #[arg(long, env = "LOG_FILE_MAX_BYTES", value_name = "LOG_FILE_MAX_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
     pub log_file_max_bytes: u64,
     /// Rotated files to keep (app.log.1 … app.log.N); 0 truncates instead.
-    #[arg(long, env = "LOG_FILE_BACKUP_COUNT", value_name = "LOG_FILE_BACKUP_COUNT", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "LOG_FILE_BACKUP_COUNT",
+        value_name = "LOG_FILE_BACKUP_COUNT",
+        default_value_t = 5
+    )]
     pub log_file_backup_count: u32,
     /// Name of this instance in every log line's `logger` field. Default: hostname.
     #[arg(long, env = "INSTANCE_ID", value_name = "INSTANCE_ID")]
@@ -185,7 +236,12 @@ pub struct SecretArgs {
     /// Keys the code permutation (and, with accounts, token signing). At least 16 characters,
     /// stable for the life of the deployment. Required by `hop serve`; `hop up` falls back to
     /// an insecure development key with a warning.
-    #[arg(long, env = "SECRET_KEY", value_name = "SECRET_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SECRET_KEY",
+        value_name = "SECRET_KEY",
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
 }
 
@@ -212,7 +268,9 @@ impl SecretArgs {
         match &self.secret_key {
             Some(key) => Secret::parse(key),
             None => {
-                tracing::warn!("SECRET_KEY is unset: using the public development key; set it before exposing hop");
+                tracing::warn!(
+                    "SECRET_KEY is unset: using the public development key; set it before exposing hop"
+                );
                 Ok(Secret(DEV_SECRET.as_bytes().to_vec()))
             }
         }
@@ -226,7 +284,10 @@ pub struct Secret(Vec<u8>);
 impl Secret {
     pub fn parse(key: &str) -> Result<Self, ConfigError> {
         if key.chars().count() < MIN_SECRET_LEN {
-            return Err(ConfigError::new("SECRET_KEY", "must be at least 16 characters"));
+            return Err(ConfigError::new(
+                "SECRET_KEY",
+                "must be at least 16 characters",
+            ));
         }
         Ok(Self(key.as_bytes().to_vec()))
     }
@@ -263,7 +324,8 @@ impl ConfigError {
 pub fn parse_identifier(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !s.as_bytes()[0].is_ascii_digit();
     if ok {
         Ok(s.to_owned())
@@ -300,7 +362,10 @@ mod tests {
     #[test]
     fn base_urls_lose_their_trailing_slash() {
         assert_eq!(parse_base_url("https://hop.sh/").unwrap(), "https://hop.sh");
-        assert_eq!(parse_base_url("http://localhost:8080").unwrap(), "http://localhost:8080");
+        assert_eq!(
+            parse_base_url("http://localhost:8080").unwrap(),
+            "http://localhost:8080"
+        );
         assert_eq!(parse_base_url("https://x.io/s/").unwrap(), "https://x.io/s");
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("hop.sh").is_err());
@@ -309,11 +374,16 @@ mod tests {
 
     #[test]
     fn secrets_are_long_enough_and_never_printed() {
-        let short = SecretArgs { secret_key: Some("short".into()) };
+        let short = SecretArgs {
+            secret_key: Some("short".into()),
+        };
         assert_eq!(short.require().unwrap_err().variable, "SECRET_KEY");
         let unset = SecretArgs { secret_key: None };
         assert!(unset.require().is_err());
-        assert_eq!(unset.or_development().unwrap().expose(), DEV_SECRET.as_bytes());
+        assert_eq!(
+            unset.or_development().unwrap().expose(),
+            DEV_SECRET.as_bytes()
+        );
         let good = Secret::parse("0123456789abcdef-secret").unwrap();
         assert_eq!(format!("{good:?}"), "Secret(..)");
     }

@@ -73,7 +73,12 @@ impl Check {
             _ => "unknown",
         };
         let mut out = json!({ "status": status, "required": self.required });
-        if let Some(e) = self.error.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(e) = self
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             out["error"] = Value::String(e.clone());
         }
         out
@@ -148,7 +153,11 @@ impl Health {
                 };
                 task_check.set(result);
                 // While down, look again sooner: recovery (and start-up) shows quickly.
-                let wait = if task_check.is_up() { interval } else { interval.min(RETRY_WHILE_DOWN) };
+                let wait = if task_check.is_up() {
+                    interval
+                } else {
+                    interval.min(RETRY_WHILE_DOWN)
+                };
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(wait) => {}
@@ -190,13 +199,13 @@ pub fn respond(services: &[Health], path: &str) -> Option<(u16, String)> {
         "/health/live" => (200, json!({ "status": "alive" })),
         "/health/ready" => {
             let status = if ready { "ready" } else { "not_ready" };
-            (if ready { 200 } else { 503 }, json!({ "status": status, "checks": checks_report(services) }))
+            (
+                if ready { 200 } else { 503 },
+                json!({ "status": status, "checks": checks_report(services) }),
+            )
         }
         "/health" => {
-            let all_up = services
-                .iter()
-                .flat_map(Health::checks)
-                .all(|c| c.is_up());
+            let all_up = services.iter().flat_map(Health::checks).all(|c| c.is_up());
             let status = match (ready, all_up) {
                 (false, _) => "unavailable",
                 (true, false) => "degraded",
@@ -272,7 +281,11 @@ mod tests {
         let health = Health::new("redirect", &crate::metrics::registry("redirect"));
         let pg = health.check("postgres", true);
         let redis = health.check("redis", false);
-        assert_eq!(parse(health.respond("/health/ready")).0, 503, "unknown is not ready");
+        assert_eq!(
+            parse(health.respond("/health/ready")).0,
+            503,
+            "unknown is not ready"
+        );
         pg.set(Ok(()));
         redis.set(Err("connection refused".into()));
         let (status, body) = parse(health.respond("/health"));

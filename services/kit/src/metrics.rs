@@ -16,8 +16,8 @@ use std::time::Duration;
 
 /// Latency buckets in seconds, fine enough below a millisecond to resolve an L1 redirect.
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0, 10.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
 ];
 
 /// The Prometheus text format's content type.
@@ -205,7 +205,11 @@ mod tests {
             .handles("/{code}", "GET", 302)
             .observe(Duration::from_micros(40));
         let text = render(&[&a, &b]);
-        assert_eq!(text.matches("# TYPE hop_http_requests_total counter").count(), 1);
+        assert_eq!(
+            text.matches("# TYPE hop_http_requests_total counter")
+                .count(),
+            1
+        );
         assert!(text.contains(r#"service="gateway""#));
         assert!(text.contains(r#"status="302""#));
         assert!(text.contains("hop_build_info"));

@@ -63,7 +63,8 @@ pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<usize> {
             connect(&config).await?
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("connecting to PostgreSQL at {}", describe(&config)));
+            return Err(e)
+                .with_context(|| format!("connecting to PostgreSQL at {}", describe(&config)));
         }
     };
     let schema = &args.database_schema;
@@ -74,8 +75,13 @@ pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<usize> {
         .batch_execute(&format!("SELECT pg_advisory_lock({lock})"))
         .await
         .context("taking the migration lock")?;
-    if let Err(e) = client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await {
-        let _ = client.batch_execute(&format!("SELECT pg_advisory_unlock({lock})")).await;
+    if let Err(e) = client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .await
+    {
+        let _ = client
+            .batch_execute(&format!("SELECT pg_advisory_unlock({lock})"))
+            .await;
         return Err(e).context("creating the schema");
     }
     let report = embedded::migrations::runner()
@@ -90,7 +96,9 @@ pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<usize> {
     Ok(applied)
 }
 
-async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -111,10 +119,13 @@ async fn create_database(config: &tokio_postgres::Config) -> anyhow::Result<()> 
         .map_err(|e| ConfigError::new("DATABASE_NAME", format!("cannot be created: {e}")))?;
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let client = connect(&admin)
+    let client = connect(&admin).await.with_context(|| {
+        format!("database {name} does not exist and the postgres database is unreachable")
+    })?;
+    match client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
-        .with_context(|| format!("database {name} does not exist and the postgres database is unreachable"))?;
-    match client.batch_execute(&format!("CREATE DATABASE {name}")).await {
+    {
         Ok(()) => {
             tracing::info!(database = %name, "database_created");
             Ok(())

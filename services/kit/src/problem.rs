@@ -104,8 +104,12 @@ impl Problem {
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(415, "/problems/unsupported-media-type", "Unsupported media type")
-            .with_detail("send the body as application/json")
+        Self::new(
+            415,
+            "/problems/unsupported-media-type",
+            "Unsupported media type",
+        )
+        .with_detail("send the body as application/json")
     }
 
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
@@ -122,7 +126,8 @@ impl Problem {
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        let mut p = Self::new(503, "/problems/unavailable", "Service unavailable").with_detail(detail);
+        let mut p =
+            Self::new(503, "/problems/unavailable", "Service unavailable").with_detail(detail);
         p.retry_after = Some(1);
         p
     }

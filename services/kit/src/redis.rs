@@ -97,8 +97,11 @@ impl Redis {
 
     pub async fn set_ex(&self, key: &str, value: String, ttl: Duration) -> Result<(), RedisError> {
         let expire = Expiration::EX(ttl.as_secs().max(1) as i64);
-        self.guarded(self.commands.set::<(), _, _>(key, value, Some(expire), None, false))
-            .await
+        self.guarded(
+            self.commands
+                .set::<(), _, _>(key, value, Some(expire), None, false),
+        )
+        .await
     }
 
     pub async fn del(&self, key: &str) -> Result<(), RedisError> {
@@ -230,7 +233,11 @@ impl Breaker {
             let was = self.open_until_ms.swap(until, Ordering::AcqRel);
             self.probing.store(false, Ordering::Release);
             if was == 0 {
-                tracing::warn!(failures, cooldown_ms = self.cooldown.as_millis() as u64, "redis_breaker_opened");
+                tracing::warn!(
+                    failures,
+                    cooldown_ms = self.cooldown.as_millis() as u64,
+                    "redis_breaker_opened"
+                );
             }
         }
     }
@@ -246,7 +253,10 @@ mod tests {
         assert!(breaker.allow());
         breaker.failure();
         breaker.failure();
-        assert!(breaker.allow(), "below the threshold the breaker stays closed");
+        assert!(
+            breaker.allow(),
+            "below the threshold the breaker stays closed"
+        );
         breaker.failure();
         assert!(!breaker.allow(), "open after three failures");
         std::thread::sleep(Duration::from_millis(40));

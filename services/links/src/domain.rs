@@ -64,7 +64,11 @@ pub struct CreateFields {
 
 impl NewLink {
     /// Checks every field and reports every failure; `own_hosts` are the shortener's hosts.
-    pub fn parse(fields: CreateFields, own_hosts: &[String], now: DateTime<Utc>) -> Result<Self, LinksError> {
+    pub fn parse(
+        fields: CreateFields,
+        own_hosts: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Self, LinksError> {
         let mut errors = Vec::new();
         let url = TargetUrl::parse(&fields.url, own_hosts)
             .map_err(|e| errors.push(FieldError::new("url", e.to_string())))
@@ -88,7 +92,10 @@ impl NewLink {
         let redirect_type = match fields.redirect_type {
             0 => Some(RedirectType::default()),
             status => RedirectType::from_status(status).or_else(|| {
-                errors.push(FieldError::new("redirect_type", "must be one of 301, 302, 307, 308"));
+                errors.push(FieldError::new(
+                    "redirect_type",
+                    "must be one of 301, 302, 307, 308",
+                ));
                 None
             }),
         };
@@ -135,7 +142,9 @@ impl LinkService {
                 let id = self.minter.next_id().await?;
                 match self.store.insert(id, alias.as_str(), &new).await? {
                     Insert::Created(link) => link,
-                    Insert::CodeTaken => return Err(LinksError::AliasTaken(alias.as_str().to_owned())),
+                    Insert::CodeTaken => {
+                        return Err(LinksError::AliasTaken(alias.as_str().to_owned()));
+                    }
                 }
             }
             None => self.create_minted(&new).await?,
@@ -196,7 +205,10 @@ mod tests {
         f.expires_at = Some(now - chrono::Duration::seconds(1));
         f.title = Some("x".repeat(300));
         let fields = errors(NewLink::parse(f, &[], now));
-        assert_eq!(fields, ["url", "alias", "title", "expires_at", "redirect_type"]);
+        assert_eq!(
+            fields,
+            ["url", "alias", "title", "expires_at", "redirect_type"]
+        );
     }
 
     #[test]
@@ -211,6 +223,13 @@ mod tests {
     #[test]
     fn links_to_our_own_host_are_refused() {
         let own = vec!["hop.example".to_owned()];
-        assert_eq!(errors(NewLink::parse(fields("https://hop.example/abc"), &own, Utc::now())), ["url"]);
+        assert_eq!(
+            errors(NewLink::parse(
+                fields("https://hop.example/abc"),
+                &own,
+                Utc::now()
+            )),
+            ["url"]
+        );
     }
 }

@@ -23,7 +23,9 @@ pub struct LinksApi {
 
 impl LinksApi {
     pub fn new(links: Arc<LinkService>, public_base_url: &str, metrics: RpcMetrics) -> Self {
-        let own_hosts: Vec<String> = hop_kit::link::host_of(public_base_url).into_iter().collect();
+        let own_hosts: Vec<String> = hop_kit::link::host_of(public_base_url)
+            .into_iter()
+            .collect();
         Self {
             links,
             own_hosts: own_hosts.into(),
@@ -44,8 +46,11 @@ impl LinksApi {
         let result = async { work.await.map_err(Status::from) }
             .instrument(span)
             .await;
-        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.metrics.observe(method, code_name(code), started.elapsed());
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics
+            .observe(method, code_name(code), started.elapsed());
         result.map(Response::new)
     }
 
@@ -68,14 +73,20 @@ impl LinksApi {
 
 #[tonic::async_trait]
 impl pb::link_service_server::LinkService for LinksApi {
-    async fn create_link(&self, request: Request<pb::CreateLinkRequest>) -> Result<Response<pb::Link>, Status> {
+    async fn create_link(
+        &self,
+        request: Request<pb::CreateLinkRequest>,
+    ) -> Result<Response<pb::Link>, Status> {
         let (metadata, _, req) = request.into_parts();
         self.call("CreateLink", &metadata, async {
             let fields = CreateFields {
                 url: req.url,
                 alias: req.alias,
                 title: req.title,
-                expires_at: req.expires_at.map(|t| from_timestamp("expires_at", t)).transpose()?,
+                expires_at: req
+                    .expires_at
+                    .map(|t| from_timestamp("expires_at", t))
+                    .transpose()?,
                 redirect_type: i64::from(req.redirect_type),
                 owner_id: actor(&req.actor_user_id)?,
             };
@@ -86,7 +97,10 @@ impl pb::link_service_server::LinkService for LinksApi {
         .await
     }
 
-    async fn get_link(&self, request: Request<pb::GetLinkRequest>) -> Result<Response<pb::Link>, Status> {
+    async fn get_link(
+        &self,
+        request: Request<pb::GetLinkRequest>,
+    ) -> Result<Response<pb::Link>, Status> {
         let (metadata, _, req) = request.into_parts();
         self.call("GetLink", &metadata, async {
             let link = self.links.get(&req.code).await?;
@@ -95,20 +109,40 @@ impl pb::link_service_server::LinkService for LinksApi {
         .await
     }
 
-    async fn list_links(&self, _: Request<pb::ListLinksRequest>) -> Result<Response<pb::ListLinksResponse>, Status> {
-        Err(Status::unimplemented("ListLinks arrives with accounts (issue 3)"))
+    async fn list_links(
+        &self,
+        _: Request<pb::ListLinksRequest>,
+    ) -> Result<Response<pb::ListLinksResponse>, Status> {
+        Err(Status::unimplemented(
+            "ListLinks arrives with accounts (issue 3)",
+        ))
     }
 
-    async fn update_link(&self, _: Request<pb::UpdateLinkRequest>) -> Result<Response<pb::Link>, Status> {
-        Err(Status::unimplemented("UpdateLink arrives with accounts (issue 3)"))
+    async fn update_link(
+        &self,
+        _: Request<pb::UpdateLinkRequest>,
+    ) -> Result<Response<pb::Link>, Status> {
+        Err(Status::unimplemented(
+            "UpdateLink arrives with accounts (issue 3)",
+        ))
     }
 
-    async fn delete_link(&self, _: Request<pb::DeleteLinkRequest>) -> Result<Response<pb::DeleteLinkResponse>, Status> {
-        Err(Status::unimplemented("DeleteLink arrives with accounts (issue 3)"))
+    async fn delete_link(
+        &self,
+        _: Request<pb::DeleteLinkRequest>,
+    ) -> Result<Response<pb::DeleteLinkResponse>, Status> {
+        Err(Status::unimplemented(
+            "DeleteLink arrives with accounts (issue 3)",
+        ))
     }
 
-    async fn get_link_stats(&self, _: Request<pb::GetLinkStatsRequest>) -> Result<Response<pb::LinkStats>, Status> {
-        Err(Status::unimplemented("GetLinkStats arrives with click recording (issue 4)"))
+    async fn get_link_stats(
+        &self,
+        _: Request<pb::GetLinkStatsRequest>,
+    ) -> Result<Response<pb::LinkStats>, Status> {
+        Err(Status::unimplemented(
+            "GetLinkStats arrives with click recording (issue 4)",
+        ))
     }
 }
 

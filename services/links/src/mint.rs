@@ -52,8 +52,9 @@ impl Blocks {
 
 impl Minter {
     pub fn new(pool: Pool, permutation: CodePermutation, registry: &Registry) -> Self {
-        let codes_minted = IntCounter::new("hop_codes_minted_total", "Codes minted from sequence ids")
-            .expect("valid metric");
+        let codes_minted =
+            IntCounter::new("hop_codes_minted_total", "Codes minted from sequence ids")
+                .expect("valid metric");
         let blocks_leased = IntCounter::new(
             "hop_id_blocks_leased_total",
             "Blocks of ids leased from the link_ids sequence",
@@ -79,7 +80,9 @@ impl Minter {
         let code = u64::try_from(id)
             .ok()
             .and_then(|id| self.inner.permutation.code(id))
-            .ok_or_else(|| LinksError::Internal(format!("id {id} is outside the code space").into()))?;
+            .ok_or_else(|| {
+                LinksError::Internal(format!("id {id} is outside the code space").into())
+            })?;
         self.inner.codes_minted.inc();
         Ok((id, code))
     }
@@ -124,7 +127,11 @@ impl Minter {
     async fn prefetch(&self) {
         let _leasing = self.inner.leasing.lock().await;
         let wanted = self.blocks().next.is_none();
-        let leased = if wanted { Some(self.lease().await) } else { None };
+        let leased = if wanted {
+            Some(self.lease().await)
+        } else {
+            None
+        };
         let mut blocks = self.blocks();
         blocks.prefetching = false;
         match leased {

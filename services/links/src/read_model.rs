@@ -29,7 +29,11 @@ impl ReadModel {
     pub async fn put(&self, link: &Link) {
         let key = self.redis.key(REDIS_LINK_KEY, &link.code);
         // In this order: an instance that hears the message must find the new entry.
-        let written = match self.redis.set_ex(&key, link.cached().encode(), self.ttl).await {
+        let written = match self
+            .redis
+            .set_ex(&key, link.cached().encode(), self.ttl)
+            .await
+        {
             Ok(()) => self.redis.publish(&self.channel, &link.code).await,
             Err(e) => Err(e),
         };

@@ -63,8 +63,16 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let permutation = CodePermutation::new(config.secret.expose());
     let minter = Minter::new(pool.clone(), permutation, &registry);
     let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
-    let links = LinkService::new(Store::new(pool.clone()), minter, ReadModel::new(redis.clone(), ttl));
-    let api = LinksApi::new(Arc::new(links), &config.public_base_url, RpcMetrics::new(&registry));
+    let links = LinkService::new(
+        Store::new(pool.clone()),
+        minter,
+        ReadModel::new(redis.clone(), ttl),
+    );
+    let api = LinksApi::new(
+        Arc::new(links),
+        &config.public_base_url,
+        RpcMetrics::new(&registry),
+    );
     let grpc = TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| format!("binding the links gRPC listener on {}", config.grpc_addr))?;
@@ -90,7 +98,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 
 impl Server {
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().expect("a bound listener has an address")
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -107,7 +117,10 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then reports not-ready, stops accepting, drains
     /// in-flight calls for at most the grace period and closes its connections.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         self.spawn_probes(&stop);
         let health_service = self.grpc_health(&stop).await;
@@ -126,8 +139,16 @@ impl Server {
                 stop.clone().cancelled_owned(),
             );
         let admin = self.admin.map(|listener| {
-            let router = hop_kit::serve::admin_router(vec![self.health.clone()], vec![self.registry.clone()]);
-            tokio::spawn(hop_kit::serve::serve_router(listener, router, stop.clone().cancelled_owned(), self.grace))
+            let router = hop_kit::serve::admin_router(
+                vec![self.health.clone()],
+                vec![self.registry.clone()],
+            );
+            tokio::spawn(hop_kit::serve::serve_router(
+                listener,
+                router,
+                stop.clone().cancelled_owned(),
+                self.grace,
+            ))
         });
         let health = self.health.clone();
         let trigger = stop.clone();
@@ -157,15 +178,17 @@ impl Server {
 
     fn spawn_probes(&self, stop: &CancellationToken) {
         let pool = self.pool.clone();
-        self.health.spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
-            let pool = pool.clone();
-            async move { hop_kit::postgres::ping(&pool).await }
-        });
+        self.health
+            .spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
+                let pool = pool.clone();
+                async move { hop_kit::postgres::ping(&pool).await }
+            });
         let redis = self.redis.clone();
-        self.health.spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
-            let redis = redis.clone();
-            async move { redis.ping().await }
-        });
+        self.health
+            .spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
+                let redis = redis.clone();
+                async move { redis.ping().await }
+            });
     }
 
     /// grpc.health.v1, kept in step with readiness so gRPC-aware balancers route around an
@@ -173,7 +196,8 @@ impl Server {
     async fn grpc_health(
         &self,
         stop: &CancellationToken,
-    ) -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
+    ) -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>
+    {
         let (reporter, service) = tonic_health::server::health_reporter();
         let health = self.health.clone();
         let stop = stop.clone();
@@ -182,7 +206,9 @@ impl Server {
                 if health.is_ready() {
                     reporter.set_serving::<LinkServiceServer<LinksApi>>().await;
                 } else {
-                    reporter.set_not_serving::<LinkServiceServer<LinksApi>>().await;
+                    reporter
+                        .set_not_serving::<LinkServiceServer<LinksApi>>()
+                        .await;
                 }
                 tokio::select! {
                     () = stop.cancelled() => break,

@@ -72,7 +72,8 @@ impl Store {
 
     /// A live link by code.
     pub async fn get(&self, code: &str) -> Result<Option<Link>, LinksError> {
-        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE code = $1 AND deleted_at IS NULL");
+        let sql =
+            format!("SELECT {LINK_COLUMNS} FROM links WHERE code = $1 AND deleted_at IS NULL");
         let client = self.pool.get().await?;
         let statement = client.prepare_cached(&sql).await?;
         let row = client.query_opt(&statement, &[&code]).await?;

@@ -80,7 +80,11 @@ impl App {
         let routes = &self.metrics.routes;
         let Some(code) = ShortCode::parse(code) else {
             // Impossible shape: no store is asked.
-            let series = if head { &routes.head_not_found } else { &routes.not_found };
+            let series = if head {
+                &routes.head_not_found
+            } else {
+                &routes.not_found
+            };
             series.observe(started.elapsed());
             return problem(StatusCode::NOT_FOUND, NOT_FOUND);
         };
@@ -97,21 +101,39 @@ impl App {
                     307 => 2,
                     _ => 3,
                 };
-                let series = if head { &routes.head_found[index] } else { &routes.found[index] };
+                let series = if head {
+                    &routes.head_found[index]
+                } else {
+                    &routes.found[index]
+                };
                 (response, series)
             }
             Ok(Entry::Link(_)) => {
-                let series = if head { &routes.head_gone } else { &routes.gone };
+                let series = if head {
+                    &routes.head_gone
+                } else {
+                    &routes.gone
+                };
                 (problem(StatusCode::GONE, GONE), series)
             }
             Ok(Entry::Missing) => {
-                let series = if head { &routes.head_not_found } else { &routes.not_found };
+                let series = if head {
+                    &routes.head_not_found
+                } else {
+                    &routes.not_found
+                };
                 (problem(StatusCode::NOT_FOUND, NOT_FOUND), series)
             }
             Err(_) => {
-                let series = if head { &routes.head_unavailable } else { &routes.unavailable };
+                let series = if head {
+                    &routes.head_unavailable
+                } else {
+                    &routes.unavailable
+                };
                 let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
-                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
                 (response, series)
             }
         };
@@ -131,28 +153,44 @@ impl App {
             }
             None => problem(StatusCode::NOT_FOUND, NOT_FOUND),
         };
-        let route = if response.status() == StatusCode::NOT_FOUND { "other" } else { path };
-        self.metrics
-            .http
-            .observe(route, method.as_str(), response.status().as_u16(), started.elapsed());
+        let route = if response.status() == StatusCode::NOT_FOUND {
+            "other"
+        } else {
+            path
+        };
+        self.metrics.http.observe(
+            route,
+            method.as_str(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
         response
     }
 
     fn render_metrics(&self, started: Instant) -> Response<Body> {
-        self.metrics.l1_entries.set(self.resolver.l1_entries() as i64);
+        self.metrics
+            .l1_entries
+            .set(self.resolver.l1_entries() as i64);
         let text = hop_kit::metrics::render(&[&self.registry]);
         let mut response = Response::new(Body::from(text));
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(hop_kit::metrics::CONTENT_TYPE));
-        self.metrics.http.observe("/metrics", "GET", 200, started.elapsed());
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(hop_kit::metrics::CONTENT_TYPE),
+        );
+        self.metrics
+            .http
+            .observe("/metrics", "GET", 200, started.elapsed());
         response
     }
 
     fn method_not_allowed(&self, method: &Method, started: Instant) -> Response<Body> {
         let mut response = problem(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED);
-        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        self.metrics.http.observe("other", method.as_str(), 405, started.elapsed());
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        self.metrics
+            .http
+            .observe("other", method.as_str(), 405, started.elapsed());
         response
     }
 }
@@ -160,8 +198,9 @@ impl App {
 fn problem(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(hop_kit::problem::CONTENT_TYPE));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(hop_kit::problem::CONTENT_TYPE),
+    );
     response
 }

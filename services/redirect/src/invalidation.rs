@@ -62,6 +62,8 @@ async fn subscribe(subscriber: &fred::clients::SubscriberClient, channel: &str, 
             app.metrics().subscribed.set(1);
             tracing::info!(service = "redirect", channel, "invalidations_subscribed");
         }
-        Err(e) => tracing::warn!(service = "redirect", error = %e, "invalidations_subscribe_failed"),
+        Err(e) => {
+            tracing::warn!(service = "redirect", error = %e, "invalidations_subscribe_failed")
+        }
     }
 }

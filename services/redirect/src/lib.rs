@@ -22,6 +22,6 @@ pub mod resolver;
 pub mod server;
 pub mod store;
 
-pub use resolver::CacheSettings;
 pub use http::App;
+pub use resolver::CacheSettings;
 pub use server::{Config, Redirect, Server, build};

@@ -56,8 +56,9 @@ impl Metrics {
             error: tiers.with_label_values(&[name, "error"]),
             skipped: tiers.with_label_values(&[name, "skipped"]),
         };
-        let l1_entries = IntGauge::new("hop_redirect_l1_entries", "Entries in the in-process cache")
-            .expect("valid metric");
+        let l1_entries =
+            IntGauge::new("hop_redirect_l1_entries", "Entries in the in-process cache")
+                .expect("valid metric");
         let invalidations = IntCounter::new(
             "hop_redirect_invalidations_total",
             "Invalidation messages received from the links service",

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[command(next_help_heading = "Redirect cache")]
 pub struct CacheSettings {
     /// Keep resolved links in process memory (L1). Off: every redirect asks Redis.
-    #[arg(long, env = "CACHE_L1_ENABLED", value_name = "CACHE_L1_ENABLED", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = "CACHE_L1_ENABLED", value_name = "CACHE_L1_ENABLED", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub cache_l1_enabled: bool,
     /// Most entries L1 holds (least recently and frequently used go first).
     #[arg(long, env = "CACHE_L1_CAPACITY", value_name = "CACHE_L1_CAPACITY", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -37,7 +37,7 @@ pub struct CacheSettings {
     #[arg(long, env = "CACHE_L1_NEGATIVE_TTL_SECS", value_name = "CACHE_L1_NEGATIVE_TTL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_l1_negative_ttl_secs: u64,
     /// Look links up in Redis before Postgres. Off: every L1 miss asks Postgres.
-    #[arg(long, env = "CACHE_REDIS_ENABLED", value_name = "CACHE_REDIS_ENABLED", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = "CACHE_REDIS_ENABLED", value_name = "CACHE_REDIS_ENABLED", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub cache_redis_enabled: bool,
 }
 
@@ -81,7 +81,8 @@ impl Entry {
     fn from_cached(code: &str, link: CachedLink) -> Self {
         match HeaderValue::from_str(&link.url) {
             Ok(location) => Self::Link(Arc::new(Target {
-                status: StatusCode::from_u16(link.redirect_type.status()).unwrap_or(StatusCode::FOUND),
+                status: StatusCode::from_u16(link.redirect_type.status())
+                    .unwrap_or(StatusCode::FOUND),
                 location,
                 is_active: link.is_active,
                 expires_at: link.expires_at,
@@ -142,14 +143,14 @@ impl Resolver {
     /// The entry for `code` (a code of possible shape).
     pub async fn resolve(&self, code: &str) -> Result<Entry, Unavailable> {
         let Some(l1) = &self.l1 else {
-            return self.from_stores(code).await;
+            return self.lookup_stores(code).await;
         };
         if let Some(entry) = l1.get(code).await {
             self.metrics.l1.hit.inc();
             return Ok(entry);
         }
         self.metrics.l1.miss.inc();
-        l1.try_get_with(Box::from(code), self.from_stores(code))
+        l1.try_get_with(Box::from(code), self.lookup_stores(code))
             .await
             .map_err(|_| Unavailable)
     }
@@ -172,7 +173,7 @@ impl Resolver {
         self.l1.as_ref().map_or(0, Cache::entry_count)
     }
 
-    async fn from_stores(&self, code: &str) -> Result<Entry, Unavailable> {
+    async fn lookup_stores(&self, code: &str) -> Result<Entry, Unavailable> {
         if let Some(redis) = &self.redis {
             match redis.get(&redis.key(REDIS_LINK_KEY, code)).await {
                 Ok(Some(value)) => match CachedLink::decode(&value) {
@@ -227,7 +228,12 @@ impl Resolver {
     fn warn_throttled(&self, error: &str) {
         let now = unix_now() as u64;
         let last = self.warned_at.load(Ordering::Relaxed);
-        if now > last && self.warned_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if now > last
+            && self
+                .warned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             tracing::warn!(service = "redirect", error, "link_lookup_failed");
         }
     }

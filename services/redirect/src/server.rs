@@ -105,7 +105,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 
 impl Server {
     pub fn addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn app(&self) -> Arc<App> {
@@ -114,7 +116,10 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then reports not-ready, stops accepting and drains
     /// in-flight requests for at most the grace period.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         self.service.start(&stop)?;
         let app = self.service.app();
@@ -123,7 +128,10 @@ impl Server {
             let app = app.clone();
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(app.handle(&req).await) as Result<http::Response<Body>, Infallible> }
+                async move {
+                    Ok::<_, Infallible>(app.handle(&req).await)
+                        as Result<http::Response<Body>, Infallible>
+                }
             })
         };
         let drain = async move {

@@ -28,7 +28,8 @@ pub async fn find(pool: &Pool, code: &str) -> Result<Option<CachedLink>, StoreEr
         return Ok(None);
     };
     let status: i16 = row.try_get(1)?;
-    let redirect_type = RedirectType::from_status(i64::from(status)).ok_or(StoreError::BadRow(status))?;
+    let redirect_type =
+        RedirectType::from_status(i64::from(status)).ok_or(StoreError::BadRow(status))?;
     Ok(Some(CachedLink {
         url: row.try_get(0)?,
         redirect_type,

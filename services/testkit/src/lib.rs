@@ -89,10 +89,14 @@ impl Drop for TestDb {
         let (url, schema) = (self.url.clone(), self.args.database_schema.clone());
         // Drop runs outside any runtime's async context; use a small one of our own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
-                    let Ok(config) = url.parse::<tokio_postgres::Config>() else { return };
+                    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+                        return;
+                    };
                     if let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await {
                         tokio::spawn(connection);
                         let _ = client

@@ -60,7 +60,10 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-        assert!(wait_for_port(self.port, false, Duration::from_secs(5)), "redis still listening");
+        assert!(
+            wait_for_port(self.port, false, Duration::from_secs(5)),
+            "redis still listening"
+        );
     }
 
     /// Starts it (again) on the same port, empty.
@@ -75,7 +78,10 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed");
         self.child = Some(child);
-        assert!(wait_for_port(self.port, true, Duration::from_secs(10)), "redis-server did not start");
+        assert!(
+            wait_for_port(self.port, true, Duration::from_secs(10)),
+            "redis-server did not start"
+        );
     }
 }
 
@@ -102,7 +108,8 @@ impl PostgresServer {
         let bin = postgres_bin_dir();
         if running_as_root() {
             // initdb refuses root; the cluster belongs to the postgres user.
-            std::os::unix::fs::chown(dir.path(), Some(postgres_uid()), None).expect("chown the cluster dir");
+            std::os::unix::fs::chown(dir.path(), Some(postgres_uid()), None)
+                .expect("chown the cluster dir");
         }
         let data = dir.path().join("data");
         let status = as_postgres(&bin.join("initdb"))
@@ -147,7 +154,10 @@ impl PostgresServer {
             self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
             self.running = false;
         }
-        assert!(wait_for_port(self.port, false, Duration::from_secs(10)), "postgres still listening");
+        assert!(
+            wait_for_port(self.port, false, Duration::from_secs(10)),
+            "postgres still listening"
+        );
     }
 
     /// Starts it (again) on the same port, with the same data.
@@ -180,8 +190,14 @@ fn running_as_root() -> bool {
 }
 
 fn postgres_uid() -> u32 {
-    let out = Command::new("id").args(["-u", "postgres"]).output().expect("id runs");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a postgres user exists")
+    let out = Command::new("id")
+        .args(["-u", "postgres"])
+        .output()
+        .expect("id runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a postgres user exists")
 }
 
 fn as_postgres(program: &Path) -> Command {

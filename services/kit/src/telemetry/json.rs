@@ -44,10 +44,10 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            if let Some(fields) = span.extensions_mut().get_mut::<SpanFields>() {
-                values.record(&mut Visitor(&mut fields.0));
-            }
+        if let Some(span) = ctx.span(id)
+            && let Some(fields) = span.extensions_mut().get_mut::<SpanFields>()
+        {
+            values.record(&mut Visitor(&mut fields.0));
         }
     }
 
@@ -95,7 +95,12 @@ impl<W> JsonLayer<W> {
         push_pair(&mut line, "ts", &Value::String(ts), true);
         let level = meta.level().as_str().to_ascii_lowercase();
         push_pair(&mut line, "level", &Value::String(level), false);
-        push_pair(&mut line, "logger", &Value::String(self.logger.clone()), false);
+        push_pair(
+            &mut line,
+            "logger",
+            &Value::String(self.logger.clone()),
+            false,
+        );
         push_pair(&mut line, "service", &service, false);
         push_pair(&mut line, "event", &name, false);
         push_pair(&mut line, "target", &Value::String(target), false);
@@ -118,7 +123,8 @@ struct Visitor<'a>(&'a mut Map<String, Value>);
 
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
+        self.0
+            .insert(field.name().to_owned(), Value::String(value.to_owned()));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -198,7 +204,11 @@ mod tests {
             let span = tracing::info_span!("request", request_id = "r-1", method = "POST");
             let _g = span.enter();
             tracing::info!(code = "abc1234", "link_created");
-            tracing::warn!(event = "redis_unavailable", error = "refused", "redis is down");
+            tracing::warn!(
+                event = "redis_unavailable",
+                error = "refused",
+                "redis is down"
+            );
         });
         let lines = lines(&captured);
         assert_eq!(lines.len(), 2);

@@ -37,10 +37,14 @@ pub fn init_telemetry(service: &'static str, args: &LogArgs) -> anyhow::Result<T
     let mut guards = vec![stdout_guard];
     let layer = match &args.log_file_path {
         Some(path) => {
-            let file = RotatingFile::open(path, args.log_file_max_bytes, args.log_file_backup_count)
-                .map_err(|e| {
-                    ConfigError::new("LOG_FILE_PATH", format!("cannot be opened ({}): {e}", path.display()))
-                })?;
+            let file =
+                RotatingFile::open(path, args.log_file_max_bytes, args.log_file_backup_count)
+                    .map_err(|e| {
+                        ConfigError::new(
+                            "LOG_FILE_PATH",
+                            format!("cannot be opened ({}): {e}", path.display()),
+                        )
+                    })?;
             let (file, file_guard) = NonBlockingBuilder::default()
                 .lossy(true)
                 .thread_name("hop-log-file")

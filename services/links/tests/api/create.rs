@@ -15,11 +15,17 @@ async fn create_mints_a_seven_character_code_and_stores_the_link() {
     assert_eq!(link.short_url, format!("{PUBLIC_BASE_URL}/{}", link.code));
     assert_eq!(link.redirect_type, 302);
     assert!(link.is_active);
-    assert_eq!(TestLinks::permutation().id(&link.code), Some(link.id as u64));
+    assert_eq!(
+        TestLinks::permutation().id(&link.code),
+        Some(link.id as u64)
+    );
 
     let client = db.client().await;
     let row = client
-        .query_one("SELECT target_url, code FROM links WHERE id = $1", &[&link.id])
+        .query_one(
+            "SELECT target_url, code FROM links WHERE id = $1",
+            &[&link.id],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "https://example.com/a?b=c");
@@ -33,7 +39,9 @@ async fn create_mints_a_seven_character_code_and_stores_the_link() {
         .get(0);
     assert_eq!(events, 1);
 
-    let cached = redis_get(&links.redis, &format!("link:{}", link.code)).await.unwrap();
+    let cached = redis_get(&links.redis, &format!("link:{}", link.code))
+        .await
+        .unwrap();
     let cached = CachedLink::decode(&cached).unwrap();
     assert_eq!(cached.url, "https://example.com/a?b=c");
     assert_eq!(links.get(&link.code).await.unwrap(), link);
@@ -70,7 +78,12 @@ async fn concurrent_creates_get_distinct_codes_from_one_leased_block() {
         .unwrap()
         .get(0);
     assert_eq!(last, 1, "a single block was leased");
-    assert!(links.metrics().await.contains("hop_id_blocks_leased_total{service=\"links\"} 1"));
+    assert!(
+        links
+            .metrics()
+            .await
+            .contains("hop_id_blocks_leased_total{service=\"links\"} 1")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,11 +138,41 @@ async fn bad_requests_report_every_field_and_store_nothing() {
     let db = TestDb::new().await;
     let links = spawn_links(&db).await;
     let cases: Vec<(pb::CreateLinkRequest, Vec<&str>)> = vec![
-        (pb::CreateLinkRequest { url: "javascript:alert(1)".into(), ..Default::default() }, vec!["url"]),
-        (pb::CreateLinkRequest { url: "data:text/html,hi".into(), ..Default::default() }, vec!["url"]),
-        (pb::CreateLinkRequest { url: "ftp://example.com".into(), ..Default::default() }, vec!["url"]),
-        (pb::CreateLinkRequest { url: "https://hop.test/loop".into(), ..Default::default() }, vec!["url"]),
-        (pb::CreateLinkRequest { url: format!("https://e.com/{}", "a".repeat(2048)), ..Default::default() }, vec!["url"]),
+        (
+            pb::CreateLinkRequest {
+                url: "javascript:alert(1)".into(),
+                ..Default::default()
+            },
+            vec!["url"],
+        ),
+        (
+            pb::CreateLinkRequest {
+                url: "data:text/html,hi".into(),
+                ..Default::default()
+            },
+            vec!["url"],
+        ),
+        (
+            pb::CreateLinkRequest {
+                url: "ftp://example.com".into(),
+                ..Default::default()
+            },
+            vec!["url"],
+        ),
+        (
+            pb::CreateLinkRequest {
+                url: "https://hop.test/loop".into(),
+                ..Default::default()
+            },
+            vec!["url"],
+        ),
+        (
+            pb::CreateLinkRequest {
+                url: format!("https://e.com/{}", "a".repeat(2048)),
+                ..Default::default()
+            },
+            vec!["url"],
+        ),
         (
             pb::CreateLinkRequest {
                 url: "https://example.com".into(),
@@ -140,7 +183,11 @@ async fn bad_requests_report_every_field_and_store_nothing() {
             vec!["alias", "redirect_type"],
         ),
         (
-            pb::CreateLinkRequest { url: String::new(), actor_user_id: "not-a-user".into(), ..Default::default() },
+            pb::CreateLinkRequest {
+                url: String::new(),
+                actor_user_id: "not-a-user".into(),
+                ..Default::default()
+            },
             vec!["actor_user_id"],
         ),
     ];
@@ -148,7 +195,13 @@ async fn bad_requests_report_every_field_and_store_nothing() {
         let status = links.create_with(request.clone()).await.unwrap_err();
         assert_eq!(violations(&status), fields, "{request:?}");
     }
-    let rows: i64 = db.client().await.query_one("SELECT count(*) FROM links", &[]).await.unwrap().get(0);
+    let rows: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM links", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(rows, 0);
 }
 
@@ -157,6 +210,10 @@ async fn unknown_and_impossible_codes_are_not_found() {
     let db = TestDb::new().await;
     let links = spawn_links(&db).await;
     for code in ["zzzzzzz", "", "a/b", &"x".repeat(65)] {
-        assert_eq!(links.get(code).await.unwrap_err().code(), tonic::Code::NotFound, "{code:?}");
+        assert_eq!(
+            links.get(code).await.unwrap_err().code(),
+            tonic::Code::NotFound,
+            "{code:?}"
+        );
     }
 }

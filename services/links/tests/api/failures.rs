@@ -10,7 +10,10 @@ async fn creates_succeed_while_redis_is_down() {
     links.create("https://example.com/before").await.unwrap();
     redis.stop();
     let link = links.create("https://example.com/during").await.unwrap();
-    assert_eq!(links.get(&link.code).await.unwrap().url, "https://example.com/during");
+    assert_eq!(
+        links.get(&link.code).await.unwrap().url,
+        "https://example.com/during"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

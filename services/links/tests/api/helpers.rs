@@ -37,8 +37,15 @@ impl TestLinks {
         .await
     }
 
-    pub async fn create_with(&self, request: pb::CreateLinkRequest) -> Result<pb::Link, tonic::Status> {
-        self.client.clone().create_link(request).await.map(tonic::Response::into_inner)
+    pub async fn create_with(
+        &self,
+        request: pb::CreateLinkRequest,
+    ) -> Result<pb::Link, tonic::Status> {
+        self.client
+            .clone()
+            .create_link(request)
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     pub async fn get(&self, code: &str) -> Result<pb::Link, tonic::Status> {
@@ -46,7 +53,11 @@ impl TestLinks {
             code: code.into(),
             actor_user_id: String::new(),
         };
-        self.client.clone().get_link(request).await.map(tonic::Response::into_inner)
+        self.client
+            .clone()
+            .get_link(request)
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     pub async fn metrics(&self) -> String {

@@ -20,11 +20,19 @@ impl Drop for TestRedirect {
 
 impl TestRedirect {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn head(&self, path: &str) -> reqwest::Response {
-        self.http.head(format!("{}{path}", self.base)).send().await.unwrap()
+        self.http
+            .head(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Status and Location of `GET /code`.
@@ -54,7 +62,10 @@ impl TestRedirect {
     pub async fn put_redis(&self, code: &str, link: &CachedLink) {
         let redis = connected(&self.redis).await;
         let key = redis.key("link", code);
-        redis.set_ex(&key, link.encode(), Duration::from_secs(60)).await.unwrap();
+        redis
+            .set_ex(&key, link.encode(), Duration::from_secs(60))
+            .await
+            .unwrap();
     }
 }
 
@@ -69,7 +80,11 @@ pub async fn connected(args: &RedisArgs) -> hop_kit::redis::Redis {
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
-        .find(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0.0)
 }
@@ -86,7 +101,11 @@ pub async fn spawn_redirect(db: &TestDb, cache: CacheSettings) -> TestRedirect {
     spawn_redirect_with(db.args.clone(), hop_testkit::redis_args(), cache).await
 }
 
-pub async fn spawn_redirect_with(database: DatabaseArgs, redis: RedisArgs, cache: CacheSettings) -> TestRedirect {
+pub async fn spawn_redirect_with(
+    database: DatabaseArgs,
+    redis: RedisArgs,
+    cache: CacheSettings,
+) -> TestRedirect {
     let config = hop_redirect::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         cache,
@@ -103,7 +122,12 @@ pub async fn spawn_redirect_with(database: DatabaseArgs, redis: RedisArgs, cache
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    TestRedirect { base, http, redis, stop }
+    TestRedirect {
+        base,
+        http,
+        redis,
+        stop,
+    }
 }
 
 /// A link row written straight into the schema (what the links service would store).

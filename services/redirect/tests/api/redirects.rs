@@ -4,12 +4,30 @@ use hop_testkit::TestDb;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_link_redirects_with_its_own_status() {
     let db = TestDb::new().await;
-    for (code, status) in [("perm301", 301), ("found302", 302), ("temp307", 307), ("perm308", 308)] {
-        Seed { status, ..Seed::new(code, "https://example.com/target") }.insert(&db).await;
+    for (code, status) in [
+        ("perm301", 301),
+        ("found302", 302),
+        ("temp307", 307),
+        ("perm308", 308),
+    ] {
+        Seed {
+            status,
+            ..Seed::new(code, "https://example.com/target")
+        }
+        .insert(&db)
+        .await;
     }
     let app = spawn_redirect(&db, cache(true, true)).await;
-    for (code, status) in [("perm301", 301), ("found302", 302), ("temp307", 307), ("perm308", 308)] {
-        assert_eq!(app.follow(code).await, (status, Some("https://example.com/target".into())));
+    for (code, status) in [
+        ("perm301", 301),
+        ("found302", 302),
+        ("temp307", 307),
+        ("perm308", 308),
+    ] {
+        assert_eq!(
+            app.follow(code).await,
+            (status, Some("https://example.com/target".into()))
+        );
         let head = app.head(&format!("/{code}")).await;
         assert_eq!(head.status().as_u16(), status);
         assert_eq!(head.headers()["location"], "https://example.com/target");
@@ -22,15 +40,38 @@ async fn each_link_redirects_with_its_own_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_deleted_inactive_and_expired_links() {
     let db = TestDb::new().await;
-    Seed { active: false, ..Seed::new("paused", "https://example.com/p") }.insert(&db).await;
-    Seed { expires_in_secs: Some(-5), ..Seed::new("expired", "https://example.com/e") }.insert(&db).await;
-    Seed { expires_in_secs: Some(3600), ..Seed::new("later", "https://example.com/l") }.insert(&db).await;
-    Seed { deleted: true, ..Seed::new("deleted", "https://example.com/d") }.insert(&db).await;
+    Seed {
+        active: false,
+        ..Seed::new("paused", "https://example.com/p")
+    }
+    .insert(&db)
+    .await;
+    Seed {
+        expires_in_secs: Some(-5),
+        ..Seed::new("expired", "https://example.com/e")
+    }
+    .insert(&db)
+    .await;
+    Seed {
+        expires_in_secs: Some(3600),
+        ..Seed::new("later", "https://example.com/l")
+    }
+    .insert(&db)
+    .await;
+    Seed {
+        deleted: true,
+        ..Seed::new("deleted", "https://example.com/d")
+    }
+    .insert(&db)
+    .await;
     let app = spawn_redirect(&db, cache(true, true)).await;
 
     let response = app.get("/nosuchcode").await;
     assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], 404);
 
@@ -46,17 +87,34 @@ async fn impossible_codes_are_404_without_any_lookup() {
     let db = TestDb::new().await;
     let app = spawn_redirect(&db, cache(true, true)).await;
     let long = format!("/{}", "a".repeat(65));
-    for path in ["/", "/a.b", "/favicon.ico", "/a%20b", "/a/b", "/%F0%9F%98%80", &long, "/x'or'1'='1"] {
+    for path in [
+        "/",
+        "/a.b",
+        "/favicon.ico",
+        "/a%20b",
+        "/a/b",
+        "/%F0%9F%98%80",
+        &long,
+        "/x'or'1'='1",
+    ] {
         assert_eq!(app.get(path).await.status(), 404, "{path}");
     }
     let text = app.metrics().await;
     for tier in ["l1", "redis", "postgres"] {
         for result in ["hit", "miss", "error"] {
-            let n = metric(&text, "hop_redirect_cache_requests_total", &[("tier", tier), ("result", result)]);
+            let n = metric(
+                &text,
+                "hop_redirect_cache_requests_total",
+                &[("tier", tier), ("result", result)],
+            );
             assert_eq!(n, 0.0, "{tier} {result}");
         }
     }
-    let rejected = metric(&text, "hop_http_requests_total", &[("route", "/{code}"), ("status", "404")]);
+    let rejected = metric(
+        &text,
+        "hop_http_requests_total",
+        &[("route", "/{code}"), ("status", "404")],
+    );
     assert_eq!(rejected, 8.0);
 }
 
@@ -64,7 +122,12 @@ async fn impossible_codes_are_404_without_any_lookup() {
 async fn only_get_and_head_and_the_admin_paths_answer() {
     let db = TestDb::new().await;
     let app = spawn_redirect(&db, cache(true, true)).await;
-    let response = app.http.post(format!("{}/abc", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .post(format!("{}/abc", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, HEAD");
     assert!(
@@ -77,7 +140,11 @@ async fn only_get_and_head_and_the_admin_paths_answer() {
     let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
     assert_eq!(health["service"], "redirect");
     assert_eq!(health["checks"]["postgres"]["status"], "up");
-    assert!(app.metrics().await.contains("process_resident_memory_bytes"));
+    assert!(
+        app.metrics()
+            .await
+            .contains("process_resident_memory_bytes")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,14 +168,24 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
     tokio::spawn(links.run(stop.clone().cancelled_owned()));
     // Wait until the redirect service listens for invalidations.
     let subscribed = eventually(std::time::Duration::from_secs(5), || async {
-        metric(&app.metrics().await, "hop_redirect_invalidations_subscribed", &[]) == 1.0
+        metric(
+            &app.metrics().await,
+            "hop_redirect_invalidations_subscribed",
+            &[],
+        ) == 1.0
     });
     assert!(subscribed.await);
-    assert_eq!(app.follow("fresh-alias").await.0, 404, "now cached as missing");
+    assert_eq!(
+        app.follow("fresh-alias").await.0,
+        404,
+        "now cached as missing"
+    );
 
-    let mut client = hop_proto::links::v1::link_service_client::LinkServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .unwrap();
+    let mut client = hop_proto::links::v1::link_service_client::LinkServiceClient::connect(
+        format!("http://{grpc}"),
+    )
+    .await
+    .unwrap();
     client
         .create_link(hop_proto::links::v1::CreateLinkRequest {
             url: "https://example.com/fresh".into(),
@@ -122,5 +199,8 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
     })
     .await;
     stop.cancel();
-    assert!(served, "the invalidation evicted the negative entry within a second");
+    assert!(
+        served,
+        "the invalidation evicted the negative entry within a second"
+    );
 }

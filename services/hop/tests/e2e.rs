@@ -1,0 +1,312 @@
+//! The built `hop` binary, run as a user would: on a real port, against the real
+//! PostgreSQL and Redis, configured only through the environment.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const HOP: &str = env!("CARGO_BIN_EXE_hop");
+
+/// A running `hop` process whose stdout lines are collected.
+struct Hop {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Hop {
+    fn start(args: &[&str], env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(HOP);
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("hop starts");
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn json_lines(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "hop did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Hop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn environment(port: u16, schema: &str, prefix: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PORT", port.to_string()),
+        ("DATABASE_URL", hop_testkit::database_url()),
+        ("DATABASE_SCHEMA", schema.to_owned()),
+        ("REDIS_URL", hop_testkit::redis_url()),
+        ("REDIS_KEY_PREFIX", prefix.to_owned()),
+        ("SECRET_KEY", "e2e-secret-key-0123456789".to_owned()),
+        ("INSTANCE_ID", "e2e-1".to_owned()),
+    ]
+}
+
+async fn wait_ready(base: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("hop up never became ready");
+}
+
+/// A tiny landing page for the created link to point at (no internet needed).
+async fn landing_page() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = socket.read(&mut buf).await;
+                let body = "you have landed";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/welcome")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_up_creates_a_link_that_a_browser_can_follow() {
+    let port = hop_testkit::free_port();
+    let schema = hop_testkit::unique("e2e");
+    let logs = tempfile::tempdir().unwrap();
+    let log_file = logs.path().join("hop.log");
+    let mut env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
+    env.push(("LOG_FILE_PATH", log_file.display().to_string()));
+    env.push(("LOG_FILE_MAX_BYTES", "4096".to_owned()));
+    env.push(("LOG_FILE_BACKUP_COUNT", "2".to_owned()));
+    let mut hop = Hop::start(&["up"], &env);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base).await;
+
+    let landing = landing_page().await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{base}/links"))
+        .json(&serde_json::json!({"url": landing}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let short_url = created["short_url"].as_str().unwrap();
+    assert_eq!(
+        short_url,
+        format!(
+            "http://localhost:{port}/{}",
+            created["code"].as_str().unwrap()
+        )
+    );
+
+    // Follow it as a browser would: through the 302 to the landing page.
+    let page = http.get(short_url).send().await.unwrap();
+    assert_eq!(page.url().as_str(), landing);
+    assert_eq!(page.text().await.unwrap(), "you have landed");
+
+    // Enough requests to rotate the 4 KiB log file a few times.
+    for _ in 0..60 {
+        http.get(format!(
+            "{base}/links/{}",
+            created["code"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    }
+
+    let status = hop.terminate();
+    assert!(status.success(), "SIGTERM exits 0, got {status}");
+
+    let lines = hop.json_lines();
+    for line in &lines {
+        for key in ["ts", "level", "logger", "event", "service"] {
+            assert!(line.get(key).is_some(), "{key} missing: {line}");
+        }
+        assert_eq!(line["logger"], "e2e-1");
+    }
+    let completed = lines
+        .iter()
+        .find(|l| l["event"] == "request_completed" && l["method"] == "POST")
+        .expect("a request_completed line for the create");
+    for key in ["endpoint", "method", "status", "duration_ms", "request_id"] {
+        assert!(completed.get(key).is_some(), "{key} missing: {completed}");
+    }
+    assert_eq!(completed["endpoint"], "/links");
+    assert_eq!(completed["status"], 201);
+    assert!(lines.iter().any(|l| l["event"] == "link_created"));
+    assert!(
+        lines.iter().any(|l| l["event"] == "hop_up_stopped"),
+        "graceful stop is logged"
+    );
+
+    // The file got the same lines, rotated by size, keeping two backups.
+    let size = |name: &str| {
+        std::fs::metadata(logs.path().join(name))
+            .map(|m| m.len())
+            .ok()
+    };
+    assert!(size("hop.log").is_some_and(|s| s <= 4096));
+    assert!(size("hop.log.1").is_some_and(|s| s <= 4096));
+    assert!(size("hop.log.2").is_some());
+    assert!(size("hop.log.3").is_none());
+}
+
+#[test]
+fn help_lists_every_variable_with_its_default() {
+    let help = |args: &[&str]| {
+        let out = Command::new(HOP).args(args).arg("--help").output().unwrap();
+        assert!(out.status.success());
+        // Help wraps to the terminal width; compare with whitespace collapsed.
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let up = help(&["up"]);
+    for var in [
+        "HOST",
+        "PORT",
+        "PUBLIC_BASE_URL",
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "DATABASE_HOST",
+        "DATABASE_PORT",
+        "DATABASE_NAME",
+        "DATABASE_USER",
+        "DATABASE_PASSWORD",
+        "DATABASE_SCHEMA",
+        "DATABASE_POOL_SIZE",
+        "DATABASE_TIMEOUT_MS",
+        "REDIS_URL",
+        "REDIS_KEY_PREFIX",
+        "REDIS_TIMEOUT_MS",
+        "LOG_LEVEL",
+        "LOG_FILE_PATH",
+        "LOG_FILE_MAX_BYTES",
+        "LOG_FILE_BACKUP_COUNT",
+        "INSTANCE_ID",
+        "CACHE_L1_ENABLED",
+        "CACHE_REDIS_ENABLED",
+        "GRPC_TIMEOUT_MS",
+        "BODY_LIMIT_BYTES",
+        "SHUTDOWN_GRACE_SECS",
+    ] {
+        assert!(
+            up.contains(&format!("[env: {var}")),
+            "hop up --help lacks {var}"
+        );
+    }
+    assert!(up.contains("[default: 8080]"));
+    assert!(help(&["serve", "links"]).contains("[env: ADMIN_PORT"));
+    assert!(help(&["serve", "gateway"]).contains("[env: LINKS_GRPC_URL"));
+    assert!(help(&["serve", "redirect"]).contains("[env: CACHE_L1_TTL_SECS"));
+    let top = help(&[]);
+    for command in ["up", "serve", "migrate"] {
+        assert!(top.contains(command));
+    }
+}
+
+#[test]
+fn bad_configuration_fails_at_start_naming_the_variable() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(HOP);
+        command.args(args).env_remove("SECRET_KEY");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert!(!out.status.success(), "{args:?} {env:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert!(run(&["up"], &[("DATABASE_PORT", "not-a-port")]).contains("DATABASE_PORT"));
+    assert!(run(&["up"], &[("PORT", "99999")]).contains("PORT"));
+    assert!(run(&["up"], &[("CACHE_L1_CAPACITY", "0")]).contains("CACHE_L1_CAPACITY"));
+    assert!(run(&["serve", "links"], &[]).contains("SECRET_KEY"));
+    assert!(run(&["serve", "links"], &[("SECRET_KEY", "short")]).contains("SECRET_KEY"));
+    assert!(run(&["serve", "redirect"], &[("REDIS_URL", "nope://")]).contains("REDIS_URL"));
+    assert!(run(&["serve", "redirect"], &[("LOG_LEVEL", "loud=[")]).contains("LOG_LEVEL"));
+    assert!(
+        run(&["serve", "redirect"], &[("DATABASE_URL", "::: not a url")]).contains("DATABASE_URL")
+    );
+}
+
+#[test]
+fn migrate_applies_once() {
+    let schema = hop_testkit::unique("mig");
+    let migrate = || {
+        Command::new(HOP)
+            .arg("migrate")
+            .env("DATABASE_URL", hop_testkit::database_url())
+            .env("DATABASE_SCHEMA", &schema)
+            .output()
+            .unwrap()
+    };
+    let first = migrate();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 1 migration(s)"));
+    let second = migrate();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"));
+    let drop = Command::new("psql")
+        .args([
+            &hop_testkit::database_url(),
+            "-c",
+            &format!("DROP SCHEMA {schema} CASCADE"),
+        ])
+        .output();
+    let _ = drop;
+}
