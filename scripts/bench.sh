@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# hop's redirect and create benchmark (DESIGN.md §12), reproducible in one command:
+#
+#   scripts/bench.sh [--rounds N] [--duration SECS] [--connections C]
+#
+# In one run it starts the reference (bench/reference: a bare hyper server answering a
+# constant 302) and hop's services from a release build, then measures with wrk (1 thread):
+#
+#   reference      the constant 302
+#   l1-hit         hop's redirect service, every code in L1
+#   l1-off         L1 disabled: Redis on every request
+#   caches-off     L1 disabled and Redis bypassed: Postgres on every request
+#   create         POST /links through the gateway (HTTP -> gRPC -> Postgres + Redis)
+#
+# Each round measures every scenario once, reference first; the report gives, per scenario,
+# the median requests/s and p99 over the rounds, and each redirect figure's ratio to the
+# reference measured in the same round (median of the per-round ratios). The machine is
+# shared and noisy, so compare ratios, not absolute numbers.
+#
+# Needs: wrk (Debian package `wrk`), psql, a PostgreSQL and Redis on the standard ports (or
+# DATABASE_URL / REDIS_URL). Uses its own database schema and Redis key prefix and removes
+# them at the end.
+set -euo pipefail
+
+ROUNDS=3
+DURATION=10
+CONNECTIONS=64
+LINKS=10000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --links) LINKS=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+RUN_ID=$(date +%s)
+WORK=$(mktemp -d)
+DB_BASE=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hop_bench}
+REDIS=${REDIS_URL:-redis://127.0.0.1:6379}
+export DATABASE_URL=$DB_BASE DATABASE_SCHEMA=bench_$RUN_ID REDIS_URL=$REDIS
+export REDIS_KEY_PREFIX="hopbench:$RUN_ID:" SECRET_KEY=bench-secret-key-0123456789
+export LOG_LEVEL=warn DATABASE_POOL_SIZE=${DATABASE_POOL_SIZE:-16}
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql "$DB_BASE" -qc "DROP SCHEMA IF EXISTS $DATABASE_SCHEMA CASCADE" >/dev/null 2>&1 || true
+  redis-cli -u "$REDIS" --scan --pattern "${REDIS_KEY_PREFIX}*" 2>/dev/null \
+    | xargs -r -n 500 redis-cli -u "$REDIS" del >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_http() {
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "timed out waiting for $1" >&2; return 1
+}
+
+echo "building release binaries..." >&2
+cargo build --release -q -p hop -p hop-reference
+HOP=target/release/hop
+REF=target/release/hop-reference
+
+"$HOP" migrate >/dev/null
+
+REF_PORT=$(free_port); LINKS_PORT=$(free_port); LINKS_ADMIN=$(free_port); GW_PORT=$(free_port)
+R_L1=$(free_port); R_REDIS=$(free_port); R_PG=$(free_port)
+
+"$REF" "$REF_PORT" 2>/dev/null & PIDS+=($!)
+PORT=$LINKS_PORT ADMIN_PORT=$LINKS_ADMIN "$HOP" serve links >"$WORK/links.log" & PIDS+=($!)
+PORT=$GW_PORT LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" "$HOP" serve gateway >"$WORK/gateway.log" & PIDS+=($!)
+PORT=$R_L1 CACHE_L1_CAPACITY=$((LINKS * 2)) "$HOP" serve redirect >"$WORK/r1.log" & PIDS+=($!)
+PORT=$R_REDIS CACHE_L1_ENABLED=false "$HOP" serve redirect >"$WORK/r2.log" & PIDS+=($!)
+PORT=$R_PG CACHE_L1_ENABLED=false CACHE_REDIS_ENABLED=false "$HOP" serve redirect >"$WORK/r3.log" & PIDS+=($!)
+for url in "http://127.0.0.1:$REF_PORT/" "http://127.0.0.1:$GW_PORT/health/ready" \
+           "http://127.0.0.1:$R_L1/health/ready" "http://127.0.0.1:$R_REDIS/health/ready" \
+           "http://127.0.0.1:$R_PG/health/ready"; do
+  wait_http "$url" || curl -s -o /dev/null "$url" || true
+done
+
+# Seed the links every redirect scenario draws from, through the real write path.
+echo "seeding $LINKS links through the gateway..." >&2
+python3 - "$GW_PORT" "$LINKS" <<'PY'
+import json, sys, urllib.request, concurrent.futures
+port, n = int(sys.argv[1]), int(sys.argv[2])
+def create(i):
+    body = json.dumps({"url": f"https://example.com/seed/{i}"}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/links", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 201
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    list(pool.map(create, range(n)))
+PY
+psql "$DB_BASE" -Atc "SELECT code FROM $DATABASE_SCHEMA.links" >"$WORK/codes.txt"
+export CODES_FILE=$WORK/codes.txt
+
+# Warm L1 on the L1 instance (every code once), so l1-hit measures hits.
+wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$R_L1" >/dev/null
+
+# run NAME URL SCRIPT -> appends "name round rps p99_ms non2xx3xx" to results
+RESULTS=$WORK/results.txt
+run() {
+  local name=$1 url=$2 script=$3 round=$4 out rps p99 bad
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out"); bad=${bad:-0}
+  # wrk prints latencies as 512.00us, 1.20ms or 1.02s; normalise to ms.
+  p99=$(awk -v v="$p99" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }')
+  echo "$name $round $rps $p99 $bad" >>"$RESULTS"
+  printf '  %-11s round %s: %10.0f req/s  p99 %8.3f ms  errors %s\n' "$name" "$round" "$rps" "$p99" "$bad" >&2
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS" >&2
+  run reference  "http://127.0.0.1:$REF_PORT" bench/wrk/codes.lua "$round"
+  run l1-hit     "http://127.0.0.1:$R_L1"     bench/wrk/codes.lua "$round"
+  run l1-off     "http://127.0.0.1:$R_REDIS"  bench/wrk/codes.lua "$round"
+  run caches-off "http://127.0.0.1:$R_PG"     bench/wrk/codes.lua "$round"
+  run create     "http://127.0.0.1:$GW_PORT"  bench/wrk/create.lua "$round"
+done
+
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "$CONNECTIONS" <<'PY'
+import statistics, sys, collections, datetime, os, platform
+path, rounds, duration, conns = sys.argv[1], *sys.argv[2:]
+rows = collections.defaultdict(dict)
+for line in open(path):
+    name, rnd, rps, p99, bad = line.split()
+    rows[name][int(rnd)] = (float(rps), float(p99), int(bad))
+ref = rows["reference"]
+targets = {"l1-hit": 0.85, "l1-off": 0.40, "caches-off": 0.15}
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"hop benchmark, {datetime.date.today()}, {os.cpu_count()} cores ({cpu}), wrk -t1 -c{conns} -d{duration}s, {rounds} rounds, medians")
+print()
+print("| scenario | requests/s | p99 (ms) | ratio to reference | target | errors |")
+print("|---|---:|---:|---:|---|---:|")
+for name in ["reference", "l1-hit", "l1-off", "caches-off", "create"]:
+    r = rows[name]
+    rps = statistics.median(v[0] for v in r.values())
+    p99 = statistics.median(v[1] for v in r.values())
+    bad = sum(v[2] for v in r.values())
+    if name in targets:
+        ratio = statistics.median(r[k][0] / ref[k][0] for k in r)
+        verdict = "met" if ratio >= targets[name] else "MISSED"
+        print(f"| {name} | {rps:,.0f} | {p99:.2f} | {ratio:.2f} | ≥ {targets[name]:.2f} ({verdict}) | {bad} |")
+    elif name == "create":
+        verdict = "met" if rps >= 5000 else "MISSED"
+        print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | ≥ 5,000/s ({verdict}) | {bad} |")
+    else:
+        print(f"| {name} | {rps:,.0f} | {p99:.2f} | 1.00 | | {bad} |")
+PY
