@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# hop's one test command: formatting, lints, and every test (unit, property, integration,
+# end-to-end) against a real PostgreSQL and Redis.
+#
+#   scripts/test.sh            everything (what CI runs)
+#   scripts/test.sh --no-lint  tests only
+#   scripts/test.sh -- ARGS    extra arguments for `cargo test` (a filter, --nocapture, ...)
+#
+# It uses the PostgreSQL and Redis on their standard local ports (127.0.0.1:5432 with trust
+# authentication, 127.0.0.1:6379). When one of them does not answer, it starts a throwaway
+# one from the installed binaries (initdb/pg_ctl, redis-server) for the length of the run
+# and points the tests at it (TEST_DATABASE_URL, TEST_REDIS_URL). Each test creates its own
+# schema in the `hop_test` database and its own Redis key prefix, and removes them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LINT=1
+CARGO_ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-lint) LINT=0; shift ;;
+    --) shift; CARGO_ARGS=("$@"); break ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+THROWAWAY=$(mktemp -d)
+cleanup() {
+  if [ -f "$THROWAWAY/redis.pid" ]; then kill "$(cat "$THROWAWAY/redis.pid")" 2>/dev/null || true; fi
+  if [ -d "$THROWAWAY/pg/data" ]; then as_postgres "$PG_BIN/pg_ctl" -D "$THROWAWAY/pg/data" -m immediate stop >/dev/null 2>&1 || true; fi
+  rm -rf "$THROWAWAY"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+PG_BIN=${PG_BIN:-$(dirname "$(command -v pg_ctl || echo /usr/bin/pg_ctl)")}
+
+if [ -z "${TEST_DATABASE_URL:-}" ] && ! answers 5432; then
+  port=$(free_port)
+  echo "no PostgreSQL on 127.0.0.1:5432: starting a throwaway one on port $port" >&2
+  mkdir -p "$THROWAWAY/pg"
+  [ "$(id -u)" = 0 ] && chown postgres "$THROWAWAY" "$THROWAWAY/pg"
+  as_postgres "$PG_BIN/initdb" -D "$THROWAWAY/pg/data" -A trust -U postgres --no-sync >/dev/null
+  as_postgres "$PG_BIN/pg_ctl" -D "$THROWAWAY/pg/data" -l "$THROWAWAY/pg/log" -w \
+    -o "-p $port -k $THROWAWAY/pg -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/hop_test"
+fi
+
+if [ -z "${TEST_REDIS_URL:-}" ] && ! answers 6379; then
+  port=$(free_port)
+  echo "no Redis on 127.0.0.1:6379: starting a throwaway one on port $port" >&2
+  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --daemonize yes \
+    --pidfile "$THROWAWAY/redis.pid" --dir "$THROWAWAY" --logfile "$THROWAWAY/redis.log"
+  for _ in $(seq 1 100); do answers "$port" && break; sleep 0.05; done
+  export TEST_REDIS_URL="redis://127.0.0.1:$port"
+fi
+
+if [ "$LINT" = 1 ]; then
+  echo "--- cargo fmt --check" >&2
+  cargo fmt --all -- --check
+  echo "--- cargo clippy" >&2
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+echo "--- cargo test" >&2
+cargo test --workspace --locked "${CARGO_ARGS[@]}"
