@@ -46,7 +46,7 @@ DB_BASE=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hop_bench}
 REDIS=${REDIS_URL:-redis://127.0.0.1:6379}
 export DATABASE_URL=$DB_BASE DATABASE_SCHEMA=bench_$RUN_ID REDIS_URL=$REDIS
 export REDIS_KEY_PREFIX="hopbench:$RUN_ID:" SECRET_KEY=bench-secret-key-0123456789
-export LOG_LEVEL=warn DATABASE_POOL_SIZE=${DATABASE_POOL_SIZE:-16}
+export DATABASE_POOL_SIZE=${DATABASE_POOL_SIZE:-16}   # logs stay at the default level (info)
 PIDS=()
 
 cleanup() {

@@ -19,7 +19,10 @@ use std::convert::Infallible;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(8090);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8090);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("hop-reference listening on {}", listener.local_addr()?);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -35,8 +38,14 @@ async fn main() -> std::io::Result<()> {
                 let mut response = Response::new(Full::new(Bytes::new()));
                 *response.status_mut() = StatusCode::FOUND;
                 let headers = response.headers_mut();
-                headers.insert(LOCATION, HeaderValue::from_static("https://example.com/landing"));
-                headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, max-age=90"));
+                headers.insert(
+                    LOCATION,
+                    HeaderValue::from_static("https://example.com/landing"),
+                );
+                headers.insert(
+                    CACHE_CONTROL,
+                    HeaderValue::from_static("private, max-age=90"),
+                );
                 Ok::<_, Infallible>(response)
             });
             let _ = http1::Builder::new()

@@ -113,6 +113,53 @@ impl Redis {
             .await
     }
 
+    /// Sets every `(key, value)` with `ttl`, then publishes every message on `channel`, in
+    /// one round trip (a pipeline: Redis runs the commands in order).
+    pub async fn set_ex_then_publish(
+        &self,
+        entries: &[(String, String)],
+        ttl: Duration,
+        channel: &str,
+        messages: &[&str],
+    ) -> Result<(), RedisError> {
+        if !self.breaker.allow() {
+            return Err(RedisError::BreakerOpen);
+        }
+        let pipeline = self.client.pipeline();
+        let expire = Expiration::EX(ttl.as_secs().max(1) as i64);
+        for (key, value) in entries {
+            pipeline
+                .set::<(), _, _>(
+                    key.as_str(),
+                    value.as_str(),
+                    Some(expire.clone()),
+                    None,
+                    false,
+                )
+                .await?;
+        }
+        for message in messages {
+            pipeline.publish::<(), _, _>(channel, *message).await?;
+        }
+        let timeout = self
+            .commands
+            .options()
+            .timeout
+            .unwrap_or(Duration::from_secs(1));
+        let result = match tokio::time::timeout(timeout, pipeline.all::<Vec<Value>>()).await {
+            Ok(result) => result.map(drop).map_err(RedisError::from),
+            Err(_) => Err(RedisError::Command(fred::error::Error::new(
+                fred::error::ErrorKind::Timeout,
+                "pipeline timed out",
+            ))),
+        };
+        match &result {
+            Ok(()) => self.breaker.success(),
+            Err(_) => self.breaker.failure(),
+        }
+        result
+    }
+
     /// A health probe. Bypasses the breaker so it sees recovery first.
     pub async fn ping(&self) -> Result<(), String> {
         self.probes

@@ -6,8 +6,8 @@
 
 use crate::error::LinksError;
 use crate::mint::Minter;
-use crate::read_model::ReadModel;
-use crate::store::{Insert, Store};
+use crate::store::{NewRow, Store};
+use crate::writer::{Insert, Writer};
 use chrono::{DateTime, Utc};
 use hop_kit::link::{Alias, CachedLink, RedirectType, TargetUrl, parse_title};
 use hop_kit::problem::FieldError;
@@ -122,25 +122,29 @@ const MAX_MINT_ATTEMPTS: usize = 5;
 pub struct LinkService {
     store: Store,
     minter: Minter,
-    read_model: ReadModel,
+    writer: Writer,
 }
 
 impl LinkService {
-    pub fn new(store: Store, minter: Minter, read_model: ReadModel) -> Self {
+    pub fn new(store: Store, minter: Minter, writer: Writer) -> Self {
         Self {
             store,
             minter,
-            read_model,
+            writer,
         }
     }
 
-    /// Stores `new` under its alias or a freshly minted code, then writes it through to the
+    /// Stores `new` under its alias or a freshly minted code, and writes it through to the
     /// read model. A Redis failure does not fail the create: redirect falls back to Postgres.
     pub async fn create(&self, new: NewLink) -> Result<Link, LinksError> {
         let link = match &new.alias {
             Some(alias) => {
-                let id = self.minter.next_id().await?;
-                match self.store.insert(id, alias.as_str(), &new).await? {
+                let row = NewRow {
+                    id: self.minter.next_id().await?,
+                    code: alias.as_str().to_owned(),
+                    link: new.clone(),
+                };
+                match self.writer.insert(row).await? {
                     Insert::Created(link) => link,
                     Insert::CodeTaken => {
                         return Err(LinksError::AliasTaken(alias.as_str().to_owned()));
@@ -149,15 +153,19 @@ impl LinkService {
             }
             None => self.create_minted(&new).await?,
         };
-        self.read_model.put(&link).await;
-        tracing::info!(code = %link.code, link_id = link.id, "link_created");
+        tracing::debug!(code = %link.code, link_id = link.id, "link_created");
         Ok(link)
     }
 
     async fn create_minted(&self, new: &NewLink) -> Result<Link, LinksError> {
         for _ in 0..MAX_MINT_ATTEMPTS {
             let (id, code) = self.minter.next_code().await?;
-            match self.store.insert(id, &code, new).await? {
+            let row = NewRow {
+                id,
+                code: code.clone(),
+                link: new.clone(),
+            };
+            match self.writer.insert(row).await? {
                 Insert::Created(link) => return Ok(link),
                 Insert::CodeTaken => {
                     tracing::warn!(code = %code, "minted_code_taken_by_alias");

@@ -7,6 +7,7 @@
 //!   knows nothing of gRPC.
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
 //! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
+//! - [`writer`]: batches concurrent creates into one INSERT and one commit.
 //! - [`read_model`]: write-through of each link to Redis and the invalidation message that
 //!   tells every redirect instance to drop its L1 copy.
 //! - [`grpc`]: the thin tonic adapter: proto in, domain call, proto or status out.
@@ -21,6 +22,7 @@ pub mod mint;
 pub mod read_model;
 pub mod server;
 pub mod store;
+pub mod writer;
 
 pub use error::LinksError;
 pub use server::{Config, Server, build};

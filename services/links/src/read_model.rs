@@ -24,21 +24,25 @@ impl ReadModel {
         }
     }
 
-    /// Writes `link` through and announces it. Failures are logged, not returned: Postgres
-    /// holds the truth, redirect falls back to it, and L1 entries expire on their own.
-    pub async fn put(&self, link: &Link) {
-        let key = self.redis.key(REDIS_LINK_KEY, &link.code);
-        // In this order: an instance that hears the message must find the new entry.
-        let written = match self
+    /// Writes `links` through and announces them, in one round trip. Failures are logged,
+    /// not returned: Postgres holds the truth, redirect falls back to it, and L1 entries
+    /// expire on their own.
+    pub async fn put_many(&self, links: &[&Link]) {
+        if links.is_empty() {
+            return;
+        }
+        let entries: Vec<(String, String)> = links
+            .iter()
+            .map(|l| (self.redis.key(REDIS_LINK_KEY, &l.code), l.cached().encode()))
+            .collect();
+        let codes: Vec<&str> = links.iter().map(|l| l.code.as_str()).collect();
+        // Pipelined in this order: an instance that hears a code finds its new entry.
+        let written = self
             .redis
-            .set_ex(&key, link.cached().encode(), self.ttl)
-            .await
-        {
-            Ok(()) => self.redis.publish(&self.channel, &link.code).await,
-            Err(e) => Err(e),
-        };
+            .set_ex_then_publish(&entries, self.ttl, &self.channel, &codes)
+            .await;
         if let Err(e) = written {
-            tracing::warn!(code = %link.code, error = %e, "read_model_write_failed");
+            tracing::warn!(links = links.len(), error = %e, "read_model_write_failed");
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::grpc::LinksApi;
 use crate::mint::Minter;
 use crate::read_model::ReadModel;
 use crate::store::Store;
+use crate::writer::Writer;
 use anyhow::Context as _;
 use hop_kit::codes::CodePermutation;
 use hop_kit::config::{DatabaseArgs, RedisArgs, Secret};
@@ -63,11 +64,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let permutation = CodePermutation::new(config.secret.expose());
     let minter = Minter::new(pool.clone(), permutation, &registry);
     let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
-    let links = LinkService::new(
-        Store::new(pool.clone()),
-        minter,
-        ReadModel::new(redis.clone(), ttl),
-    );
+    let store = Store::new(pool.clone());
+    let writer = Writer::spawn(store.clone(), ReadModel::new(redis.clone(), ttl), &registry);
+    let links = LinkService::new(store, minter, writer);
     let api = LinksApi::new(
         Arc::new(links),
         &config.public_base_url,

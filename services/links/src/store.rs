@@ -3,19 +3,21 @@
 
 use crate::domain::{Link, NewLink};
 use crate::error::LinksError;
+use chrono::{DateTime, Utc};
 use hop_kit::link::RedirectType;
 use hop_kit::postgres::Pool;
+use std::collections::HashMap;
 use tokio_postgres::Row;
 
 const LINK_COLUMNS: &str = "id, code, target_url, title, owner_id, redirect_type, is_active, \
                             expires_at, created_at, updated_at";
 
-/// The outcome of an insert.
-#[derive(Debug)]
-pub enum Insert {
-    Created(Link),
-    /// The code is already in use (by an alias, or a live or deleted link).
-    CodeTaken,
+/// A link to insert under a given id and code.
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    pub id: i64,
+    pub code: String,
+    pub link: NewLink,
 }
 
 #[derive(Clone)]
@@ -32,12 +34,19 @@ impl Store {
         &self.pool
     }
 
-    /// Inserts the link and its `created` event in one statement (one round trip, atomic).
-    pub async fn insert(&self, id: i64, code: &str, new: &NewLink) -> Result<Insert, LinksError> {
+    /// Inserts a batch of links and their `created` events in one statement: one round
+    /// trip and one commit for the whole batch. Returns, for each row in order, the stored
+    /// link, or `None` when its code was taken (by an existing link or an earlier row of
+    /// the same batch).
+    pub async fn insert_many(&self, rows: &[NewRow]) -> Result<Vec<Option<Link>>, LinksError> {
         let sql = format!(
-            "WITH link AS ( \
+            "WITH input AS ( \
+               SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
+                                    $5::bigint[], $6::smallint[], $7::timestamptz[]) \
+                 AS t(id, code, target_url, title, owner_id, redirect_type, expires_at) \
+             ), link AS ( \
                INSERT INTO links (id, code, target_url, title, owner_id, redirect_type, expires_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7) \
+               SELECT * FROM input \
                ON CONFLICT (code) DO NOTHING \
                RETURNING {LINK_COLUMNS} \
              ), event AS ( \
@@ -47,27 +56,30 @@ impl Store {
              ) \
              SELECT {LINK_COLUMNS} FROM link"
         );
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+        let urls: Vec<&str> = rows.iter().map(|r| r.link.url.as_str()).collect();
+        let titles: Vec<Option<&str>> = rows.iter().map(|r| r.link.title.as_deref()).collect();
+        let owners: Vec<Option<i64>> = rows.iter().map(|r| r.link.owner_id).collect();
+        let types: Vec<i16> = rows
+            .iter()
+            .map(|r| r.link.redirect_type.status() as i16)
+            .collect();
+        let expiries: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.link.expires_at).collect();
         let client = self.pool.get().await?;
         let statement = client.prepare_cached(&sql).await?;
-        let redirect_type = new.redirect_type.status() as i16;
-        let rows = client
+        let stored = client
             .query(
                 &statement,
-                &[
-                    &id,
-                    &code,
-                    &new.url.as_str(),
-                    &new.title,
-                    &new.owner_id,
-                    &redirect_type,
-                    &new.expires_at,
-                ],
+                &[&ids, &codes, &urls, &titles, &owners, &types, &expiries],
             )
             .await?;
-        match rows.first() {
-            Some(row) => Ok(Insert::Created(link_from_row(row)?)),
-            None => Ok(Insert::CodeTaken),
+        let mut by_id: HashMap<i64, Link> = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            let link = link_from_row(row)?;
+            by_id.insert(link.id, link);
         }
+        Ok(rows.iter().map(|r| by_id.remove(&r.id)).collect())
     }
 
     /// A live link by code.

@@ -5,7 +5,7 @@
 //! `Location` value is shared, and the body is empty.
 
 use crate::metrics::Metrics;
-use crate::resolver::{Entry, Resolver, unix_now};
+use crate::resolver::{Entry, Resolver};
 use bytes::Bytes;
 use hop_kit::health::Health;
 use hop_kit::link::ShortCode;
@@ -88,8 +88,8 @@ impl App {
             series.observe(started.elapsed());
             return problem(StatusCode::NOT_FOUND, NOT_FOUND);
         };
-        let (response, series) = match self.resolver.resolve(code.as_str()).await {
-            Ok(Entry::Link(target)) if target.is_live(unix_now()) => {
+        let (response, series) = match self.resolver.resolve(code.as_str(), started).await {
+            Ok(Entry::Link(target)) if target.is_live() => {
                 let mut response = Response::new(Body::default());
                 *response.status_mut() = target.status;
                 let headers = response.headers_mut();

@@ -21,23 +21,23 @@ pub fn spawn(redis: &Redis, app: Arc<App>, stop: CancellationToken) -> anyhow::R
     let mut reconnects = subscriber.reconnect_rx();
     let _connection = subscriber.connect();
     tokio::spawn(async move {
-        if subscriber.wait_for_connect().await.is_ok() {
-            subscribe(&subscriber, &channel, &app).await;
-        }
+        // Every connection, the first included, is announced on `reconnects`.
+        let mut connections = 0u64;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 reconnected = reconnects.recv() => match reconnected {
                     Ok(_) | Err(RecvError::Lagged(_)) => {
                         app.metrics().subscribed.set(0);
-                        subscribe(&subscriber, &channel, &app).await;
+                        connections += 1;
+                        subscribe(&subscriber, &channel, &app, connections > 1).await;
                     }
                     Err(RecvError::Closed) => break,
                 },
                 message = messages.recv() => match message {
                     Ok(message) => {
                         if let Some(code) = message.value.as_str() {
-                            app.resolver().evict(&code).await;
+                            app.resolver().evict(&code);
                             app.metrics().invalidations.inc();
                         }
                     }
@@ -55,10 +55,19 @@ pub fn spawn(redis: &Redis, app: Arc<App>, stop: CancellationToken) -> anyhow::R
     Ok(())
 }
 
-async fn subscribe(subscriber: &fred::clients::SubscriberClient, channel: &str, app: &App) {
+/// Subscribes; after a reconnect (`resumed`), also drops L1, since messages published
+/// while the subscription was down are lost.
+async fn subscribe(
+    subscriber: &fred::clients::SubscriberClient,
+    channel: &str,
+    app: &App,
+    resumed: bool,
+) {
     match subscriber.subscribe(channel).await {
         Ok(()) => {
-            app.resolver().evict_all();
+            if resumed {
+                app.resolver().evict_all();
+            }
             app.metrics().subscribed.set(1);
             tracing::info!(service = "redirect", channel, "invalidations_subscribed");
         }

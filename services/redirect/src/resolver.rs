@@ -1,8 +1,11 @@
 //! The tiered lookup behind every redirect: L1 → Redis → Postgres (DESIGN.md §6).
 //!
-//! - L1 is a bounded moka cache with a TTL. It also keeps *negative* entries (a code that
-//!   does not exist) for a shorter time, so a flood of requests for unknown codes does not
-//!   reach the stores. Concurrent misses on one code share one backend lookup.
+//! - L1 is a bounded in-process cache (quick_cache: lock-sharded, CLOCK-Pro eviction, a hit
+//!   is a shard read lock and a hash probe) whose entries carry their own expiry. It also
+//!   keeps *negative* entries (a code that does not exist) for a shorter time, so a flood
+//!   of requests for unknown codes does not reach the stores. Concurrent misses on one code
+//!   share one backend lookup; when that lookup fails, the failure is remembered for a
+//!   second so the waiters answer 503 at once instead of retrying one after another.
 //! - Redis holds the read model the links service writes through. Behind the client's
 //!   circuit breaker, a dead Redis costs nothing: lookups go straight to Postgres.
 //! - Postgres is the truth. When it is down, codes still cached in L1 or Redis are served;
@@ -14,8 +17,7 @@ use hop_kit::link::{CachedLink, REDIS_LINK_KEY};
 use hop_kit::postgres::Pool;
 use hop_kit::redis::{Redis, RedisError};
 use http::{HeaderValue, StatusCode};
-use moka::Expiry;
-use moka::future::Cache;
+use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -64,9 +66,13 @@ pub struct Target {
 }
 
 impl Target {
-    /// Whether the link may redirect at `now` (unix seconds).
-    pub fn is_live(&self, now: i64) -> bool {
-        self.is_active && self.expires_at.is_none_or(|t| now < t)
+    /// Whether the link may redirect now. The clock is read only for links that expire.
+    pub fn is_live(&self) -> bool {
+        self.is_live_at(unix_now)
+    }
+
+    fn is_live_at(&self, now: impl Fn() -> i64) -> bool {
+        self.is_active && self.expires_at.is_none_or(|t| now() < t)
     }
 }
 
@@ -75,6 +81,16 @@ impl Target {
 pub enum Entry {
     Link(Arc<Target>),
     Missing,
+}
+
+/// How long a failed lookup is remembered in L1 (see the module docs).
+const UNAVAILABLE_TTL: Duration = Duration::from_secs(1);
+
+/// An L1 slot: an entry, or a recent failure to find one, until `expires`.
+#[derive(Debug, Clone)]
+struct Slot {
+    entry: Result<Entry, Unavailable>,
+    expires: Instant,
 }
 
 impl Entry {
@@ -102,7 +118,9 @@ impl Entry {
 pub struct Unavailable;
 
 pub struct Resolver {
-    l1: Option<Cache<Box<str>, Entry>>,
+    l1: Option<Cache<String, Slot>>,
+    link_ttl: Duration,
+    missing_ttl: Duration,
     redis: Option<Redis>,
     pool: Pool,
     redis_ttl: Duration,
@@ -120,17 +138,13 @@ impl Resolver {
         lookup_timeout: Duration,
         metrics: Metrics,
     ) -> Self {
-        let l1 = settings.cache_l1_enabled.then(|| {
-            Cache::builder()
-                .max_capacity(settings.cache_l1_capacity)
-                .expire_after(EntryExpiry {
-                    link: Duration::from_secs(settings.cache_l1_ttl_secs),
-                    missing: Duration::from_secs(settings.cache_l1_negative_ttl_secs),
-                })
-                .build()
-        });
+        let l1 = settings
+            .cache_l1_enabled
+            .then(|| Cache::new(settings.cache_l1_capacity as usize));
         Self {
             l1,
+            link_ttl: Duration::from_secs(settings.cache_l1_ttl_secs),
+            missing_ttl: Duration::from_secs(settings.cache_l1_negative_ttl_secs),
             redis: redis.filter(|_| settings.cache_redis_enabled),
             pool,
             redis_ttl,
@@ -140,37 +154,63 @@ impl Resolver {
         }
     }
 
-    /// The entry for `code` (a code of possible shape).
-    pub async fn resolve(&self, code: &str) -> Result<Entry, Unavailable> {
+    /// The entry for `code` (a code of possible shape) at `now`.
+    pub async fn resolve(&self, code: &str, now: Instant) -> Result<Entry, Unavailable> {
         let Some(l1) = &self.l1 else {
             return self.lookup_stores(code).await;
         };
-        if let Some(entry) = l1.get(code).await {
+        if let Some(slot) = l1.get(code)
+            && slot.expires > now
+        {
             self.metrics.l1.hit.inc();
-            return Ok(entry);
+            return slot.entry;
         }
         self.metrics.l1.miss.inc();
-        l1.try_get_with(Box::from(code), self.lookup_stores(code))
-            .await
-            .map_err(|_| Unavailable)
+        // A miss or an expired slot: the first caller gets the guard and looks the code up;
+        // concurrent callers wait for its answer.
+        let fresh = |_: &String, slot: &mut Slot| {
+            if slot.expires > now {
+                EntryAction::Retain(slot.entry.clone())
+            } else {
+                EntryAction::ReplaceWithGuard
+            }
+        };
+        let guard = match l1.entry_async(code, fresh).await {
+            EntryResult::Retained(entry) => return entry,
+            EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => guard,
+            EntryResult::Removed(..) | EntryResult::Timeout => {
+                return self.lookup_stores(code).await;
+            }
+        };
+        let entry = self.lookup_stores(code).await;
+        let ttl = match &entry {
+            Ok(Entry::Link(_)) => self.link_ttl,
+            Ok(Entry::Missing) => self.missing_ttl,
+            Err(Unavailable) => UNAVAILABLE_TTL,
+        };
+        let _ = guard.insert(Slot {
+            entry: entry.clone(),
+            expires: Instant::now() + ttl,
+        });
+        entry
     }
 
     /// Drops `code` from L1 (an invalidation message).
-    pub async fn evict(&self, code: &str) {
+    pub fn evict(&self, code: &str) {
         if let Some(l1) = &self.l1 {
-            l1.invalidate(code).await;
+            l1.remove(code);
         }
     }
 
     /// Drops every L1 entry (after missing invalidation messages).
     pub fn evict_all(&self) {
         if let Some(l1) = &self.l1 {
-            l1.invalidate_all();
+            l1.clear();
         }
     }
 
     pub fn l1_entries(&self) -> u64 {
-        self.l1.as_ref().map_or(0, Cache::entry_count)
+        self.l1.as_ref().map_or(0, |l1| l1.len() as u64)
     }
 
     async fn lookup_stores(&self, code: &str) -> Result<Entry, Unavailable> {
@@ -239,20 +279,6 @@ impl Resolver {
     }
 }
 
-struct EntryExpiry {
-    link: Duration,
-    missing: Duration,
-}
-
-impl Expiry<Box<str>, Entry> for EntryExpiry {
-    fn expire_after_create(&self, _: &Box<str>, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(match entry {
-            Entry::Link(_) => self.link,
-            Entry::Missing => self.missing,
-        })
-    }
-}
-
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -275,9 +301,10 @@ mod tests {
 
     #[test]
     fn inactive_and_expired_links_are_not_live() {
-        assert!(target(true, None).is_live(100));
-        assert!(target(true, Some(101)).is_live(100));
-        assert!(!target(true, Some(100)).is_live(100));
-        assert!(!target(false, None).is_live(100));
+        let at = |t| move || t;
+        assert!(target(true, None).is_live_at(at(100)));
+        assert!(target(true, Some(101)).is_live_at(at(100)));
+        assert!(!target(true, Some(100)).is_live_at(at(100)));
+        assert!(!target(false, None).is_live_at(at(100)));
     }
 }

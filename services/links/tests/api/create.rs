@@ -217,3 +217,38 @@ async fn unknown_and_impossible_codes_are_not_found() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_of_one_alias_have_exactly_one_winner() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let mut client = links.client.clone();
+        racers.spawn(async move {
+            let request = pb::CreateLinkRequest {
+                url: format!("https://example.com/racer/{i}"),
+                alias: Some("contested".into()),
+                ..Default::default()
+            };
+            client.create_link(request).await.map(|r| r.into_inner())
+        });
+    }
+    let results = racers.join_all().await;
+    let winners = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(winners, 1);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| e.code() == tonic::Code::AlreadyExists)
+    );
+    let rows: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM links WHERE code = 'contested'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+}
