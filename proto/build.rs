@@ -6,23 +6,27 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut config = prost_build::Config::new();
     let mut includes = vec![PathBuf::from(".")];
-    if std::env::var_os("PROTOC").is_none() && !protoc_on_path() {
-        config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    let vendored = if std::env::var_os("PROTOC").is_none() && !protoc_on_path() {
         includes.push(protoc_bin_vendored::include_path()?);
-    }
+        Some(protoc_bin_vendored::protoc_bin_path()?)
+    } else {
+        None
+    };
+    let config = || {
+        let mut config = prost_build::Config::new();
+        if let Some(protoc) = &vendored {
+            config.protoc_executable(protoc);
+        }
+        config
+    };
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    tonic_prost_build::configure()
-        .file_descriptor_set_path(out.join("hop_descriptor.bin"))
-        .compile_with_config(
-            config,
-            &[
-                PathBuf::from("hop/links/v1/links.proto"),
-                PathBuf::from("hop/auth/v1/auth.proto"),
-            ],
-            &includes,
-        )?;
+    // One descriptor set per package, so each service's reflection lists only itself.
+    for (package, file) in [("links", "hop/links/v1/links.proto"), ("auth", "hop/auth/v1/auth.proto")] {
+        tonic_prost_build::configure()
+            .file_descriptor_set_path(out.join(format!("{package}_descriptor.bin")))
+            .compile_with_config(config(), &[PathBuf::from(file)], &includes)?;
+    }
     println!("cargo:rerun-if-changed=hop");
     println!("cargo:rerun-if-env-changed=PROTOC");
     Ok(())

@@ -6,14 +6,17 @@
 //! - [`links::v1`]: `hop.links.v1.LinkService`, the write service (links, codes, stats).
 //! - [`auth::v1`]: `hop.auth.v1.AuthService`, users, passwords, tokens and sessions.
 //!
-//! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection so `grpcurl` works against every
-//! service without local copies of the protos.
+//! [`links::v1::FILE_DESCRIPTOR_SET`] and [`auth::v1::FILE_DESCRIPTOR_SET`] feed gRPC server
+//! reflection, so `grpcurl` works against every service without local copies of the protos.
 
 /// `hop.links.v1`.
 pub mod links {
     /// Version 1 of the links API.
     pub mod v1 {
         tonic::include_proto!("hop.links.v1");
+
+        /// The encoded descriptor of `hop.links.v1`, for server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("links_descriptor");
     }
 }
 
@@ -22,8 +25,8 @@ pub mod auth {
     /// Version 1 of the auth API.
     pub mod v1 {
         tonic::include_proto!("hop.auth.v1");
+
+        /// The encoded descriptor of `hop.auth.v1`, for server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("auth_descriptor");
     }
 }
-
-/// The encoded descriptors of every hop proto, for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hop_descriptor");

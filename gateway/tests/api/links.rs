@@ -220,3 +220,45 @@ async fn a_backend_that_never_answers_hits_the_deadline() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_requests_finish() {
+    // A backend that never answers keeps a request in flight until the 1 s deadline.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let gateway = hop_gateway::build(hop_gateway::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        links_url: format!("http://{addr}"),
+        grpc_timeout: Duration::from_secs(1),
+        body_limit: BODY_LIMIT,
+        shutdown_grace: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let api = format!("http://{}", gateway.addr());
+    let server = tokio::spawn(gateway.run(stop.clone().cancelled_owned()));
+    let in_flight = tokio::spawn(async move {
+        client()
+            .post(format!("{api}/links"))
+            .header("content-type", "application/json")
+            .body(json!({"url": "https://example.com"}).to_string())
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.cancel();
+    let response = in_flight.await.unwrap().expect("the in-flight request got an answer");
+    assert!(response.status().is_server_error(), "the deadline answered it");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stopped after draining")
+        .unwrap()
+        .unwrap();
+}

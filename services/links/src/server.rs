@@ -124,7 +124,8 @@ impl Server {
         self.spawn_probes(&stop);
         let health_service = self.grpc_health(&stop).await;
         let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(hop_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(hop_proto::links::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building gRPC reflection")?;
         let grpc = tonic::transport::Server::builder()

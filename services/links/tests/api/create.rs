@@ -252,3 +252,67 @@ async fn racing_creates_of_one_alias_have_exactly_one_winner() {
         .get(0);
     assert_eq!(rows, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_and_reflection_are_served() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let channel = links.channel.clone();
+    let mut health = HealthClient::new(channel.clone());
+    let mut serving = false;
+    for _ in 0..100 {
+        let request = HealthCheckRequest { service: "hop.links.v1.LinkService".into() };
+        if let Ok(r) = health.check(request).await
+            && r.into_inner().status() == ServingStatus::Serving
+        {
+            serving = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(serving, "grpc.health.v1 reports the service serving once Postgres answers");
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream_once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"hop.links.v1.LinkService"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+}
+
+/// A request stream of one message.
+fn tokio_stream_once<T: Send + Unpin + 'static>(
+    item: T,
+) -> impl tonic::IntoStreamingRequest<Message = T> {
+    OnceStream(Some(item))
+}
+
+struct OnceStream<T>(Option<T>);
+
+impl<T: Unpin> futures_core::Stream for OnceStream<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        std::task::Poll::Ready(self.0.take())
+    }
+}

@@ -13,6 +13,7 @@ pub const PUBLIC_BASE_URL: &str = "https://hop.test";
 
 pub struct TestLinks {
     pub client: LinkServiceClient<Channel>,
+    pub channel: Channel,
     pub admin: SocketAddr,
     pub redis: RedisArgs,
     stop: CancellationToken,
@@ -94,7 +95,8 @@ pub async fn spawn_links_with(database: DatabaseArgs, redis: RedisArgs) -> TestL
         .timeout(Duration::from_secs(10))
         .connect_lazy();
     TestLinks {
-        client: LinkServiceClient::new(channel),
+        client: LinkServiceClient::new(channel.clone()),
+        channel,
         admin,
         redis,
         stop,
