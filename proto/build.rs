@@ -22,7 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     // One descriptor set per package, so each service's reflection lists only itself.
-    for (package, file) in [("links", "hop/links/v1/links.proto"), ("auth", "hop/auth/v1/auth.proto")] {
+    for (package, file) in [
+        ("links", "hop/links/v1/links.proto"),
+        ("auth", "hop/auth/v1/auth.proto"),
+    ] {
         tonic_prost_build::configure()
             .file_descriptor_set_path(out.join(format!("{package}_descriptor.bin")))
             .compile_with_config(config(), &[PathBuf::from(file)], &includes)?;

@@ -16,7 +16,8 @@ pub mod links {
         tonic::include_proto!("hop.links.v1");
 
         /// The encoded descriptor of `hop.links.v1`, for server reflection.
-        pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("links_descriptor");
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("links_descriptor");
     }
 }
 
@@ -27,6 +28,7 @@ pub mod auth {
         tonic::include_proto!("hop.auth.v1");
 
         /// The encoded descriptor of `hop.auth.v1`, for server reflection.
-        pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("auth_descriptor");
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("auth_descriptor");
     }
 }

@@ -254,8 +254,14 @@ async fn shutdown_lets_in_flight_requests_finish() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.cancel();
-    let response = in_flight.await.unwrap().expect("the in-flight request got an answer");
-    assert!(response.status().is_server_error(), "the deadline answered it");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request got an answer");
+    assert!(
+        response.status().is_server_error(),
+        "the deadline answered it"
+    );
     tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("the server stopped after draining")

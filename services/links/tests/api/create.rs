@@ -257,10 +257,10 @@ async fn racing_creates_of_one_alias_have_exactly_one_winner() {
 async fn grpc_health_and_reflection_are_served() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let db = TestDb::new().await;
     let links = spawn_links(&db).await;
@@ -268,7 +268,9 @@ async fn grpc_health_and_reflection_are_served() {
     let mut health = HealthClient::new(channel.clone());
     let mut serving = false;
     for _ in 0..100 {
-        let request = HealthCheckRequest { service: "hop.links.v1.LinkService".into() };
+        let request = HealthCheckRequest {
+            service: "hop.links.v1.LinkService".into(),
+        };
         if let Ok(r) = health.check(request).await
             && r.into_inner().status() == ServingStatus::Serving
         {
@@ -277,7 +279,10 @@ async fn grpc_health_and_reflection_are_served() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(serving, "grpc.health.v1 reports the service serving once Postgres answers");
+    assert!(
+        serving,
+        "grpc.health.v1 reports the service serving once Postgres answers"
+    );
 
     let mut reflection = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {
