@@ -153,7 +153,7 @@ impl LinkService {
             }
             None => self.create_minted(&new).await?,
         };
-        tracing::debug!(code = %link.code, link_id = link.id, "link_created");
+        tracing::info!(code = %link.code, link_id = link.id, "link_created");
         Ok(link)
     }
 
