@@ -298,7 +298,7 @@ fn migrate_applies_once() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 1 migration(s)"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 2 migration(s)"));
     let second = migrate();
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"));
     let drop = Command::new("psql")

@@ -1,4 +1,116 @@
-//! Helpers every gRPC adapter shares.
+//! What every gRPC service shares: serving (with grpc.health.v1, reflection, an admin HTTP
+//! listener and a bounded drain), and helpers for the adapters.
+
+use crate::health::Health;
+use anyhow::Context as _;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A gRPC service's listeners and what its admin surface reports.
+pub struct GrpcServer {
+    pub listener: TcpListener,
+    /// `/health*` and `/metrics`; `None` when an embedding process serves those.
+    pub admin: Option<TcpListener>,
+    pub health: Health,
+    pub registry: prometheus::Registry,
+    pub grace: Duration,
+}
+
+/// What a gRPC service serves: its routes, its full name (for grpc.health.v1) and its
+/// encoded file descriptor set (for reflection).
+pub struct GrpcService {
+    pub routes: tonic::service::Routes,
+    pub name: &'static str,
+    pub descriptor: &'static [u8],
+}
+
+/// Serves until `shutdown` resolves, then reports not-ready, stops accepting, drains
+/// in-flight calls for at most the grace period, and cancels `stop` (which the service's own
+/// background tasks watch).
+pub async fn serve(
+    server: GrpcServer,
+    service: GrpcService,
+    stop: CancellationToken,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let health_service = grpc_health(&server.health, service.name, &stop);
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(service.descriptor)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    let routes = service
+        .routes
+        .add_service(health_service)
+        .add_service(reflection);
+    let grpc = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(server.listener),
+            stop.clone().cancelled_owned(),
+        );
+    let admin = server.admin.map(|listener| {
+        let router =
+            crate::serve::admin_router(vec![server.health.clone()], vec![server.registry.clone()]);
+        tokio::spawn(crate::serve::serve_router(
+            listener,
+            router,
+            stop.clone().cancelled_owned(),
+            server.grace,
+        ))
+    });
+    let (health, trigger) = (server.health.clone(), stop.clone());
+    tokio::spawn(async move {
+        shutdown.await;
+        health.set_draining();
+        trigger.cancel();
+    });
+    tracing::info!(service = server.health.service(), "service_started");
+    let drained = async {
+        stop.cancelled().await;
+        tokio::time::sleep(server.grace).await;
+    };
+    tokio::select! {
+        served = grpc => served.context("serving gRPC")?,
+        () = drained => tracing::warn!(grace_secs = server.grace.as_secs(), "drain_grace_elapsed"),
+    }
+    stop.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
+    Ok(())
+}
+
+/// grpc.health.v1, kept in step with readiness so gRPC-aware balancers route around an
+/// instance whose database is down.
+fn grpc_health(
+    health: &Health,
+    name: &'static str,
+    stop: &CancellationToken,
+) -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
+    use tonic_health::ServingStatus;
+    let (reporter, service) = tonic_health::server::health_reporter();
+    let (health, stop) = (health.clone(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            let status = if health.is_ready() {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            reporter.set_service_status(name, status).await;
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    });
+    service
+}
 
 /// The metadata key (and HTTP header) that carries a request's id across services.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

@@ -12,7 +12,8 @@
 //! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and
 //!   metrics) of the gRPC services; [`shutdown`]: SIGINT/SIGTERM; [`grpc`]: helpers the
 //!   tonic adapters share.
-//! - [`problem`]: RFC 9457 problem+json bodies.
+//! - [`problem`]: RFC 9457 problem+json bodies; [`token`]: the access-token claims the auth
+//!   service signs and the gateway verifies.
 //! - [`link`]: the validated newtypes of the link domain ([`link::ShortCode`],
 //!   [`link::Alias`], [`link::TargetUrl`], [`link::RedirectType`]) and the read-model entry
 //!   that links writes and redirect reads; [`codes`]: base62 and the keyed permutation that
@@ -30,6 +31,7 @@ pub mod redis;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod token;
 
 /// hop's version, as built.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

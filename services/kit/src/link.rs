@@ -240,8 +240,7 @@ pub fn parse_title(raw: &str) -> Result<Option<String>, &'static str> {
     Ok((!title.is_empty()).then(|| title.to_owned()))
 }
 
-/// What the redirect service needs to answer for a code: the read-model entry that links
-/// writes through to Redis and redirect keeps in its L1 cache.
+/// What the redirect service needs to answer for a live code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedLink {
     pub url: String,
@@ -251,32 +250,59 @@ pub struct CachedLink {
     pub expires_at: Option<i64>,
 }
 
-impl CachedLink {
-    /// The Redis value: `v1 <status> <active 0|1> <expires unix seconds or -> <url>`.
-    ///
-    /// A normalized URL never contains a space, so the URL is simply the rest of the line.
-    /// Plain text keeps the L1-off path (Redis on every request) free of a JSON parser.
-    pub fn encode(&self) -> String {
-        let expires = self
-            .expires_at
-            .map_or_else(|| "-".to_owned(), |t| t.to_string());
-        format!(
-            "v1 {} {} {} {}",
-            self.redirect_type.status(),
-            u8::from(self.is_active),
-            expires,
-            self.url
-        )
+/// A read-model entry as links writes it to Redis and redirect reads it back: a live link,
+/// or a tombstone for a deleted one, stamped with the link's version (its `updated_at` in
+/// microseconds) so an older write can never replace a newer one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadEntry {
+    Live { version: i64, link: CachedLink },
+    Deleted { version: i64 },
+}
+
+impl ReadEntry {
+    pub fn version(&self) -> i64 {
+        match self {
+            Self::Live { version, .. } | Self::Deleted { version } => *version,
+        }
     }
 
-    /// `None` for anything [`Self::encode`] did not produce (a foreign or future format is
+    /// The Redis value:
+    /// `v2 <version> <status> <active 0|1> <expires unix seconds or -> <url>` for a live link,
+    /// `v2 <version> deleted` for a deleted one.
+    ///
+    /// A normalized URL never contains a space, so the URL is simply the rest of the line.
+    /// Plain text keeps the L1-off path (Redis on every request) free of a JSON parser, and
+    /// lets the Redis-side version check (a Lua pattern) read the version.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Deleted { version } => format!("v2 {version} deleted"),
+            Self::Live { version, link } => {
+                let expires = link
+                    .expires_at
+                    .map_or_else(|| "-".to_owned(), |t| t.to_string());
+                format!(
+                    "v2 {version} {} {} {expires} {}",
+                    link.redirect_type.status(),
+                    u8::from(link.is_active),
+                    link.url
+                )
+            }
+        }
+    }
+
+    /// `None` for anything [`Self::encode`] did not produce (a foreign or older format is
     /// treated as a cache miss, never as an error).
     pub fn decode(value: &str) -> Option<Self> {
-        let mut parts = value.splitn(5, ' ');
-        if parts.next()? != "v1" {
+        let mut parts = value.splitn(6, ' ');
+        if parts.next()? != "v2" {
             return None;
         }
-        let redirect_type = RedirectType::from_status(parts.next()?.parse().ok()?)?;
+        let version = parts.next()?.parse().ok()?;
+        let status = parts.next()?;
+        if status == "deleted" {
+            return parts.next().is_none().then_some(Self::Deleted { version });
+        }
+        let redirect_type = RedirectType::from_status(status.parse().ok()?)?;
         let is_active = match parts.next()? {
             "1" => true,
             "0" => false,
@@ -287,11 +313,14 @@ impl CachedLink {
             t => Some(t.parse().ok()?),
         };
         let url = parts.next().filter(|u| !u.is_empty())?.to_owned();
-        Some(Self {
-            url,
-            redirect_type,
-            is_active,
-            expires_at,
+        Some(Self::Live {
+            version,
+            link: CachedLink {
+                url,
+                redirect_type,
+                is_active,
+                expires_at,
+            },
         })
     }
 }
@@ -366,10 +395,16 @@ mod tests {
 
     #[test]
     fn foreign_cache_values_are_misses() {
-        assert_eq!(CachedLink::decode(""), None);
-        assert_eq!(CachedLink::decode("v2 302 1 - https://a.b"), None);
-        assert_eq!(CachedLink::decode("v1 200 1 - https://a.b"), None);
-        assert_eq!(CachedLink::decode("v1 302 1 -"), None);
+        assert_eq!(ReadEntry::decode(""), None);
+        assert_eq!(ReadEntry::decode("v1 302 1 - https://a.b"), None);
+        assert_eq!(ReadEntry::decode("v2 7 200 1 - https://a.b"), None);
+        assert_eq!(ReadEntry::decode("v2 7 302 1 -"), None);
+        assert_eq!(ReadEntry::decode("v2 x deleted"), None);
+        assert_eq!(ReadEntry::decode("v2 7 deleted extra"), None);
+        assert_eq!(
+            ReadEntry::decode("v2 7 deleted"),
+            Some(ReadEntry::Deleted { version: 7 })
+        );
     }
 
     proptest! {
@@ -379,6 +414,7 @@ mod tests {
             status in prop::sample::select(vec![301i64, 302, 307, 308]),
             is_active in any::<bool>(),
             expires_at in proptest::option::of(any::<i64>()),
+            version in 0..i64::MAX,
         ) {
             let url = TargetUrl::parse(&format!("https://example.com/{path}"), &[]).unwrap();
             let link = CachedLink {
@@ -387,7 +423,8 @@ mod tests {
                 is_active,
                 expires_at,
             };
-            prop_assert_eq!(CachedLink::decode(&link.encode()), Some(link));
+            let entry = ReadEntry::Live { version, link };
+            prop_assert_eq!(ReadEntry::decode(&entry.encode()), Some(entry));
         }
 
         #[test]

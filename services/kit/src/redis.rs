@@ -14,6 +14,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Writes read-model entries that are newer than what Redis holds, then publishes.
+///
+/// `KEYS` are the entries' keys; `ARGV` is `ttl, channel`, then `value, version` for each key
+/// in order, then the messages to publish on `channel`. An entry is written unless its key
+/// holds an entry (`v2 <version> …`) at least as new. Returns how many entries were written.
+/// One script: atomic, and one round trip for a whole batch.
+const WRITE_NEWER_THEN_PUBLISH: &str = r#"
+local ttl, channel, written = ARGV[1], ARGV[2], 0
+for i = 1, #KEYS do
+  local value, version = ARGV[1 + 2 * i], tonumber(ARGV[2 + 2 * i])
+  local current = redis.call('GET', KEYS[i])
+  local held = current and tonumber(string.match(current, '^v2 (%d+) '))
+  if not held or held < version then
+    redis.call('SET', KEYS[i], value, 'EX', ttl)
+    written = written + 1
+  end
+end
+for j = 3 + 2 * #KEYS, #ARGV do
+  redis.call('PUBLISH', channel, ARGV[j])
+end
+return written
+"#;
+
 /// Why a Redis call produced no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
@@ -113,51 +136,98 @@ impl Redis {
             .await
     }
 
-    /// Sets every `(key, value)` with `ttl`, then publishes every message on `channel`, in
-    /// one round trip (a pipeline: Redis runs the commands in order).
-    pub async fn set_ex_then_publish(
+    /// Writes read-model entries `(key, value, version)` that are newer than what Redis
+    /// holds, then publishes every message on `channel`, atomically and in one round trip,
+    /// so a subscriber that hears a message finds the entry. How many entries were written.
+    pub async fn write_newer_then_publish(
         &self,
-        entries: &[(String, String)],
+        entries: &[(String, String, i64)],
         ttl: Duration,
         channel: &str,
         messages: &[&str],
-    ) -> Result<(), RedisError> {
+    ) -> Result<u64, RedisError> {
+        let keys: Vec<&str> = entries.iter().map(|(key, _, _)| key.as_str()).collect();
+        let mut args = Vec::with_capacity(2 + entries.len() * 2 + messages.len());
+        args.push(ttl.as_secs().max(1).to_string());
+        args.push(channel.to_owned());
+        for (_, value, version) in entries {
+            args.push(value.clone());
+            args.push(version.to_string());
+        }
+        args.extend(messages.iter().map(|m| (*m).to_owned()));
+        self.guarded(
+            self.commands
+                .eval::<u64, _, _, _>(WRITE_NEWER_THEN_PUBLISH, keys, args),
+        )
+        .await
+    }
+
+    /// Writes one read-model entry unless Redis holds a newer one; whether it was written.
+    pub async fn set_if_newer(
+        &self,
+        key: &str,
+        value: String,
+        version: i64,
+        ttl: Duration,
+    ) -> Result<bool, RedisError> {
+        let entry = [(key.to_owned(), value, version)];
+        self.write_newer_then_publish(&entry, ttl, "", &[])
+            .await
+            .map(|written| written == 1)
+    }
+
+    /// Counts one more event in the fixed window `key` (created with a lifetime of
+    /// `window`); the count so far.
+    pub async fn incr_window(&self, key: &str, window: Duration) -> Result<u64, RedisError> {
         if !self.breaker.allow() {
             return Err(RedisError::BreakerOpen);
         }
         let pipeline = self.client.pipeline();
-        let expire = Expiration::EX(ttl.as_secs().max(1) as i64);
-        for (key, value) in entries {
-            pipeline
-                .set::<(), _, _>(
-                    key.as_str(),
-                    value.as_str(),
-                    Some(expire.clone()),
-                    None,
-                    false,
-                )
-                .await?;
-        }
-        for message in messages {
-            pipeline.publish::<(), _, _>(channel, *message).await?;
-        }
+        pipeline.incr::<u64, _>(key).await?;
+        pipeline
+            .expire::<(), _>(
+                key,
+                window.as_secs().max(1) as i64,
+                Some(fred::types::ExpireOptions::NX),
+            )
+            .await?;
+        let outcome = self
+            .bounded(pipeline.all::<(u64, Value)>())
+            .await
+            .map(|(count, _)| count);
+        self.record(&outcome);
+        outcome
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, RedisError> {
+        self.guarded(self.commands.exists::<u64, _>(key))
+            .await
+            .map(|n| n > 0)
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, RedisError> {
         let timeout = self
             .commands
             .options()
             .timeout
             .unwrap_or(Duration::from_secs(1));
-        let result = match tokio::time::timeout(timeout, pipeline.all::<Vec<Value>>()).await {
-            Ok(result) => result.map(drop).map_err(RedisError::from),
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result.map_err(RedisError::from),
             Err(_) => Err(RedisError::Command(fred::error::Error::new(
                 fred::error::ErrorKind::Timeout,
                 "pipeline timed out",
             ))),
-        };
-        match &result {
-            Ok(()) => self.breaker.success(),
+        }
+    }
+
+    fn record<T>(&self, outcome: &Result<T, RedisError>) {
+        match outcome {
+            Ok(_) => self.breaker.success(),
             Err(_) => self.breaker.failure(),
         }
-        result
     }
 
     /// A health probe. Bypasses the breaker so it sees recovery first.

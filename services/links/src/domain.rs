@@ -4,12 +4,14 @@
 //! every failure reported at once); [`LinkService`] creates and reads links, minting a code
 //! unless an alias was asked for, and keeps the redirect read model in step.
 
+use crate::edit::{Cursor, LinkChanges};
 use crate::error::LinksError;
 use crate::mint::Minter;
+use crate::read_model::ReadModel;
 use crate::store::{NewRow, Store};
 use crate::writer::{Insert, Writer};
 use chrono::{DateTime, Utc};
-use hop_kit::link::{Alias, CachedLink, RedirectType, TargetUrl, parse_title};
+use hop_kit::link::{Alias, CachedLink, ReadEntry, RedirectType, TargetUrl, parse_title};
 use hop_kit::problem::FieldError;
 
 /// A stored link.
@@ -25,17 +27,29 @@ pub struct Link {
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl Link {
-    /// The entry the redirect service answers from.
-    pub fn cached(&self) -> CachedLink {
-        CachedLink {
+    /// The read-model entry the redirect service answers from.
+    pub fn read_entry(&self) -> ReadEntry {
+        let version = self.version();
+        if self.deleted_at.is_some() {
+            return ReadEntry::Deleted { version };
+        }
+        let link = CachedLink {
             url: self.url.clone(),
             redirect_type: self.redirect_type,
             is_active: self.is_active,
             expires_at: self.expires_at.map(|t| t.timestamp()),
-        }
+        };
+        ReadEntry::Live { version, link }
+    }
+
+    /// Increases with every change (`updated_at` in microseconds; the database keeps it
+    /// strictly increasing).
+    pub fn version(&self) -> i64 {
+        self.updated_at.timestamp_micros()
     }
 }
 
@@ -118,19 +132,25 @@ impl NewLink {
 /// produced, so even two in a row means something is wrong.
 const MAX_MINT_ATTEMPTS: usize = 5;
 
-/// Creates and reads links.
+/// Page size of "my links" when the caller names none, and the most it may ask for.
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+/// Creates, reads, changes and deletes links.
 pub struct LinkService {
     store: Store,
     minter: Minter,
     writer: Writer,
+    read_model: ReadModel,
 }
 
 impl LinkService {
-    pub fn new(store: Store, minter: Minter, writer: Writer) -> Self {
+    pub fn new(store: Store, minter: Minter, writer: Writer, read_model: ReadModel) -> Self {
         Self {
             store,
             minter,
             writer,
+            read_model,
         }
     }
 
@@ -175,6 +195,69 @@ impl LinkService {
         Err(LinksError::Internal(
             "every minted code collided with an existing alias".into(),
         ))
+    }
+
+    /// Applies `changes` to the actor's link and writes the new state through. Anyone but
+    /// the owner gets `NotFound` (a link's existence is not revealed) and nothing changes.
+    pub async fn update(
+        &self,
+        code: &str,
+        actor: i64,
+        changes: &LinkChanges,
+    ) -> Result<Link, LinksError> {
+        if hop_kit::link::ShortCode::parse(code).is_none() {
+            return Err(LinksError::NotFound);
+        }
+        let link = self
+            .store
+            .update(code, actor, changes)
+            .await?
+            .ok_or(LinksError::NotFound)?;
+        self.read_model.put(&link).await;
+        tracing::info!(code = %link.code, link_id = link.id, user_id = actor, "link_updated");
+        Ok(link)
+    }
+
+    /// Soft-deletes the actor's link; redirects answer 404 from then on and the code is
+    /// never reused.
+    pub async fn delete(&self, code: &str, actor: i64) -> Result<(), LinksError> {
+        if hop_kit::link::ShortCode::parse(code).is_none() {
+            return Err(LinksError::NotFound);
+        }
+        let link = self
+            .store
+            .delete(code, actor)
+            .await?
+            .ok_or(LinksError::NotFound)?;
+        self.read_model.put(&link).await;
+        tracing::info!(code = %link.code, link_id = link.id, user_id = actor, "link_deleted");
+        Ok(())
+    }
+
+    /// The actor's links, newest first: a page and the cursor of the next one.
+    pub async fn list(
+        &self,
+        actor: i64,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<Link>, Option<Cursor>), LinksError> {
+        let limit = match limit {
+            0 => DEFAULT_PAGE,
+            1..=MAX_PAGE => limit,
+            _ => return Err(LinksError::invalid("limit", "must be between 1 and 100")),
+        };
+        let after = cursor.map(|c| (c.created_at, c.id));
+        // One more than asked tells whether another page follows.
+        let mut links = self.store.list(actor, i64::from(limit) + 1, after).await?;
+        let next = (links.len() > limit as usize).then(|| {
+            links.truncate(limit as usize);
+            let last = links.last().expect("a full page has a last item");
+            Cursor {
+                created_at: last.created_at,
+                id: last.id,
+            }
+        });
+        Ok((links, next))
     }
 
     /// A live (not deleted) link by code.

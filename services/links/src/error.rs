@@ -10,9 +10,12 @@ pub enum LinksError {
     /// ALREADY_EXISTS.
     #[error("alias {0:?} is already taken")]
     AliasTaken(String),
-    /// NOT_FOUND: unknown or deleted.
+    /// NOT_FOUND: unknown, deleted, or not the caller's to change.
     #[error("link not found")]
     NotFound,
+    /// UNAUTHENTICATED: the call needs an acting user.
+    #[error("this call needs an acting user (actor_user_id)")]
+    Unauthenticated,
     /// UNAVAILABLE: PostgreSQL cannot be reached; the caller may retry.
     #[error("database unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -31,6 +34,7 @@ impl LinksError {
             Self::Invalid(_) => tonic::Code::InvalidArgument,
             Self::AliasTaken(_) => tonic::Code::AlreadyExists,
             Self::NotFound => tonic::Code::NotFound,
+            Self::Unauthenticated => tonic::Code::Unauthenticated,
             Self::Unavailable(_) => tonic::Code::Unavailable,
             Self::Internal(_) => tonic::Code::Internal,
         }

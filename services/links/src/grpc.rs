@@ -3,6 +3,7 @@
 //! metrics and converts the result. No business rules live here.
 
 use crate::domain::{CreateFields, Link, LinkService, NewLink};
+use crate::edit::{Cursor, LinkChanges, UpdateFields};
 use crate::error::LinksError;
 use chrono::{DateTime, Utc};
 use hop_kit::grpc::{code_name, request_id};
@@ -111,29 +112,61 @@ impl pb::link_service_server::LinkService for LinksApi {
 
     async fn list_links(
         &self,
-        _: Request<pb::ListLinksRequest>,
+        request: Request<pb::ListLinksRequest>,
     ) -> Result<Response<pb::ListLinksResponse>, Status> {
-        Err(Status::unimplemented(
-            "ListLinks arrives with accounts (issue 3)",
-        ))
+        let (metadata, _, req) = request.into_parts();
+        self.call("ListLinks", &metadata, async {
+            let actor = require_actor(&req.actor_user_id)?;
+            let cursor = Some(req.cursor.as_str())
+                .filter(|c| !c.is_empty())
+                .map(Cursor::decode)
+                .transpose()?;
+            let (links, next) = self.links.list(actor, req.limit, cursor).await?;
+            Ok(pb::ListLinksResponse {
+                items: links.iter().map(|l| self.to_proto(l)).collect(),
+                next_cursor: next.map(|c| c.encode()).unwrap_or_default(),
+            })
+        })
+        .await
     }
 
     async fn update_link(
         &self,
-        _: Request<pb::UpdateLinkRequest>,
+        request: Request<pb::UpdateLinkRequest>,
     ) -> Result<Response<pb::Link>, Status> {
-        Err(Status::unimplemented(
-            "UpdateLink arrives with accounts (issue 3)",
-        ))
+        let (metadata, _, req) = request.into_parts();
+        self.call("UpdateLink", &metadata, async {
+            let actor = require_actor(&req.actor_user_id)?;
+            let expires_at = match (req.clear_expires_at, req.expires_at) {
+                (true, _) => Some(None),
+                (false, Some(t)) => Some(Some(from_timestamp("expires_at", t)?)),
+                (false, None) => None,
+            };
+            let fields = UpdateFields {
+                url: req.url,
+                title: req.title.map(|t| Some(t).filter(|t| !t.is_empty())),
+                is_active: req.is_active,
+                expires_at,
+                redirect_type: (req.redirect_type != 0).then_some(i64::from(req.redirect_type)),
+            };
+            let changes = LinkChanges::parse(fields, &self.own_hosts, Utc::now())?;
+            let link = self.links.update(&req.code, actor, &changes).await?;
+            Ok(self.to_proto(&link))
+        })
+        .await
     }
 
     async fn delete_link(
         &self,
-        _: Request<pb::DeleteLinkRequest>,
+        request: Request<pb::DeleteLinkRequest>,
     ) -> Result<Response<pb::DeleteLinkResponse>, Status> {
-        Err(Status::unimplemented(
-            "DeleteLink arrives with accounts (issue 3)",
-        ))
+        let (metadata, _, req) = request.into_parts();
+        self.call("DeleteLink", &metadata, async {
+            let actor = require_actor(&req.actor_user_id)?;
+            self.links.delete(&req.code, actor).await?;
+            Ok(pb::DeleteLinkResponse {})
+        })
+        .await
     }
 
     async fn get_link_stats(
@@ -144,6 +177,11 @@ impl pb::link_service_server::LinkService for LinksApi {
             "GetLinkStats arrives with click recording (issue 4)",
         ))
     }
+}
+
+/// The acting user's id, which this call needs.
+fn require_actor(raw: &str) -> Result<i64, LinksError> {
+    actor(raw)?.ok_or(LinksError::Unauthenticated)
 }
 
 /// The acting user's id: empty means anonymous.

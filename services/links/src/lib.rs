@@ -5,6 +5,7 @@
 //!
 //! - [`domain`]: what a link is and what may be done to it ([`domain::LinkService`]);
 //!   knows nothing of gRPC.
+//! - [`edit`]: the validated changes of an update, and the cursor of "my links" pages.
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
 //! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
 //! - [`writer`]: batches concurrent creates into one INSERT and one commit.
@@ -16,6 +17,7 @@
 //!   serves until shutdown and drains.
 
 pub mod domain;
+pub mod edit;
 pub mod error;
 pub mod grpc;
 pub mod mint;

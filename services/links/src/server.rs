@@ -10,6 +10,7 @@ use crate::writer::Writer;
 use anyhow::Context as _;
 use hop_kit::codes::CodePermutation;
 use hop_kit::config::{DatabaseArgs, RedisArgs, Secret};
+use hop_kit::grpc::{GrpcServer, GrpcService};
 use hop_kit::health::Health;
 use hop_kit::metrics::RpcMetrics;
 use hop_kit::postgres::Pool;
@@ -22,6 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic::service::Routes;
 
 /// How often dependencies are probed for `/health`.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -65,8 +68,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let minter = Minter::new(pool.clone(), permutation, &registry);
     let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
     let store = Store::new(pool.clone());
-    let writer = Writer::spawn(store.clone(), ReadModel::new(redis.clone(), ttl), &registry);
-    let links = LinkService::new(store, minter, writer);
+    let read_model = ReadModel::new(redis.clone(), ttl);
+    let writer = Writer::spawn(store.clone(), read_model.clone(), &registry);
+    let links = LinkService::new(store, minter, writer, read_model);
     let api = LinksApi::new(
         Arc::new(links),
         &config.public_base_url,
@@ -122,58 +126,23 @@ impl Server {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         self.spawn_probes(&stop);
-        let health_service = self.grpc_health(&stop).await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(hop_proto::links::v1::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("building gRPC reflection")?;
-        let grpc = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            .timeout(Duration::from_secs(30))
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(LinkServiceServer::new(self.api))
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(self.grpc),
-                stop.clone().cancelled_owned(),
-            );
-        let admin = self.admin.map(|listener| {
-            let router = hop_kit::serve::admin_router(
-                vec![self.health.clone()],
-                vec![self.registry.clone()],
-            );
-            tokio::spawn(hop_kit::serve::serve_router(
-                listener,
-                router,
-                stop.clone().cancelled_owned(),
-                self.grace,
-            ))
-        });
-        let health = self.health.clone();
-        let trigger = stop.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            health.set_draining();
-            trigger.cancel();
-        });
-        tracing::info!(service = "links", "service_started");
-        let drained = async {
-            stop.cancelled().await;
-            tokio::time::sleep(self.grace).await;
+        let server = GrpcServer {
+            listener: self.grpc,
+            admin: self.admin,
+            health: self.health,
+            registry: self.registry,
+            grace: self.grace,
         };
-        tokio::select! {
-            served = grpc => served.context("serving gRPC")?,
-            () = drained => tracing::warn!(grace_secs = self.grace.as_secs(), "drain_grace_elapsed"),
-        }
-        stop.cancel();
-        if let Some(admin) = admin {
-            let _ = admin.await;
-        }
+        let service = GrpcService {
+            routes: Routes::new(LinkServiceServer::new(self.api)),
+            name: <LinkServiceServer<LinksApi> as NamedService>::NAME,
+            descriptor: hop_proto::links::v1::FILE_DESCRIPTOR_SET,
+        };
+        let served = hop_kit::grpc::serve(server, service, stop, shutdown).await;
         self.redis.quit().await;
         self.pool.close();
         tracing::info!(service = "links", "service_stopped");
-        Ok(())
+        served
     }
 
     fn spawn_probes(&self, stop: &CancellationToken) {
@@ -189,33 +158,5 @@ impl Server {
                 let redis = redis.clone();
                 async move { redis.ping().await }
             });
-    }
-
-    /// grpc.health.v1, kept in step with readiness so gRPC-aware balancers route around an
-    /// instance whose database is down.
-    async fn grpc_health(
-        &self,
-        stop: &CancellationToken,
-    ) -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>
-    {
-        let (reporter, service) = tonic_health::server::health_reporter();
-        let health = self.health.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                if health.is_ready() {
-                    reporter.set_serving::<LinkServiceServer<LinksApi>>().await;
-                } else {
-                    reporter
-                        .set_not_serving::<LinkServiceServer<LinksApi>>()
-                        .await;
-                }
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-            }
-        });
-        service
     }
 }

@@ -2,6 +2,7 @@
 //! connection (`prepare_cached`).
 
 use crate::domain::{Link, NewLink};
+use crate::edit::LinkChanges;
 use crate::error::LinksError;
 use chrono::{DateTime, Utc};
 use hop_kit::link::RedirectType;
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use tokio_postgres::Row;
 
 const LINK_COLUMNS: &str = "id, code, target_url, title, owner_id, redirect_type, is_active, \
-                            expires_at, created_at, updated_at";
+                            expires_at, created_at, updated_at, deleted_at";
 
 /// A link to insert under a given id and code.
 #[derive(Debug, Clone)]
@@ -82,6 +83,101 @@ impl Store {
         Ok(rows.iter().map(|r| by_id.remove(&r.id)).collect())
     }
 
+    /// The owner's live links, newest first, after the keyset position `after`.
+    pub async fn list(
+        &self,
+        owner: i64,
+        limit: i64,
+        after: Option<(DateTime<Utc>, i64)>,
+    ) -> Result<Vec<Link>, LinksError> {
+        let sql = format!(
+            "SELECT {LINK_COLUMNS} FROM links \
+             WHERE owner_id = $1 AND deleted_at IS NULL \
+               AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let (after_at, after_id) = (after.map(|a| a.0), after.map_or(0, |a| a.1));
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&sql).await?;
+        let rows = client
+            .query(&statement, &[&owner, &after_at, &after_id, &limit])
+            .await?;
+        rows.iter().map(link_from_row).collect()
+    }
+
+    /// Applies `changes` to the owner's live link and records an `updated` event, in one
+    /// statement. `None` when the code is unknown, deleted or not the owner's.
+    pub async fn update(
+        &self,
+        code: &str,
+        owner: i64,
+        changes: &LinkChanges,
+    ) -> Result<Option<Link>, LinksError> {
+        let sql = format!(
+            "WITH link AS ( \
+               UPDATE links SET \
+                 target_url = COALESCE($3, target_url), \
+                 title = CASE WHEN $4 THEN $5 ELSE title END, \
+                 is_active = COALESCE($6, is_active), \
+                 expires_at = CASE WHEN $7 THEN $8 ELSE expires_at END, \
+                 redirect_type = COALESCE($9, redirect_type), \
+                 updated_at = greatest(now(), updated_at + interval '1 microsecond') \
+               WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL \
+               RETURNING {LINK_COLUMNS} \
+             ), event AS ( \
+               INSERT INTO link_events (link_id, user_id, kind, details) \
+               SELECT id, $2, 'updated', $10::jsonb FROM link \
+             ) \
+             SELECT {LINK_COLUMNS} FROM link"
+        );
+        let url = changes.url.as_ref().map(|u| u.as_str());
+        let title = changes.title.clone().flatten();
+        let expires_at = changes.expires_at.flatten();
+        let redirect_type = changes.redirect_type.map(|r| r.status() as i16);
+        let details = changes.describe();
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client
+            .query_opt(
+                &statement,
+                &[
+                    &code,
+                    &owner,
+                    &url,
+                    &changes.title.is_some(),
+                    &title,
+                    &changes.is_active,
+                    &changes.expires_at.is_some(),
+                    &expires_at,
+                    &redirect_type,
+                    &details,
+                ],
+            )
+            .await?;
+        row.as_ref().map(link_from_row).transpose()
+    }
+
+    /// Soft-deletes the owner's live link and records a `deleted` event. The row stays, so
+    /// the code is never handed out again. `None` when there is no such live link of theirs.
+    pub async fn delete(&self, code: &str, owner: i64) -> Result<Option<Link>, LinksError> {
+        let sql = format!(
+            "WITH link AS ( \
+               UPDATE links SET deleted_at = now(), \
+                 updated_at = greatest(now(), updated_at + interval '1 microsecond') \
+               WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL \
+               RETURNING {LINK_COLUMNS} \
+             ), event AS ( \
+               INSERT INTO link_events (link_id, user_id, kind, details) \
+               SELECT id, $2, 'deleted', jsonb_build_object('code', code) FROM link \
+             ) \
+             SELECT {LINK_COLUMNS} FROM link"
+        );
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client.query_opt(&statement, &[&code, &owner]).await?;
+        row.as_ref().map(link_from_row).transpose()
+    }
+
     /// A live link by code.
     pub async fn get(&self, code: &str) -> Result<Option<Link>, LinksError> {
         let sql =
@@ -108,5 +204,6 @@ fn link_from_row(row: &Row) -> Result<Link, LinksError> {
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        deleted_at: row.try_get("deleted_at")?,
     })
 }

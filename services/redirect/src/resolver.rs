@@ -13,7 +13,7 @@
 
 use crate::metrics::Metrics;
 use crate::store;
-use hop_kit::link::{CachedLink, REDIS_LINK_KEY};
+use hop_kit::link::{CachedLink, REDIS_LINK_KEY, ReadEntry};
 use hop_kit::postgres::Pool;
 use hop_kit::redis::{Redis, RedisError};
 use http::{HeaderValue, StatusCode};
@@ -94,6 +94,13 @@ struct Slot {
 }
 
 impl Entry {
+    fn from_read(code: &str, entry: ReadEntry) -> Self {
+        match entry {
+            ReadEntry::Live { link, .. } => Self::from_cached(code, link),
+            ReadEntry::Deleted { .. } => Self::Missing,
+        }
+    }
+
     fn from_cached(code: &str, link: CachedLink) -> Self {
         match HeaderValue::from_str(&link.url) {
             Ok(location) => Self::Link(Arc::new(Target {
@@ -216,10 +223,10 @@ impl Resolver {
     async fn lookup_stores(&self, code: &str) -> Result<Entry, Unavailable> {
         if let Some(redis) = &self.redis {
             match redis.get(&redis.key(REDIS_LINK_KEY, code)).await {
-                Ok(Some(value)) => match CachedLink::decode(&value) {
-                    Some(link) => {
+                Ok(Some(value)) => match ReadEntry::decode(&value) {
+                    Some(entry) => {
                         self.metrics.redis.hit.inc();
-                        return Ok(Entry::from_cached(code, link));
+                        return Ok(Entry::from_read(code, entry));
                     }
                     None => self.metrics.redis.miss.inc(),
                 },
@@ -230,10 +237,10 @@ impl Resolver {
         }
         let found = tokio::time::timeout(self.lookup_timeout, store::find(&self.pool, code)).await;
         match found {
-            Ok(Ok(Some(link))) => {
+            Ok(Ok(Some(entry))) => {
                 self.metrics.postgres.hit.inc();
-                self.fill_redis(code, &link);
-                Ok(Entry::from_cached(code, link))
+                self.fill_redis(code, &entry);
+                Ok(Entry::from_read(code, entry))
             }
             Ok(Ok(None)) => {
                 self.metrics.postgres.miss.inc();
@@ -252,14 +259,15 @@ impl Resolver {
         }
     }
 
-    /// Puts a link found in Postgres back into Redis, off the response path.
-    fn fill_redis(&self, code: &str, link: &CachedLink) {
+    /// Puts an entry found in Postgres back into Redis, off the response path, unless
+    /// Redis already holds a newer one (links wrote an update in the meantime).
+    fn fill_redis(&self, code: &str, entry: &ReadEntry) {
         if let Some(redis) = self.redis.clone() {
             let key = redis.key(REDIS_LINK_KEY, code);
-            let value = link.encode();
+            let (value, version) = (entry.encode(), entry.version());
             let ttl = self.redis_ttl;
             tokio::spawn(async move {
-                let _ = redis.set_ex(&key, value, ttl).await;
+                let _ = redis.set_if_newer(&key, value, version, ttl).await;
             });
         }
     }

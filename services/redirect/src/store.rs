@@ -1,6 +1,6 @@
 //! The redirect service's one query: a link by its unique code.
 
-use hop_kit::link::{CachedLink, RedirectType};
+use hop_kit::link::{CachedLink, ReadEntry, RedirectType};
 use hop_kit::postgres::Pool;
 
 /// Why Postgres gave no answer.
@@ -14,26 +14,34 @@ pub enum StoreError {
     BadRow(i16),
 }
 
-/// The read-model entry for `code`, or `None` when it does not exist or was deleted.
-pub async fn find(pool: &Pool, code: &str) -> Result<Option<CachedLink>, StoreError> {
+/// The read-model entry for `code` (a tombstone when it was deleted), or `None` when no
+/// link ever had it.
+pub async fn find(pool: &Pool, code: &str) -> Result<Option<ReadEntry>, StoreError> {
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "SELECT target_url, redirect_type, is_active, \
-                    extract(epoch FROM expires_at)::bigint AS expires_at \
-             FROM links WHERE code = $1 AND deleted_at IS NULL",
+                    extract(epoch FROM expires_at)::bigint AS expires_at, \
+                    (extract(epoch FROM updated_at) * 1000000)::bigint AS version, \
+                    deleted_at IS NOT NULL AS deleted \
+             FROM links WHERE code = $1",
         )
         .await?;
     let Some(row) = client.query_opt(&statement, &[&code]).await? else {
         return Ok(None);
     };
+    let version: i64 = row.try_get(4)?;
+    if row.try_get::<_, bool>(5)? {
+        return Ok(Some(ReadEntry::Deleted { version }));
+    }
     let status: i16 = row.try_get(1)?;
     let redirect_type =
         RedirectType::from_status(i64::from(status)).ok_or(StoreError::BadRow(status))?;
-    Ok(Some(CachedLink {
+    let link = CachedLink {
         url: row.try_get(0)?,
         redirect_type,
         is_active: row.try_get(2)?,
         expires_at: row.try_get(3)?,
-    }))
+    };
+    Ok(Some(ReadEntry::Live { version, link }))
 }

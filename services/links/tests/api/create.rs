@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use hop_kit::link::CachedLink;
+use hop_kit::link::ReadEntry;
 use hop_proto::links::v1 as pb;
 use hop_testkit::TestDb;
 use std::collections::HashSet;
@@ -42,7 +42,9 @@ async fn create_mints_a_seven_character_code_and_stores_the_link() {
     let cached = redis_get(&links.redis, &format!("link:{}", link.code))
         .await
         .unwrap();
-    let cached = CachedLink::decode(&cached).unwrap();
+    let Some(ReadEntry::Live { link: cached, .. }) = ReadEntry::decode(&cached) else {
+        panic!("a live read-model entry, got {cached}");
+    };
     assert_eq!(cached.url, "https://example.com/a?b=c");
     assert_eq!(links.get(&link.code).await.unwrap(), link);
 }

@@ -1,5 +1,5 @@
 use hop_kit::config::{DatabaseArgs, RedisArgs};
-use hop_kit::link::{CachedLink, RedirectType};
+use hop_kit::link::{CachedLink, ReadEntry, RedirectType};
 use hop_redirect::CacheSettings;
 use hop_testkit::TestDb;
 use std::time::Duration;
@@ -62,8 +62,17 @@ impl TestRedirect {
     pub async fn put_redis(&self, code: &str, link: &CachedLink) {
         let redis = connected(&self.redis).await;
         let key = redis.key("link", code);
+        // Each write is newer than the last: the version is the wall clock in microseconds.
+        let version = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        let entry = ReadEntry::Live {
+            version,
+            link: link.clone(),
+        };
         redis
-            .set_ex(&key, link.encode(), Duration::from_secs(60))
+            .set_ex(&key, entry.encode(), Duration::from_secs(60))
             .await
             .unwrap();
     }

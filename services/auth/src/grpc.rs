@@ -1,0 +1,171 @@
+//! The tonic adapter for `hop.auth.v1.AuthService`: each method converts the request,
+//! calls [`Accounts`] inside a span carrying the caller's request id, records the RPC's
+//! metrics and converts the result.
+
+use crate::accounts::{Accounts, TokenPair};
+use crate::credentials::Registration;
+use crate::error::AuthError;
+use crate::store::User;
+use hop_kit::grpc::{code_name, request_id};
+use hop_kit::metrics::RpcMetrics;
+use hop_proto::auth::v1 as pb;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+pub struct AuthApi {
+    accounts: Arc<Accounts>,
+    metrics: RpcMetrics,
+}
+
+impl AuthApi {
+    pub fn new(accounts: Arc<Accounts>, metrics: RpcMetrics) -> Self {
+        Self { accounts, metrics }
+    }
+
+    async fn call<T>(
+        &self,
+        method: &'static str,
+        metadata: &tonic::metadata::MetadataMap,
+        work: impl Future<Output = Result<T, AuthError>>,
+    ) -> Result<Response<T>, Status> {
+        let span = tracing::info_span!(
+            "rpc",
+            service = "auth",
+            rpc = method,
+            request_id = request_id(metadata)
+        );
+        let started = Instant::now();
+        let result = async { work.await.map_err(Status::from) }
+            .instrument(span)
+            .await;
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics
+            .observe(method, code_name(code), started.elapsed());
+        result.map(Response::new)
+    }
+}
+
+fn user(user: User) -> pb::User {
+    pb::User {
+        id: user.id.to_string(),
+        email: user.email,
+        username: user.username,
+        created_at: Some(prost_types::Timestamp {
+            seconds: user.created_at.timestamp(),
+            nanos: user.created_at.timestamp_subsec_nanos() as i32,
+        }),
+    }
+}
+
+fn pair(pair: TokenPair) -> pb::TokenPair {
+    pb::TokenPair {
+        access_token: pair.access_token,
+        refresh_token: pair.refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: pair.expires_in,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::auth_service_server::AuthService for AuthApi {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("Register", &metadata, async {
+            let registration =
+                Registration::parse(&req.email, &req.password, req.username.as_deref())?;
+            Ok(user(self.accounts.register(registration).await?))
+        })
+        .await
+    }
+
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::TokenPair>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("Login", &metadata, async {
+            let (_, tokens) = self.accounts.login(&req.email, &req.password).await?;
+            Ok(pair(tokens))
+        })
+        .await
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::TokenPair>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("Refresh", &metadata, async {
+            Ok(pair(self.accounts.refresh(&req.refresh_token).await?))
+        })
+        .await
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("Logout", &metadata, async {
+            if req.session_id.is_empty() {
+                return Err(AuthError::invalid("session_id", "is required"));
+            }
+            self.accounts.logout(&req.session_id).await?;
+            Ok(pb::LogoutResponse {})
+        })
+        .await
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("GetUser", &metadata, async {
+            let id = req.user_id.parse().map_err(|_| AuthError::NotFound)?;
+            Ok(user(self.accounts.user(id).await?))
+        })
+        .await
+    }
+
+    async fn get_public_keys(
+        &self,
+        request: Request<pb::GetPublicKeysRequest>,
+    ) -> Result<Response<pb::PublicKeys>, Status> {
+        let (metadata, _, _) = request.into_parts();
+        self.call("GetPublicKeys", &metadata, async {
+            let key = self.accounts.signing_key();
+            let tokens = self.accounts.tokens();
+            Ok(pb::PublicKeys {
+                keys: vec![pb::PublicKey {
+                    kid: key.kid().to_owned(),
+                    algorithm: "EdDSA".into(),
+                    key: key.public_key().to_vec(),
+                }],
+                issuer: tokens.issuer.clone(),
+                audience: tokens.audience.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn check_session(
+        &self,
+        request: Request<pb::CheckSessionRequest>,
+    ) -> Result<Response<pb::CheckSessionResponse>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("CheckSession", &metadata, async {
+            let active = self.accounts.session_active(&req.session_id).await?;
+            Ok(pb::CheckSessionResponse { active })
+        })
+        .await
+    }
+}

@@ -1,0 +1,31 @@
+//! hop-auth: users, passwords, access tokens and sessions, over gRPC
+//! (`hop.auth.v1.AuthService`). The signing key never leaves this service: gateways fetch
+//! the public keys and verify tokens themselves.
+//!
+//! # Layout
+//!
+//! - [`credentials`]: the validated newtypes of the edge: [`credentials::Email`] (normalized),
+//!   [`credentials::Password`] (8–128 characters), [`credentials::Username`].
+//! - [`hashing`]: argon2id with OWASP parameters on a bounded blocking pool, and the dummy
+//!   hash that makes an unknown email cost what a wrong password costs.
+//! - [`keys`]: the Ed25519 signing key (derived from SECRET_KEY or read from a PKCS#8 file),
+//!   its `kid`, and minting access tokens.
+//! - [`store`]: every SQL statement of the service (`users`, `sessions`, `refresh_tokens`).
+//! - [`accounts`]: what may be done: register, login, refresh (with rotation and reuse
+//!   detection), logout; knows nothing of gRPC.
+//! - [`revocation`]: the Redis deny-list of revoked sessions that gateways check.
+//! - [`grpc`]: the thin tonic adapter; [`error`]: the error enum and its gRPC codes.
+//! - [`server`]: [`build`] binds the gRPC and admin listeners; `run` serves and drains.
+
+pub mod accounts;
+pub mod credentials;
+pub mod error;
+pub mod grpc;
+pub mod hashing;
+pub mod keys;
+pub mod revocation;
+pub mod server;
+pub mod store;
+
+pub use error::AuthError;
+pub use server::{Config, Server, build};

@@ -1,0 +1,170 @@
+//! Building and running the auth service: gRPC (AuthService, grpc.health.v1, reflection)
+//! and the admin HTTP listener (`/health*`, `/metrics`).
+
+use crate::accounts::{Accounts, TokenSettings};
+use crate::grpc::AuthApi;
+use crate::hashing::Hasher;
+use crate::keys::SigningKey;
+use crate::revocation::Revocations;
+use crate::store::Store;
+use anyhow::Context as _;
+use hop_kit::config::{ConfigError, DatabaseArgs, RedisArgs, Secret};
+use hop_kit::grpc::{GrpcServer, GrpcService};
+use hop_kit::health::Health;
+use hop_kit::metrics::RpcMetrics;
+use hop_kit::postgres::Pool;
+use hop_kit::redis::Redis;
+use hop_proto::auth::v1::auth_service_server::AuthServiceServer;
+use prometheus::Registry;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Verifiers accept tokens this much past `exp`; deny-list entries outlive tokens by it.
+pub const VERIFY_LEEWAY: Duration = Duration::from_secs(30);
+
+/// Everything the auth service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    /// Derives the signing key unless `signing_key_file` is set.
+    pub secret: Secret,
+    /// A PKCS#8 PEM Ed25519 key (AUTH_SIGNING_KEY_FILE).
+    pub signing_key_file: Option<PathBuf>,
+    pub tokens: TokenSettings,
+    /// Password hashes computed at once (AUTH_HASH_CONCURRENCY).
+    pub hash_concurrency: usize,
+    /// How long a login waits for a hashing slot before it is refused.
+    pub hash_queue_timeout: Duration,
+    pub database: DatabaseArgs,
+    pub redis: RedisArgs,
+    pub shutdown_grace: Duration,
+}
+
+pub struct Server {
+    grpc: TcpListener,
+    admin: Option<TcpListener>,
+    api: AuthApi,
+    health: Health,
+    registry: Registry,
+    pool: Pool,
+    redis: Redis,
+    grace: Duration,
+}
+
+/// Binds the listeners, loads or derives the signing key and wires the service. Touches
+/// neither Postgres nor Redis.
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let key = match &config.signing_key_file {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(
+                    "AUTH_SIGNING_KEY_FILE",
+                    format!("cannot be read ({}): {e}", path.display()),
+                )
+            })?;
+            SigningKey::from_pem(&pem).map_err(|e| ConfigError::new("AUTH_SIGNING_KEY_FILE", e))?
+        }
+        None => SigningKey::derive(config.secret.expose()),
+    };
+    let registry = hop_kit::metrics::registry("auth");
+    let pool = hop_kit::postgres::pool(&config.database)?;
+    let redis = Redis::connect(&config.redis)?;
+    let revocations = Revocations::new(redis.clone(), config.tokens.access_ttl + VERIFY_LEEWAY);
+    let hasher = Hasher::new(config.hash_concurrency, config.hash_queue_timeout);
+    let accounts = Accounts::new(
+        Store::new(pool.clone()),
+        hasher,
+        key,
+        revocations,
+        config.tokens.clone(),
+    );
+    let api = AuthApi::new(Arc::new(accounts), RpcMetrics::new(&registry));
+    let grpc = TcpListener::bind(config.grpc_addr)
+        .await
+        .with_context(|| format!("binding the auth gRPC listener on {}", config.grpc_addr))?;
+    let admin = match config.admin_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the auth admin listener on {addr}"))?,
+        ),
+        None => None,
+    };
+    Ok(Server {
+        grpc,
+        admin,
+        api,
+        health: Health::new("auth", &registry),
+        registry,
+        pool,
+        redis,
+        grace: config.shutdown_grace,
+    })
+}
+
+impl Server {
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.clone()
+    }
+
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains and closes its connections.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let pool = self.pool.clone();
+        self.health
+            .spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
+                let pool = pool.clone();
+                async move { hop_kit::postgres::ping(&pool).await }
+            });
+        let redis = self.redis.clone();
+        self.health
+            .spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
+                let redis = redis.clone();
+                async move { redis.ping().await }
+            });
+        let server = GrpcServer {
+            listener: self.grpc,
+            admin: self.admin,
+            health: self.health,
+            registry: self.registry,
+            grace: self.grace,
+        };
+        let service = GrpcService {
+            routes: Routes::new(AuthServiceServer::new(self.api)),
+            name: <AuthServiceServer<AuthApi> as NamedService>::NAME,
+            descriptor: hop_proto::auth::v1::FILE_DESCRIPTOR_SET,
+        };
+        let served = hop_kit::grpc::serve(server, service, stop, shutdown).await;
+        self.redis.quit().await;
+        self.pool.close();
+        tracing::info!(service = "auth", "service_stopped");
+        served
+    }
+}

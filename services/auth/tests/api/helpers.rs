@@ -1,0 +1,147 @@
+use hop_auth::accounts::TokenSettings;
+use hop_kit::config::{RedisArgs, Secret};
+use hop_proto::auth::v1 as pb;
+use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
+use hop_testkit::TestDb;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub struct TestAuth {
+    pub client: AuthServiceClient<Channel>,
+    pub redis: RedisArgs,
+    stop: CancellationToken,
+}
+
+impl Drop for TestAuth {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub fn tokens() -> TokenSettings {
+    TokenSettings {
+        issuer: "hop".into(),
+        audience: "hop-api".into(),
+        access_ttl: Duration::from_secs(900),
+        refresh_ttl: Duration::from_secs(86_400),
+    }
+}
+
+pub async fn spawn_auth(db: &TestDb) -> TestAuth {
+    let redis = hop_testkit::redis_args();
+    let server = hop_auth::build(hop_auth::Config {
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: None,
+        secret: Secret::parse("auth-tests-secret-0123456789").unwrap(),
+        signing_key_file: None,
+        tokens: tokens(),
+        hash_concurrency: 2,
+        hash_queue_timeout: Duration::from_secs(10),
+        database: db.args.clone(),
+        redis: redis.clone(),
+        shutdown_grace: Duration::from_secs(1),
+    })
+    .await
+    .unwrap();
+    let addr = server.grpc_addr();
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(stop.clone().cancelled_owned()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    TestAuth {
+        client: AuthServiceClient::new(channel),
+        redis,
+        stop,
+    }
+}
+
+impl TestAuth {
+    pub async fn register(&self, email: &str, password: &str) -> Result<pb::User, tonic::Status> {
+        let request = pb::RegisterRequest {
+            email: email.into(),
+            password: password.into(),
+            username: None,
+        };
+        self.client
+            .clone()
+            .register(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<pb::TokenPair, tonic::Status> {
+        let request = pb::LoginRequest {
+            email: email.into(),
+            password: password.into(),
+            client_ip: String::new(),
+        };
+        self.client
+            .clone()
+            .login(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn refresh(&self, token: &str) -> Result<pb::TokenPair, tonic::Status> {
+        let request = pb::RefreshRequest {
+            refresh_token: token.into(),
+        };
+        self.client
+            .clone()
+            .refresh(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn active(&self, session_id: &str) -> bool {
+        let request = pb::CheckSessionRequest {
+            session_id: session_id.into(),
+        };
+        self.client
+            .clone()
+            .check_session(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .active
+    }
+
+    /// Whether the session is on the Redis deny-list.
+    pub async fn denied(&self, session_id: &str) -> bool {
+        let redis = hop_kit::redis::Redis::connect(&self.redis).unwrap();
+        redis.ping().await.unwrap();
+        redis
+            .exists(&redis.key("revoked", session_id))
+            .await
+            .unwrap()
+    }
+}
+
+/// The claims of an access token, verified with the public keys the service publishes.
+pub async fn verify(auth: &TestAuth, token: &str) -> hop_kit::token::Claims {
+    let keys = auth
+        .client
+        .clone()
+        .get_public_keys(pb::GetPublicKeysRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let key = keys
+        .keys
+        .iter()
+        .find(|k| Some(&k.kid) == header.kid.as_ref())
+        .expect("the token's kid is published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&[keys.audience]);
+    validation.set_issuer(&[keys.issuer]);
+    jsonwebtoken::decode::<hop_kit::token::Claims>(
+        token,
+        &jsonwebtoken::DecodingKey::from_ed_der(&key.key),
+        &validation,
+    )
+    .unwrap()
+    .claims
+}

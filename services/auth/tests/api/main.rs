@@ -1,0 +1,4 @@
+//! The auth service over gRPC, against real PostgreSQL and Redis.
+
+mod helpers;
+mod sessions;

@@ -1,0 +1,148 @@
+use crate::helpers::*;
+use hop_testkit::TestDb;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_and_verify_the_access_token() {
+    let db = TestDb::new().await;
+    let auth = spawn_auth(&db).await;
+    let user = auth.register("  Ada@Example.COM ", PASSWORD).await.unwrap();
+    assert_eq!(user.email, "ada@example.com");
+    let pair = auth.login("ADA@example.com", PASSWORD).await.unwrap();
+    assert_eq!(pair.token_type, "Bearer");
+    assert_eq!(pair.expires_in, 900);
+    let claims = verify(&auth, &pair.access_token).await;
+    assert_eq!(claims.sub, user.id);
+    assert_eq!(claims.exp - claims.iat, 900);
+    assert!(auth.active(&claims.sid).await);
+    let hash: String = db
+        .client()
+        .await
+        .query_one(
+            "SELECT password_hash FROM users WHERE id = $1",
+            &[&user.id.parse::<i64>().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "stored as argon2id: {hash}"
+    );
+    let token_hashes: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM refresh_tokens WHERE token_hash = sha256($1::text::bytea)",
+            &[&pair.refresh_token],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(token_hashes, 1, "the refresh token is stored hashed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_per_email_whatever_its_case() {
+    let db = TestDb::new().await;
+    let auth = spawn_auth(&db).await;
+    auth.register("grace@example.com", PASSWORD).await.unwrap();
+    let again = auth
+        .register("Grace@Example.com", PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::AlreadyExists);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_email_and_wrong_password_look_the_same() {
+    let db = TestDb::new().await;
+    let auth = spawn_auth(&db).await;
+    auth.register("linus@example.com", PASSWORD).await.unwrap();
+    let wrong = auth
+        .login("linus@example.com", "not the password")
+        .await
+        .unwrap_err();
+    let unknown = auth
+        .login("nobody@example.com", PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        (wrong.code(), wrong.message()),
+        (unknown.code(), unknown.message())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_outside_8_to_128_characters_are_refused() {
+    let db = TestDb::new().await;
+    let auth = spawn_auth(&db).await;
+    for password in ["short", &"x".repeat(129), &"y".repeat(1_000_000)] {
+        let status = auth
+            .register("bad@example.com", password)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+    let status = auth
+        .login("bad@example.com", &"z".repeat(10_000))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_and_reuse_revokes_the_session() {
+    let db = TestDb::new().await;
+    let auth = spawn_auth(&db).await;
+    auth.register("rot@example.com", PASSWORD).await.unwrap();
+    let first = auth.login("rot@example.com", PASSWORD).await.unwrap();
+    let sid = verify(&auth, &first.access_token).await.sid;
+    let second = auth.refresh(&first.refresh_token).await.unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_eq!(
+        verify(&auth, &second.access_token).await.sid,
+        sid,
+        "same session"
+    );
+
+    // The old token again: a stolen copy. The whole session goes.
+    let reuse = auth.refresh(&first.refresh_token).await.unwrap_err();
+    assert_eq!(reuse.code(), tonic::Code::Unauthenticated);
+    assert!(!auth.active(&sid).await);
+    assert!(
+        auth.denied(&sid).await,
+        "gateways learn of it through the deny-list"
+    );
+    let current = auth.refresh(&second.refresh_token).await.unwrap_err();
+    assert_eq!(
+        current.code(),
+        tonic::Code::Unauthenticated,
+        "even the newest token is dead"
+    );
+    assert_eq!(
+        auth.refresh("made-up").await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_the_session_at_once() {
+    let db = TestDb::new().await;
+    let auth = spawn_auth(&db).await;
+    auth.register("bye@example.com", PASSWORD).await.unwrap();
+    let pair = auth.login("bye@example.com", PASSWORD).await.unwrap();
+    let sid = verify(&auth, &pair.access_token).await.sid;
+    let request = hop_proto::auth::v1::LogoutRequest {
+        session_id: sid.clone(),
+    };
+    auth.client.clone().logout(request).await.unwrap();
+    assert!(!auth.active(&sid).await);
+    assert!(auth.denied(&sid).await);
+    assert_eq!(
+        auth.refresh(&pair.refresh_token).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+}

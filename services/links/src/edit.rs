@@ -1,0 +1,183 @@
+//! Changing links: the validated set of changes a PATCH asks for, and the opaque cursor of
+//! "my links" pages.
+
+use crate::error::LinksError;
+use chrono::{DateTime, Utc};
+use hop_kit::link::{RedirectType, TargetUrl, parse_title};
+use hop_kit::problem::FieldError;
+
+/// The raw fields of an update; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateFields {
+    pub url: Option<String>,
+    /// `Some(None)` clears the title.
+    pub title: Option<Option<String>>,
+    pub is_active: Option<bool>,
+    /// `Some(None)` removes the expiry.
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub redirect_type: Option<i64>,
+}
+
+/// Validated changes to a link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkChanges {
+    pub url: Option<TargetUrl>,
+    pub title: Option<Option<String>>,
+    pub is_active: Option<bool>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub redirect_type: Option<RedirectType>,
+}
+
+impl LinkChanges {
+    /// Checks every field and reports every failure; at least one field must be set.
+    pub fn parse(
+        fields: UpdateFields,
+        own_hosts: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Self, LinksError> {
+        let mut errors = Vec::new();
+        let mut changes = Self {
+            is_active: fields.is_active,
+            ..Self::default()
+        };
+        if let Some(raw) = &fields.url {
+            changes.url = TargetUrl::parse(raw, own_hosts)
+                .map_err(|e| errors.push(FieldError::new("url", e.to_string())))
+                .ok();
+        }
+        match fields.title {
+            Some(Some(raw)) => match parse_title(&raw) {
+                Ok(title) => changes.title = Some(title),
+                Err(e) => errors.push(FieldError::new("title", e)),
+            },
+            Some(None) => changes.title = Some(None),
+            None => {}
+        }
+        if let Some(expiry) = fields.expires_at {
+            if expiry.is_some_and(|t| t <= now) {
+                errors.push(FieldError::new("expires_at", "must be in the future"));
+            }
+            changes.expires_at = Some(expiry);
+        }
+        if let Some(status) = fields.redirect_type {
+            changes.redirect_type = RedirectType::from_status(status);
+            if changes.redirect_type.is_none() {
+                errors.push(FieldError::new(
+                    "redirect_type",
+                    "must be one of 301, 302, 307, 308",
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LinksError::Invalid(errors));
+        }
+        if changes == Self::default() {
+            return Err(LinksError::invalid(
+                "body",
+                "name at least one field to change: url, title, is_active, expires_at, redirect_type",
+            ));
+        }
+        Ok(changes)
+    }
+
+    /// What changed, for the `updated` event.
+    pub fn describe(&self) -> serde_json::Value {
+        let mut details = serde_json::Map::new();
+        if let Some(url) = &self.url {
+            details.insert("url".into(), url.as_str().into());
+        }
+        if let Some(title) = &self.title {
+            details.insert("title".into(), title.clone().into());
+        }
+        if let Some(active) = self.is_active {
+            details.insert("is_active".into(), active.into());
+        }
+        if let Some(expires_at) = &self.expires_at {
+            details.insert(
+                "expires_at".into(),
+                expires_at.map(|t| t.to_rfc3339()).into(),
+            );
+        }
+        if let Some(redirect_type) = self.redirect_type {
+            details.insert("redirect_type".into(), redirect_type.status().into());
+        }
+        serde_json::Value::Object(details)
+    }
+}
+
+/// A position in "my links, newest first": the last item's creation time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl Cursor {
+    /// Opaque to clients: 32 hex digits.
+    pub fn encode(&self) -> String {
+        format!(
+            "{:016x}{:016x}",
+            self.created_at.timestamp_micros() as u64,
+            self.id as u64
+        )
+    }
+
+    pub fn decode(raw: &str) -> Result<Self, LinksError> {
+        let invalid = || LinksError::invalid("cursor", "is not a cursor from a previous page");
+        if raw.len() != 32 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid());
+        }
+        let micros = u64::from_str_radix(&raw[..16], 16).map_err(|_| invalid())? as i64;
+        let id = u64::from_str_radix(&raw[16..], 16).map_err(|_| invalid())? as i64;
+        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        Ok(Self { created_at, id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: 4242,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for bad in ["", "zz", &"g".repeat(32), "../../etc/passwd"] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_empty_update_is_refused_and_clearing_is_a_change() {
+        let now = Utc::now();
+        assert!(LinkChanges::parse(UpdateFields::default(), &[], now).is_err());
+        let clear = UpdateFields {
+            title: Some(None),
+            expires_at: Some(None),
+            ..UpdateFields::default()
+        };
+        let changes = LinkChanges::parse(clear, &[], now).unwrap();
+        assert_eq!(changes.title, Some(None));
+        assert_eq!(changes.expires_at, Some(None));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let fields = UpdateFields {
+            url: Some("javascript:x".into()),
+            expires_at: Some(Some(Utc::now() - chrono::Duration::hours(1))),
+            redirect_type: Some(200),
+            ..UpdateFields::default()
+        };
+        match LinkChanges::parse(fields, &[], Utc::now()) {
+            Err(LinksError::Invalid(errors)) => {
+                let names: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(names, ["url", "expires_at", "redirect_type"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
