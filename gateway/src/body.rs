@@ -161,6 +161,46 @@ impl Fields {
         }
     }
 
+    /// An optional boolean; null counts as absent.
+    pub fn optional_bool(&mut self, field: &str) -> Option<bool> {
+        match self.map.remove(field)? {
+            Value::Bool(b) => Some(b),
+            Value::Null => None,
+            other => {
+                self.wrong(field, "a boolean", &other);
+                None
+            }
+        }
+    }
+
+    /// A string that may be set to null: absent → `None`, null → `Some(None)`.
+    pub fn nullable_string(&mut self, field: &str) -> Option<Option<String>> {
+        match self.map.remove(field)? {
+            Value::String(s) => Some(Some(s)),
+            Value::Null => Some(None),
+            other => {
+                self.wrong(field, "a string or null", &other);
+                None
+            }
+        }
+    }
+
+    /// A timestamp that may be set to null: absent → `None`, null → `Some(None)`.
+    pub fn nullable_timestamp(&mut self, field: &str) -> Option<Option<DateTime<Utc>>> {
+        match self.map.get(field)? {
+            Value::Null => {
+                self.map.remove(field);
+                Some(None)
+            }
+            _ => self.optional_timestamp(field).map(Some),
+        }
+    }
+
+    /// Whether the body named any of `fields`.
+    pub fn has_any(&self, fields: &[&str]) -> bool {
+        fields.iter().any(|f| self.map.contains_key(*f))
+    }
+
     /// Ok when every field read so far was well-typed.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

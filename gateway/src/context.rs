@@ -41,6 +41,7 @@ pub async fn request_context(
         request_id = %request_id,
         method = %method,
         endpoint = tracing::field::Empty,
+        user_id = tracing::field::Empty,
     );
     let mut response = next.run(req).instrument(span.clone()).await;
     let route = response

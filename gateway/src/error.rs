@@ -14,6 +14,20 @@ impl From<Problem> for ApiError {
     }
 }
 
+impl From<crate::auth::AuthFailure> for ApiError {
+    fn from(failure: crate::auth::AuthFailure) -> Self {
+        use crate::auth::AuthFailure;
+        Self(match failure {
+            AuthFailure::Unavailable => {
+                Problem::unavailable("authentication is unavailable; retry shortly")
+            }
+            _ => Problem::unauthorized(
+                "this needs a valid bearer token (Authorization: Bearer <access_token>)",
+            ),
+        })
+    }
+}
+
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         Self(problem_from_status(&status))
@@ -47,6 +61,7 @@ pub fn problem_from_status(status: &tonic::Status) -> Problem {
         Code::NotFound => Problem::not_found(status.message()),
         Code::PermissionDenied => Problem::forbidden(status.message()),
         Code::Unauthenticated => Problem::unauthorized(status.message()),
+        // The auth service's hashing pool is saturated: back off briefly.
         Code::ResourceExhausted => Problem::too_many_requests(1),
         Code::DeadlineExceeded => Problem::timeout(),
         Code::Unavailable | Code::Cancelled => {

@@ -1,10 +1,13 @@
-//! hop-gateway: the public HTTP API. It parses and checks requests, answers errors as
-//! problem+json, and forwards the work to the gRPC services (links now; auth with accounts).
-//! It owns no data.
+//! hop-gateway: the public HTTP API. It parses and checks requests, authenticates callers
+//! (verifying tokens itself), applies rate limits, answers errors as problem+json, and
+//! forwards the work to the gRPC services (links, auth). It owns no data.
 //!
 //! # Layout
 //!
-//! - [`links`]: `POST /links`, `POST /links/create`, `GET /links/{code}`.
+//! - [`links`]: `/links*`: create, read, list, change and delete links.
+//! - [`accounts`]: `/auth/*`: register, login, refresh, logout, me.
+//! - [`auth`]: the token [`auth::Verifier`], the [`auth::AuthUser`] extractor and the
+//!   client's IP; [`ratelimit`]: limits shared through Redis; [`settings`]: the knobs.
 //! - [`body`]: the JSON-object body extractor (size limit → 413, not JSON or not an object
 //!   → 400) and typed field access with per-field errors.
 //! - [`error`]: [`error::ApiError`] and the one function that turns a gRPC status into an
@@ -15,10 +18,15 @@
 //! - [`server`]: [`Gateway`] (state and router, also mounted by `hop up`), [`build`] and
 //!   `run`.
 
+pub mod accounts;
+pub mod auth;
 pub mod body;
 pub mod context;
 pub mod error;
 pub mod links;
+pub mod ratelimit;
 pub mod server;
+pub mod settings;
 
 pub use server::{Config, Gateway, Server, build};
+pub use settings::{Limit, Settings};

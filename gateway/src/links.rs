@@ -1,23 +1,24 @@
 //! `/links`: create a link, read one.
 
+use crate::auth::{AuthFailure, AuthUser, MaybeUser};
 use crate::body::{Fields, JsonObject};
 use crate::context::RequestId;
 use crate::error::ApiError;
 use crate::server::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
-use hop_kit::problem::Problem;
+use hop_kit::problem::{FieldError, Problem};
 use hop_proto::links::v1 as pb;
 use serde::Serialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/links", post(create))
+        .route("/links", post(create).get(list))
         .route("/links/create", post(create))
-        .route("/links/{code}", get(read))
+        .route("/links/{code}", get(read).patch(update).delete(remove))
 }
 
 /// A link as the API shows it. The owner-only fields are absent from the public view.
@@ -80,11 +81,25 @@ fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 /// `POST /links` and `POST /links/create`: `{url, alias?, title?, expires_at?, redirect_type?}`.
+/// Needs a bearer token unless ANONYMOUS_LINKS is on.
 async fn create(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    MaybeUser(user): MaybeUser,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
+    let actor = match (&user, state.settings().anonymous_links) {
+        (Some(user), _) => {
+            let limit = state.settings().rate_limit_create_user;
+            state
+                .limiter()
+                .check("create_user", &user.user_id.to_string(), limit)
+                .await?;
+            user.user_id.to_string()
+        }
+        (None, true) => String::new(),
+        (None, false) => return Err(AuthFailure::Missing.into()),
+    };
     let mut fields = Fields::new(body);
     let url = fields.required_string("url");
     let alias = fields.optional_string("alias");
@@ -99,7 +114,7 @@ async fn create(
         expires_at: expires_at.map(timestamp),
         // Out of i32 range is as invalid as any other non-redirect status; links says so.
         redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
-        actor_user_id: String::new(),
+        actor_user_id: actor,
     };
     let link = state
         .links()
@@ -115,23 +130,127 @@ async fn create(
         .into_response())
 }
 
-/// `GET /links/{code}`: public metadata.
+/// `GET /links/{code}`: public metadata; the owner sees every field.
 async fn read(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    MaybeUser(user): MaybeUser,
     Path(code): Path<String>,
 ) -> Result<Json<LinkView>, ApiError> {
     if hop_kit::link::ShortCode::parse(&code).is_none() {
         return Err(Problem::not_found("no link has this code").into());
     }
+    let actor = user.map(|u| u.user_id.to_string()).unwrap_or_default();
     let request = pb::GetLinkRequest {
         code,
-        actor_user_id: String::new(),
+        actor_user_id: actor.clone(),
     };
     let link = state
         .links()
         .get_link(state.request(request, &request_id))
         .await?
         .into_inner();
-    Ok(Json(LinkView::public(link)))
+    let owner = !actor.is_empty() && link.owner_id == actor;
+    Ok(Json(if owner {
+        LinkView::full(link)
+    } else {
+        LinkView::public(link)
+    }))
+}
+
+/// Query of `GET /links`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Page {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /links?limit=&cursor=`: the caller's links, newest first.
+async fn list(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    user: AuthUser,
+    Query(page): Query<Page>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = match page.limit.as_deref() {
+        None => 0,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| {
+                Problem::validation(vec![FieldError::new(
+                    "limit",
+                    "must be a whole number from 1 to 100",
+                )])
+            })?,
+    };
+    let request = pb::ListLinksRequest {
+        actor_user_id: user.user_id.to_string(),
+        limit,
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let page = state
+        .links()
+        .list_links(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    let items: Vec<LinkView> = page.items.into_iter().map(LinkView::full).collect();
+    let next = Some(page.next_cursor).filter(|c| !c.is_empty());
+    Ok(Json(
+        serde_json::json!({ "items": items, "next_cursor": next }),
+    ))
+}
+
+/// `PATCH /links/{code}` `{url?, title?, is_active?, expires_at?, redirect_type?}`: the owner
+/// changes a link (`title` and `expires_at` may be null to clear them).
+async fn update(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    user: AuthUser,
+    Path(code): Path<String>,
+    body: JsonObject,
+) -> Result<Json<LinkView>, ApiError> {
+    let mut fields = Fields::new(body);
+    let url = fields.optional_string("url");
+    let title = fields.nullable_string("title");
+    let is_active = fields.optional_bool("is_active");
+    let expires_at = fields.nullable_timestamp("expires_at");
+    let redirect_type = fields.optional_integer("redirect_type");
+    fields.finish()?;
+    let request = pb::UpdateLinkRequest {
+        code,
+        actor_user_id: user.user_id.to_string(),
+        url,
+        // An empty title clears it.
+        title: title.map(Option::unwrap_or_default),
+        is_active,
+        expires_at: expires_at.flatten().map(timestamp),
+        clear_expires_at: matches!(expires_at, Some(None)),
+        redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
+    };
+    let link = state
+        .links()
+        .update_link(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    Ok(Json(LinkView::full(link)))
+}
+
+/// `DELETE /links/{code}`: the owner deletes a link; its code is never reused.
+async fn remove(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    user: AuthUser,
+    Path(code): Path<String>,
+) -> Result<http::StatusCode, ApiError> {
+    let request = pb::DeleteLinkRequest {
+        code,
+        actor_user_id: user.user_id.to_string(),
+    };
+    state
+        .links()
+        .delete_link(state.request(request, &request_id))
+        .await?;
+    Ok(http::StatusCode::NO_CONTENT)
 }

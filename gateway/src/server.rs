@@ -1,18 +1,25 @@
 //! Wiring and running the gateway.
 
+use crate::auth::Verifier;
 use crate::body::BodyLimit;
 use crate::context::{RequestId, expose_matched_path, request_context};
+use crate::ratelimit::RateLimiter;
+use crate::settings::Settings;
 use anyhow::Context as _;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
+use hop_kit::config::{ConfigError, RedisArgs};
 use hop_kit::grpc::REQUEST_ID_HEADER;
 use hop_kit::health::Health;
 use hop_kit::metrics::HttpMetrics;
 use hop_kit::problem::Problem;
+use hop_kit::redis::Redis;
+use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use prometheus::Registry;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,10 +34,11 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The links service, e.g. `http://127.0.0.1:50051`.
     pub links_url: String,
-    /// Deadline of every gRPC call (sent to the service as `grpc-timeout`).
-    pub grpc_timeout: Duration,
-    /// Largest accepted request body.
-    pub body_limit: usize,
+    /// The auth service, e.g. `http://127.0.0.1:50052`.
+    pub auth_url: String,
+    pub settings: Settings,
+    /// For the session deny-list and the shared rate limits.
+    pub redis: RedisArgs,
     pub shutdown_grace: Duration,
 }
 
@@ -38,7 +46,10 @@ pub struct Config {
 #[derive(Clone)]
 pub struct AppState {
     links: LinkServiceClient<Channel>,
-    grpc_timeout: Duration,
+    auth: AuthServiceClient<Channel>,
+    verifier: Arc<Verifier>,
+    limiter: Arc<RateLimiter>,
+    settings: Arc<Settings>,
 }
 
 impl AppState {
@@ -46,10 +57,26 @@ impl AppState {
         self.links.clone()
     }
 
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        self.auth.clone()
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// A gRPC request carrying the request id and the deadline.
     pub fn request<T>(&self, message: T, request_id: &RequestId) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request.set_timeout(self.grpc_timeout);
+        request.set_timeout(self.settings.grpc_timeout());
         if let Ok(value) = request_id.0.parse() {
             request.metadata_mut().insert(REQUEST_ID_HEADER, value);
         }
@@ -62,28 +89,38 @@ impl AppState {
 pub struct Gateway {
     state: AppState,
     links_channel: Channel,
+    auth_channel: Channel,
+    redis: Redis,
     health: Health,
     registry: Registry,
     metrics: HttpMetrics,
-    body_limit: usize,
 }
 
 impl Gateway {
     /// Wires the gateway. Connects to nothing yet: channels connect on first use.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let links_channel = channel(&config.links_url, config.grpc_timeout)
-            .map_err(|e| hop_kit::config::ConfigError::new("LINKS_GRPC_URL", e.to_string()))?;
+        let timeout = config.settings.grpc_timeout();
+        let links_channel = channel(&config.links_url, timeout)
+            .map_err(|e| ConfigError::new("LINKS_GRPC_URL", e.to_string()))?;
+        let auth_channel = channel(&config.auth_url, timeout)
+            .map_err(|e| ConfigError::new("AUTH_GRPC_URL", e.to_string()))?;
+        let redis = Redis::connect(&config.redis)?;
+        let auth = AuthServiceClient::new(auth_channel.clone());
         let registry = hop_kit::metrics::registry("gateway");
         Ok(Self {
             state: AppState {
                 links: LinkServiceClient::new(links_channel.clone()),
-                grpc_timeout: config.grpc_timeout,
+                auth: auth.clone(),
+                verifier: Arc::new(Verifier::new(auth, redis.clone(), timeout)),
+                limiter: Arc::new(RateLimiter::new(redis.clone())),
+                settings: Arc::new(config.settings.clone()),
             },
             links_channel,
+            auth_channel,
+            redis,
             health: Health::new("gateway", &registry),
             metrics: HttpMetrics::new(&registry),
             registry,
-            body_limit: config.body_limit,
         })
     }
 
@@ -98,13 +135,15 @@ impl Gateway {
     /// The whole public API. `/health*` and `/metrics` answer for `health` and
     /// `registries` (the gateway's own when serving alone, every service's in `hop up`).
     pub fn router(&self, health: Vec<Health>, registries: Vec<Registry>) -> Router {
+        let limit = self.state.settings.body_limit_bytes as usize;
         let api = crate::links::router()
+            .merge(crate::accounts::router())
             .merge(hop_kit::serve::admin_router(health, registries))
             .route_layer(axum::middleware::from_fn(expose_matched_path))
             .with_state(self.state.clone());
         api.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
-            .layer(axum::Extension(BodyLimit(self.body_limit)))
+            .layer(axum::Extension(BodyLimit(limit)))
             .layer(axum::middleware::from_fn_with_state(
                 self.metrics.clone(),
                 request_context,
@@ -112,27 +151,64 @@ impl Gateway {
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
     }
 
-    /// Probes the links service until `stop`.
+    /// Probes links (required), auth and Redis (optional), and keeps the token-verifying
+    /// keys fresh, until `stop`.
     pub fn start(&self, stop: &CancellationToken) {
-        let channel = self.links_channel.clone();
+        let probe =
+            |name: &'static str, channel: Channel, service: &'static str, required: bool| {
+                self.health
+                    .spawn_probe(name, required, PROBE_INTERVAL, stop.clone(), move || {
+                        grpc_ready(channel.clone(), service)
+                    });
+            };
+        probe(
+            "links",
+            self.links_channel.clone(),
+            "hop.links.v1.LinkService",
+            true,
+        );
+        probe(
+            "auth",
+            self.auth_channel.clone(),
+            "hop.auth.v1.AuthService",
+            false,
+        );
+        let redis = self.redis.clone();
         self.health
-            .spawn_probe("links", true, PROBE_INTERVAL, stop.clone(), move || {
-                let mut client =
-                    tonic_health::pb::health_client::HealthClient::new(channel.clone());
-                async move {
-                    let request = tonic_health::pb::HealthCheckRequest {
-                        service: "hop.links.v1.LinkService".into(),
-                    };
-                    let response = client
-                        .check(request)
-                        .await
-                        .map_err(|s| s.message().to_owned())?;
-                    match response.into_inner().status() {
-                        tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
-                        other => Err(format!("links reports {other:?}")),
-                    }
-                }
+            .spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
+                let redis = redis.clone();
+                async move { redis.ping().await }
             });
+        let (verifier, stop) = (self.state.verifier.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let _ = verifier.fetch_keys(true).await;
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(KEY_REFRESH) => {}
+                }
+            }
+        });
+    }
+}
+
+/// How often the token-verifying keys are fetched again (and whenever an unknown kid shows).
+const KEY_REFRESH: Duration = Duration::from_secs(300);
+
+/// A gRPC service's readiness, through grpc.health.v1.
+async fn grpc_ready(channel: Channel, service: &'static str) -> Result<(), String> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    };
+    let response = client
+        .check(request)
+        .await
+        .map_err(|s| s.message().to_owned())?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(format!("{service} reports {other:?}")),
     }
 }
 
@@ -203,6 +279,7 @@ impl Server {
         tracing::info!(service = "gateway", addr = %self.addr(), "service_started");
         hop_kit::serve::serve_router(self.listener, router, drain, self.grace).await;
         stop.cancel();
+        self.gateway.redis.quit().await;
         tracing::info!(service = "gateway", "service_stopped");
         Ok(())
     }

@@ -1,4 +1,6 @@
-use hop_kit::config::Secret;
+use hop_gateway::settings::Proxies;
+use hop_gateway::{Limit, Settings};
+use hop_kit::config::{RedisArgs, Secret};
 use hop_testkit::TestDb;
 use serde_json::Value;
 use std::time::Duration;
@@ -6,13 +8,15 @@ use tokio_util::sync::CancellationToken;
 
 pub const PUBLIC_BASE_URL: &str = "https://sho.rt";
 pub const BODY_LIMIT: usize = 4096;
+pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub api: String,
     pub redirect: String,
     pub http: reqwest::Client,
     pub db: TestDb,
-    stop: CancellationToken,
+    pub redis: RedisArgs,
+    pub stop: CancellationToken,
 }
 
 impl Drop for TestApp {
@@ -50,6 +54,54 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Registers `email` and logs in; the access and refresh tokens.
+    pub async fn account(&self, email: &str) -> (String, String) {
+        let register = self
+            .post_json(
+                "/auth/register",
+                &serde_json::json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(register.status(), 201, "{:?}", register.text().await);
+        let login: Value = self
+            .post_json(
+                "/auth/login",
+                &serde_json::json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        (
+            login["access_token"].as_str().unwrap().to_owned(),
+            login["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}{path}", self.api)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn rows(&self) -> i64 {
         self.db
             .client()
@@ -61,8 +113,31 @@ impl TestApp {
     }
 }
 
-/// links, gateway and redirect on free ports over one fresh schema and Redis prefix.
+/// links, auth, gateway and redirect on free ports over one fresh schema and Redis
+/// prefix, with anonymous creation allowed (as the bad-input tests need).
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Settings {
+        anonymous_links: true,
+        ..test_settings()
+    })
+    .await
+}
+
+/// Generous limits, and loopback trusted as a proxy so tests can speak for other clients
+/// through X-Forwarded-For.
+pub fn test_settings() -> Settings {
+    Settings {
+        trusted_proxies: "127.0.0.1/32"
+            .parse::<ipnet::IpNet>()
+            .map(|n| Proxies(vec![n]))
+            .unwrap(),
+        rate_limit_register_ip: Limit::Off,
+        rate_limit_create_user: Limit::Off,
+        ..Settings::default()
+    }
+}
+
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let db = TestDb::new().await;
     let redis = hop_testkit::redis_args();
     let stop = CancellationToken::new();
@@ -79,12 +154,28 @@ pub async fn spawn_app() -> TestApp {
     .unwrap();
     let links_url = format!("http://{}", links.grpc_addr());
     tokio::spawn(links.run(stop.clone().cancelled_owned()));
-    let api = spawn_gateway(&links_url, Duration::from_secs(5), &stop).await;
+    let auth = hop_auth::build(hop_auth::Config {
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: None,
+        secret: Secret::parse("gateway-tests-secret-0000").unwrap(),
+        signing_key_file: None,
+        tokens: hop_auth::Settings::test_defaults().tokens(),
+        hash_concurrency: 2,
+        hash_queue_timeout: Duration::from_secs(10),
+        database: db.args.clone(),
+        redis: redis.clone(),
+        shutdown_grace: Duration::from_secs(1),
+    })
+    .await
+    .unwrap();
+    let auth_url = format!("http://{}", auth.grpc_addr());
+    tokio::spawn(auth.run(stop.clone().cancelled_owned()));
+    let api = spawn_gateway_with(&links_url, &auth_url, settings, redis.clone(), &stop).await;
     let redirect = hop_redirect::build(hop_redirect::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         cache: hop_redirect::CacheSettings::default(),
         database: db.args.clone(),
-        redis,
+        redis: redis.clone(),
         shutdown_grace: Duration::from_secs(1),
     })
     .await
@@ -96,21 +187,50 @@ pub async fn spawn_app() -> TestApp {
         redirect: redirect_url,
         http: client(),
         db,
+        redis,
         stop,
     }
 }
 
-/// A gateway in front of `links_url`; returns its base URL.
+/// A gateway in front of `links_url` (and an auth service that is not there); returns its
+/// base URL.
 pub async fn spawn_gateway(
     links_url: &str,
     grpc_timeout: Duration,
     stop: &CancellationToken,
 ) -> String {
+    let closed = format!("http://127.0.0.1:{}", hop_testkit::free_port());
+    let settings = Settings {
+        grpc_timeout_ms: grpc_timeout.as_millis() as u64,
+        anonymous_links: true,
+        ..test_settings()
+    };
+    spawn_gateway_with(
+        links_url,
+        &closed,
+        settings,
+        hop_testkit::redis_args(),
+        stop,
+    )
+    .await
+}
+
+pub async fn spawn_gateway_with(
+    links_url: &str,
+    auth_url: &str,
+    settings: Settings,
+    redis: RedisArgs,
+    stop: &CancellationToken,
+) -> String {
     let gateway = hop_gateway::build(hop_gateway::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         links_url: links_url.into(),
-        grpc_timeout,
-        body_limit: BODY_LIMIT,
+        auth_url: auth_url.into(),
+        settings: Settings {
+            body_limit_bytes: BODY_LIMIT as u64,
+            ..settings
+        },
+        redis,
         shutdown_grace: Duration::from_secs(1),
     })
     .await

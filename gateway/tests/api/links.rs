@@ -236,8 +236,13 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let gateway = hop_gateway::build(hop_gateway::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         links_url: format!("http://{addr}"),
-        grpc_timeout: Duration::from_secs(1),
-        body_limit: BODY_LIMIT,
+        auth_url: format!("http://{addr}"),
+        settings: hop_gateway::Settings {
+            grpc_timeout_ms: 1000,
+            anonymous_links: true,
+            ..hop_gateway::Settings::default()
+        },
+        redis: hop_testkit::redis_args(),
         shutdown_grace: Duration::from_secs(5),
     })
     .await

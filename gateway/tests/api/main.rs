@@ -1,6 +1,8 @@
 //! The public API end to end in one process: gateway → links (gRPC) → Postgres/Redis, and
 //! the redirect service reading what was created.
 
+mod accounts;
 mod bad_input;
 mod helpers;
 mod links;
+mod ownership;

@@ -15,7 +15,8 @@
 //!   detection), logout; knows nothing of gRPC.
 //! - [`revocation`]: the Redis deny-list of revoked sessions that gateways check.
 //! - [`grpc`]: the thin tonic adapter; [`error`]: the error enum and its gRPC codes.
-//! - [`server`]: [`build`] binds the gRPC and admin listeners; `run` serves and drains.
+//! - [`server`]: [`build`] binds the gRPC and admin listeners; `run` serves and drains;
+//!   [`settings`]: the knobs.
 
 pub mod accounts;
 pub mod credentials;
@@ -25,7 +26,9 @@ pub mod hashing;
 pub mod keys;
 pub mod revocation;
 pub mod server;
+pub mod settings;
 pub mod store;
 
 pub use error::AuthError;
 pub use server::{Config, Server, build};
+pub use settings::Settings;

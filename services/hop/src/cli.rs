@@ -2,6 +2,8 @@
 //! lists each with its default (DESIGN.md §9).
 
 use clap::{Args, Parser, Subcommand};
+use hop_auth::Settings as AuthSettings;
+use hop_gateway::Settings as ApiSettings;
 use hop_kit::config::{DatabaseArgs, LogArgs, PublicArgs, RedisArgs, SecretArgs};
 use hop_redirect::CacheSettings;
 use std::net::{IpAddr, SocketAddr};
@@ -36,12 +38,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ServeCommand {
-    /// The public HTTP API (/links*, /health*, /metrics)
+    /// The public HTTP API (/links*, /auth/*, /health*, /metrics)
     Gateway(Box<GatewayArgs>),
     /// The write service (gRPC hop.links.v1.LinkService)
     Links(Box<LinksArgs>),
     /// The read service (GET|HEAD /{code})
     Redirect(Box<RedirectArgs>),
+    /// Users, passwords, tokens and sessions (gRPC hop.auth.v1.AuthService)
+    Auth(Box<AuthArgs>),
 }
 
 /// How long a stopping service waits for in-flight requests.
@@ -64,18 +68,6 @@ impl LifecycleArgs {
     }
 }
 
-/// The gateway's API settings.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "API")]
-pub struct ApiArgs {
-    /// Deadline of each gRPC call from the gateway, in ms.
-    #[arg(long, env = "GRPC_TIMEOUT_MS", value_name = "GRPC_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    pub grpc_timeout_ms: u64,
-    /// Largest accepted request body, in bytes (larger ones get 413).
-    #[arg(long, env = "BODY_LIMIT_BYTES", value_name = "BODY_LIMIT_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(64..=16_777_216))]
-    pub body_limit_bytes: u64,
-}
-
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Address to listen on.
@@ -90,7 +82,9 @@ pub struct UpArgs {
     #[command(flatten)]
     pub secret: SecretArgs,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub api: ApiSettings,
+    #[command(flatten)]
+    pub auth: AuthSettings,
     #[command(flatten)]
     pub cache: CacheSettings,
     #[command(flatten)]
@@ -119,8 +113,18 @@ pub struct GatewayArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub links_grpc_url: String,
+    /// The auth service's gRPC address.
+    #[arg(
+        long,
+        env = "AUTH_GRPC_URL",
+        value_name = "AUTH_GRPC_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub auth_grpc_url: String,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub api: ApiSettings,
+    #[command(flatten)]
+    pub redis: RedisArgs,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
@@ -167,6 +171,36 @@ pub struct RedirectArgs {
     pub port: u16,
     #[command(flatten)]
     pub cache: CacheSettings,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// Address to listen on (gRPC and admin).
+    #[arg(long, env = "HOST", value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// gRPC port.
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 50052)]
+    pub port: u16,
+    /// Admin HTTP port (/health*, /metrics).
+    #[arg(
+        long,
+        env = "ADMIN_PORT",
+        value_name = "ADMIN_PORT",
+        default_value_t = 9092
+    )]
+    pub admin_port: u16,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    pub auth: AuthSettings,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]

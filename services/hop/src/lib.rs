@@ -1,7 +1,7 @@
 //! hop: the one binary. It runs every service in one process behind one port (`hop up`),
 //! or one service on its own (`hop serve <service>`), and applies the schema (`hop
 //! migrate`). The services themselves are libraries (hop-gateway, hop-links,
-//! hop-redirect); this crate only parses the configuration and starts them.
+//! hop-redirect, hop-auth); this crate only parses the configuration and starts them.
 //!
 //! # Layout
 //!
@@ -23,6 +23,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Serve(ServeCommand::Gateway(args)) => serve::gateway(*args).await,
         Command::Serve(ServeCommand::Links(args)) => serve::links(*args).await,
         Command::Serve(ServeCommand::Redirect(args)) => serve::redirect(*args).await,
+        Command::Serve(ServeCommand::Auth(args)) => serve::auth(*args).await,
         Command::Migrate(args) => serve::migrate(*args).await,
     }
 }

@@ -1,16 +1,16 @@
 //! `hop serve <service>` and `hop migrate`.
 
-use crate::cli::{GatewayArgs, LinksArgs, MigrateArgs, RedirectArgs, addr};
+use crate::cli::{AuthArgs, GatewayArgs, LinksArgs, MigrateArgs, RedirectArgs, addr};
 use hop_kit::telemetry::init_telemetry;
-use std::time::Duration;
 
 pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("gateway", &args.log)?;
     let server = hop_gateway::build(hop_gateway::Config {
         addr: addr(args.host, args.port),
         links_url: args.links_grpc_url,
-        grpc_timeout: Duration::from_millis(args.api.grpc_timeout_ms),
-        body_limit: args.api.body_limit_bytes as usize,
+        auth_url: args.auth_grpc_url,
+        settings: args.api,
+        redis: args.redis,
         shutdown_grace: args.lifecycle.grace(),
     })
     .await?;
@@ -37,6 +37,24 @@ pub async fn redirect(args: RedirectArgs) -> anyhow::Result<()> {
     let server = hop_redirect::build(hop_redirect::Config {
         addr: addr(args.host, args.port),
         cache: args.cache,
+        database: args.database,
+        redis: args.redis,
+        shutdown_grace: args.lifecycle.grace(),
+    })
+    .await?;
+    server.run(hop_kit::shutdown::signal()).await
+}
+
+pub async fn auth(args: AuthArgs) -> anyhow::Result<()> {
+    let _telemetry = init_telemetry("auth", &args.log)?;
+    let server = hop_auth::build(hop_auth::Config {
+        grpc_addr: addr(args.host, args.port),
+        admin_addr: Some(addr(args.host, args.admin_port)),
+        secret: args.secret.require()?,
+        signing_key_file: args.auth.auth_signing_key_file.clone(),
+        tokens: args.auth.tokens(),
+        hash_concurrency: args.auth.hash_concurrency(),
+        hash_queue_timeout: args.auth.hash_queue_timeout(),
         database: args.database,
         redis: args.redis,
         shutdown_grace: args.lifecycle.grace(),

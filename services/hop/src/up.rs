@@ -1,7 +1,7 @@
 //! `hop up`: every service in one process behind one port.
 //!
-//! The links service listens for gRPC on an ephemeral loopback port that only the gateway
-//! uses; the front listener routes like the production edge (nginx, the Ingress):
+//! The links and auth services listen for gRPC on ephemeral loopback ports that only the
+//! gateway uses; the front listener routes like the production edge (nginx, the Ingress):
 //! `/links*`, `/auth*`, `/health*` and `/metrics` to the gateway, every other GET and HEAD
 //! straight to the redirect handler. `/health*` and `/metrics` cover all services.
 
@@ -32,6 +32,7 @@ pub struct Up {
     listener: TcpListener,
     public_base_url: String,
     links: hop_links::Server,
+    auth: hop_auth::Server,
     gateway: hop_gateway::Gateway,
     redirect: hop_redirect::Redirect,
     grace: Duration,
@@ -53,11 +54,26 @@ impl Up {
             .clone()
             .unwrap_or_else(|| default_public_url(bound));
         let grace = args.lifecycle.grace();
+        let secret = args.secret.or_development()?;
+        let internal = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
         let links = hop_links::build(hop_links::Config {
-            grpc_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            grpc_addr: internal,
             admin_addr: None,
             public_base_url: public_base_url.clone(),
-            secret: args.secret.or_development()?,
+            secret: secret.clone(),
+            database: args.database.clone(),
+            redis: args.redis.clone(),
+            shutdown_grace: grace,
+        })
+        .await?;
+        let auth = hop_auth::build(hop_auth::Config {
+            grpc_addr: internal,
+            admin_addr: None,
+            secret,
+            signing_key_file: args.auth.auth_signing_key_file.clone(),
+            tokens: args.auth.tokens(),
+            hash_concurrency: args.auth.hash_concurrency(),
+            hash_queue_timeout: args.auth.hash_queue_timeout(),
             database: args.database.clone(),
             redis: args.redis.clone(),
             shutdown_grace: grace,
@@ -66,8 +82,9 @@ impl Up {
         let gateway = hop_gateway::Gateway::new(&hop_gateway::Config {
             addr: bound,
             links_url: format!("http://{}", links.grpc_addr()),
-            grpc_timeout: Duration::from_millis(args.api.grpc_timeout_ms),
-            body_limit: args.api.body_limit_bytes as usize,
+            auth_url: format!("http://{}", auth.grpc_addr()),
+            settings: args.api,
+            redis: args.redis.clone(),
             shutdown_grace: grace,
         })?;
         let redirect = hop_redirect::Redirect::new(&hop_redirect::Config {
@@ -81,6 +98,7 @@ impl Up {
             listener,
             public_base_url,
             links,
+            auth,
             gateway,
             redirect,
             grace,
@@ -107,14 +125,17 @@ impl Up {
         let services: Vec<Health> = vec![
             self.gateway.health(),
             self.links.health(),
+            self.auth.health(),
             self.redirect.app().health().clone(),
         ];
         let registries = vec![
             self.gateway.registry(),
             self.links.registry(),
+            self.auth.registry(),
             self.redirect.app().registry().clone(),
         ];
         let links = tokio::spawn(self.links.run(internal.clone().cancelled_owned()));
+        let auth = tokio::spawn(self.auth.run(internal.clone().cancelled_owned()));
         self.gateway.start(&internal);
         self.redirect.start(&internal)?;
         let router = self.gateway.router(services.clone(), registries);
@@ -141,6 +162,7 @@ impl Up {
         hop_kit::serve::serve(self.listener, make, drain, self.grace).await;
         internal.cancel();
         links.await.context("the links service panicked")??;
+        auth.await.context("the auth service panicked")??;
         self.redirect.close().await;
         tracing::info!("hop_up_stopped");
         Ok(())

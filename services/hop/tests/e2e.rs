@@ -130,8 +130,39 @@ async fn hop_up_creates_a_link_that_a_browser_can_follow() {
 
     let landing = landing_page().await;
     let http = reqwest::Client::new();
+    let credentials =
+        serde_json::json!({"email": "e2e@example.com", "password": "a long enough password"});
+    let registered = http
+        .post(format!("{base}/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let tokens: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let anonymous = http
+        .post(format!("{base}/links"))
+        .json(&serde_json::json!({"url": landing}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "creation needs an account by default"
+    );
     let created: Value = http
         .post(format!("{base}/links"))
+        .bearer_auth(token)
         .json(&serde_json::json!({"url": landing}))
         .send()
         .await
@@ -176,13 +207,20 @@ async fn hop_up_creates_a_link_that_a_browser_can_follow() {
     }
     let completed = lines
         .iter()
-        .find(|l| l["event"] == "request_completed" && l["method"] == "POST")
+        .find(|l| {
+            l["event"] == "request_completed"
+                && l["method"] == "POST"
+                && l["endpoint"] == "/links"
+                && l["status"] == 201
+        })
         .expect("a request_completed line for the create");
     for key in ["endpoint", "method", "status", "duration_ms", "request_id"] {
         assert!(completed.get(key).is_some(), "{key} missing: {completed}");
     }
-    assert_eq!(completed["endpoint"], "/links");
-    assert_eq!(completed["status"], 201);
+    assert!(
+        completed["user_id"].is_number(),
+        "authenticated request lines carry user_id: {completed}"
+    );
     assert!(lines.iter().any(|l| l["event"] == "link_created"));
     assert!(
         lines.iter().any(|l| l["event"] == "hop_up_stopped"),
@@ -250,6 +288,8 @@ fn help_lists_every_variable_with_its_default() {
     assert!(up.contains("[default: 8080]"));
     assert!(help(&["serve", "links"]).contains("[env: ADMIN_PORT"));
     assert!(help(&["serve", "gateway"]).contains("[env: LINKS_GRPC_URL"));
+    assert!(help(&["serve", "gateway"]).contains("[env: AUTH_GRPC_URL"));
+    assert!(help(&["serve", "auth"]).contains("[env: AUTH_SIGNING_KEY_FILE"));
     assert!(help(&["serve", "redirect"]).contains("[env: CACHE_L1_TTL_SECS"));
     let top = help(&[]);
     for command in ["up", "serve", "migrate"] {
@@ -273,6 +313,14 @@ fn bad_configuration_fails_at_start_naming_the_variable() {
     assert!(run(&["up"], &[("PORT", "99999")]).contains("PORT"));
     assert!(run(&["up"], &[("CACHE_L1_CAPACITY", "0")]).contains("CACHE_L1_CAPACITY"));
     assert!(run(&["serve", "links"], &[]).contains("SECRET_KEY"));
+    assert!(run(&["serve", "auth"], &[]).contains("SECRET_KEY"));
+    assert!(
+        run(&["serve", "gateway"], &[("RATE_LIMIT_LOGIN_IP", "lots")])
+            .contains("RATE_LIMIT_LOGIN_IP")
+    );
+    assert!(
+        run(&["serve", "gateway"], &[("TRUSTED_PROXIES", "the usual")]).contains("TRUSTED_PROXIES")
+    );
     assert!(run(&["serve", "links"], &[("SECRET_KEY", "short")]).contains("SECRET_KEY"));
     assert!(run(&["serve", "redirect"], &[("REDIS_URL", "nope://")]).contains("REDIS_URL"));
     assert!(run(&["serve", "redirect"], &[("LOG_LEVEL", "loud=[")]).contains("LOG_LEVEL"));

@@ -1,0 +1,187 @@
+//! `/auth`: register, login, refresh, logout, me. The work happens in the auth service;
+//! this module checks the body's shape, applies the rate limits and shapes the answers.
+
+use crate::auth::{AuthUser, ClientIp};
+use crate::body::{Fields, JsonObject};
+use crate::context::RequestId;
+use crate::error::ApiError;
+use crate::server::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use hop_proto::auth::v1 as pb;
+use serde::Serialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+}
+
+#[derive(Debug, Serialize)]
+struct UserView {
+    id: String,
+    email: String,
+    username: Option<String>,
+    created_at: Option<String>,
+}
+
+impl From<pb::User> for UserView {
+    fn from(user: pb::User) -> Self {
+        let created_at = user.created_at.and_then(|t| {
+            DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        });
+        Self {
+            id: user.id,
+            email: user.email,
+            username: user.username,
+            created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct TokensView {
+    access_token: String,
+    refresh_token: String,
+    token_type: String,
+    expires_in: u32,
+}
+
+/// Tokens must not be cached by anything between hop and the client.
+fn tokens(pair: pb::TokenPair) -> Response {
+    let view = TokensView {
+        access_token: pair.access_token,
+        refresh_token: pair.refresh_token,
+        token_type: pair.token_type,
+        expires_in: pair.expires_in,
+    };
+    ([(http::header::CACHE_CONTROL, "no-store")], Json(view)).into_response()
+}
+
+/// `POST /auth/register {email, password, username?}` → 201 user.
+async fn register(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(ip): ClientIp,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let email = fields.required_string("email");
+    let password = fields.required_string("password");
+    let username = fields.optional_string("username");
+    fields.finish()?;
+    let limits = state.settings();
+    state
+        .limiter()
+        .check(
+            "register_ip",
+            &ip.to_string(),
+            limits.rate_limit_register_ip,
+        )
+        .await?;
+    let request = pb::RegisterRequest {
+        email,
+        password,
+        username,
+    };
+    let user = state
+        .auth()
+        .register(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    Ok((http::StatusCode::CREATED, Json(UserView::from(user))).into_response())
+}
+
+/// `POST /auth/login {email, password}` → 200 tokens; 401 alike for an unknown email and a
+/// wrong password.
+async fn login(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(ip): ClientIp,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let email = fields.required_string("email");
+    let password = fields.required_string("password");
+    fields.finish()?;
+    let limits = state.settings();
+    let ip = ip.to_string();
+    let who = format!("{ip}|{}", email.trim().to_lowercase());
+    state
+        .limiter()
+        .check("login_ip_email", &who, limits.rate_limit_login_ip_email)
+        .await?;
+    state
+        .limiter()
+        .check("login_ip", &ip, limits.rate_limit_login_ip)
+        .await?;
+    let request = pb::LoginRequest {
+        email,
+        password,
+        client_ip: ip,
+    };
+    let pair = state
+        .auth()
+        .login(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    Ok(tokens(pair))
+}
+
+/// `POST /auth/refresh {refresh_token}` → 200 a new pair; the presented token is used up.
+async fn refresh(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let refresh_token = fields.required_string("refresh_token");
+    fields.finish()?;
+    let request = pb::RefreshRequest { refresh_token };
+    let pair = state
+        .auth()
+        .refresh(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    Ok(tokens(pair))
+}
+
+/// `POST /auth/logout` → 204; the session's tokens stop working at once.
+async fn logout(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    user: AuthUser,
+) -> Result<http::StatusCode, ApiError> {
+    let request = pb::LogoutRequest {
+        session_id: user.session_id,
+    };
+    state
+        .auth()
+        .logout(state.request(request, &request_id))
+        .await?;
+    Ok(http::StatusCode::NO_CONTENT)
+}
+
+/// `GET /auth/me` → 200 the caller.
+async fn me(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    user: AuthUser,
+) -> Result<Json<UserView>, ApiError> {
+    let request = pb::GetUserRequest {
+        user_id: user.user_id.to_string(),
+    };
+    let found = state
+        .auth()
+        .get_user(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    Ok(Json(UserView::from(found)))
+}

@@ -1,0 +1,310 @@
+//! Who is calling: bearer tokens verified here, without a round trip to the auth service,
+//! and the client's IP for rate limits.
+//!
+//! - [`Verifier`] holds the auth service's public keys (fetched over gRPC, refreshed every
+//!   few minutes and whenever a token names an unknown `kid`, so keys can rotate). It pins
+//!   the algorithm to EdDSA and checks signature, `iss`, `aud` and `exp`; tokens already
+//!   verified are remembered until they expire, so a busy client costs one signature check.
+//! - Every authenticated request also checks the session deny-list in Redis (a logout
+//!   anywhere takes effect at once), and asks the auth service instead while Redis is down.
+//! - [`AuthUser`] and [`MaybeUser`] are the extractors handlers use; [`ClientIp`] believes
+//!   `X-Forwarded-For` only from TRUSTED_PROXIES.
+
+use crate::context::RequestId;
+use crate::server::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use hop_kit::problem::Problem;
+use hop_kit::redis::Redis;
+use hop_kit::token::{Claims, REVOKED_SESSION_KEY};
+use hop_proto::auth::v1 as pb;
+use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
+use http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tonic::transport::Channel;
+
+/// Tokens are accepted this long past `exp`, for clock skew between machines.
+pub const LEEWAY_SECS: u64 = 30;
+/// A token naming an unknown key triggers a key fetch at most this often.
+const MIN_REFETCH: Duration = Duration::from_secs(10);
+/// Verified tokens remembered at most.
+const VERIFIED_CAPACITY: usize = 50_000;
+
+/// Why a request is not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Invalid,
+    Revoked,
+    /// The keys or the deny-list could not be consulted.
+    Unavailable,
+}
+
+impl IntoResponse for AuthFailure {
+    fn into_response(self) -> Response {
+        let problem = match self {
+            Self::Missing => Problem::unauthorized(
+                "this needs a bearer token (Authorization: Bearer <access_token>)",
+            ),
+            Self::Invalid => Problem::unauthorized("the bearer token is invalid or has expired"),
+            Self::Revoked => Problem::unauthorized("this session has ended; log in again"),
+            Self::Unavailable => {
+                Problem::unavailable("authentication is unavailable; retry shortly")
+            }
+        };
+        let mut response = problem.into_response();
+        if self != Self::Unavailable {
+            let challenge = http::HeaderValue::from_static(r#"Bearer realm="hop""#);
+            response
+                .headers_mut()
+                .insert(http::header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    pub user_id: i64,
+    pub session_id: String,
+}
+
+struct KeySet {
+    by_kid: HashMap<String, Arc<DecodingKey>>,
+    validation: Option<Arc<Validation>>,
+    fetched: Option<Instant>,
+}
+
+pub struct Verifier {
+    auth: AuthServiceClient<Channel>,
+    redis: Redis,
+    grpc_timeout: Duration,
+    keys: RwLock<KeySet>,
+    fetching: tokio::sync::Mutex<()>,
+    verified: quick_cache::sync::Cache<String, Arc<Claims>>,
+}
+
+impl Verifier {
+    pub fn new(auth: AuthServiceClient<Channel>, redis: Redis, grpc_timeout: Duration) -> Self {
+        Self {
+            auth,
+            redis,
+            grpc_timeout,
+            keys: RwLock::new(KeySet {
+                by_kid: HashMap::new(),
+                validation: None,
+                fetched: None,
+            }),
+            fetching: tokio::sync::Mutex::new(()),
+            verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
+        }
+    }
+
+    /// The caller behind `token`, if it is valid and its session is live.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        request_id: &RequestId,
+    ) -> Result<AuthUser, AuthFailure> {
+        let claims = self.verify(token).await?;
+        if self.revoked(&claims.sid, request_id).await? {
+            return Err(AuthFailure::Revoked);
+        }
+        let user_id = claims.sub.parse().map_err(|_| AuthFailure::Invalid)?;
+        Ok(AuthUser {
+            user_id,
+            session_id: claims.sid.clone(),
+        })
+    }
+
+    /// The token's claims if its signature, algorithm, issuer, audience and expiry hold.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthFailure> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()) as i64;
+        if let Some(claims) = self.verified.get(token) {
+            return if now <= claims.exp + LEEWAY_SECS as i64 {
+                Ok(claims)
+            } else {
+                Err(AuthFailure::Invalid)
+            };
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthFailure::Invalid);
+        }
+        let kid = header.kid.ok_or(AuthFailure::Invalid)?;
+        let (key, validation) = match self.key(&kid) {
+            Some(found) => found,
+            None => {
+                self.fetch_keys(false).await?;
+                self.key(&kid).ok_or(AuthFailure::Invalid)?
+            }
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|_| AuthFailure::Invalid)?;
+        let claims = Arc::new(data.claims);
+        self.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn key(&self, kid: &str) -> Option<(Arc<DecodingKey>, Arc<Validation>)> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        Some((keys.by_kid.get(kid)?.clone(), keys.validation.clone()?))
+    }
+
+    /// Fetches the public keys; unless `force`, at most once per [`MIN_REFETCH`].
+    pub async fn fetch_keys(&self, force: bool) -> Result<(), AuthFailure> {
+        let _one_at_a_time = self.fetching.lock().await;
+        let fresh = {
+            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+            keys.fetched.is_some_and(|at| at.elapsed() < MIN_REFETCH)
+        };
+        if fresh && !force {
+            return Ok(());
+        }
+        let mut request = tonic::Request::new(pb::GetPublicKeysRequest {});
+        request.set_timeout(self.grpc_timeout);
+        let published = self.auth.clone().get_public_keys(request).await.map_err(|status| {
+            tracing::warn!(code = ?status.code(), message = status.message(), "public_keys_fetch_failed");
+            AuthFailure::Unavailable
+        })?;
+        let published = published.into_inner();
+        let by_kid = published
+            .keys
+            .iter()
+            .filter(|k| k.algorithm == "EdDSA" && k.key.len() == 32)
+            .map(|k| (k.kid.clone(), Arc::new(DecodingKey::from_ed_der(&k.key))))
+            .collect();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[published.issuer]);
+        validation.set_audience(&[published.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet {
+            by_kid,
+            validation: Some(Arc::new(validation)),
+            fetched: Some(Instant::now()),
+        };
+        Ok(())
+    }
+
+    /// Whether the session was revoked: the Redis deny-list, else the auth service.
+    async fn revoked(&self, session_id: &str, request_id: &RequestId) -> Result<bool, AuthFailure> {
+        let key = self.redis.key(REVOKED_SESSION_KEY, session_id);
+        if let Ok(listed) = self.redis.exists(&key).await {
+            return Ok(listed);
+        }
+        let mut request = tonic::Request::new(pb::CheckSessionRequest {
+            session_id: session_id.to_owned(),
+        });
+        request.set_timeout(self.grpc_timeout);
+        if let Ok(value) = request_id.0.parse() {
+            request
+                .metadata_mut()
+                .insert(hop_kit::grpc::REQUEST_ID_HEADER, value);
+        }
+        match self.auth.clone().check_session(request).await {
+            Ok(answer) => Ok(!answer.into_inner().active),
+            Err(_) => Err(AuthFailure::Unavailable),
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, AuthFailure> {
+    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| AuthFailure::Invalid)?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(AuthFailure::Invalid),
+    }
+}
+
+fn request_id(parts: &Parts) -> RequestId {
+    parts
+        .extensions
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId(Arc::from("")))
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AuthFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?.ok_or(AuthFailure::Missing)?;
+        let user = state
+            .verifier()
+            .authenticate(token, &request_id(parts))
+            .await?;
+        tracing::Span::current().record("user_id", user.user_id);
+        Ok(user)
+    }
+}
+
+/// The caller when a bearer token is sent (and valid), `None` when none is sent.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = AuthFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match bearer(parts)? {
+            None => Ok(Self(None)),
+            Some(_) => AuthUser::from_request_parts(parts, state)
+                .await
+                .map(|u| Self(Some(u))),
+        }
+    }
+}
+
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+/// untrusted address in `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        let proxies = &state.settings().trusted_proxies;
+        if !proxies.contains(&peer) {
+            return Ok(Self(peer));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+            .collect::<Vec<_>>();
+        let client = forwarded.into_iter().rev().find(|ip| !proxies.contains(ip));
+        Ok(Self(client.unwrap_or(peer)))
+    }
+}

@@ -1,0 +1,322 @@
+//! Accounts through the public API: register, login, refresh, logout, me, and the attacks
+//! on each.
+
+use crate::helpers::*;
+use hop_kit::token::Claims;
+use serde_json::{Value, json};
+
+async fn authed_me(app: &TestApp, token: &str) -> reqwest::Response {
+    app.get_as("/auth/me", token).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_me_refresh_logout() {
+    let app = spawn_app_with(test_settings()).await;
+    let register = app
+        .post_json(
+            "/auth/register",
+            &json!({"email": "Ada@Example.com", "password": PASSWORD, "username": "ada"}),
+            None,
+        )
+        .await;
+    assert_eq!(register.status(), 201);
+    let user: Value = register.json().await.unwrap();
+    assert_eq!(user["email"], "ada@example.com");
+    assert!(user.get("password").is_none() && user.get("password_hash").is_none());
+
+    let login = app
+        .post_json(
+            "/auth/login",
+            &json!({"email": "ada@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(login.status(), 200);
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    let pair: Value = login.json().await.unwrap();
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(pair["expires_in"], 900);
+    let access = pair["access_token"].as_str().unwrap();
+
+    let me: Value = authed_me(&app, access).await.json().await.unwrap();
+    assert_eq!(me["id"], user["id"]);
+
+    let refreshed = app
+        .post_json(
+            "/auth/refresh",
+            &json!({"refresh_token": pair["refresh_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    assert_ne!(refreshed["refresh_token"], pair["refresh_token"]);
+
+    let logout = app
+        .post_json("/auth/logout", &json!({}), Some(access))
+        .await;
+    assert_eq!(logout.status(), 204);
+    problem(authed_me(&app, access).await, 401).await;
+    let newer = refreshed["access_token"].as_str().unwrap();
+    problem(authed_me(&app, newer).await, 401).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_email_and_wrong_password_get_the_same_401() {
+    let app = spawn_app_with(test_settings()).await;
+    app.account("known@example.com").await;
+    let wrong = app
+        .post_json(
+            "/auth/login",
+            &json!({"email": "known@example.com", "password": "wrong password!"}),
+            None,
+        )
+        .await;
+    let unknown = app
+        .post_json(
+            "/auth/login",
+            &json!({"email": "nobody@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(wrong.text().await.unwrap(), unknown.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_registrations() {
+    let app = spawn_app_with(test_settings()).await;
+    app.account("taken@example.com").await;
+    let again = app
+        .post_json(
+            "/auth/register",
+            &json!({"email": "TAKEN@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    problem(again, 409).await;
+    let cases = [
+        (
+            json!({"email": "not-an-email", "password": PASSWORD}),
+            vec!["email"],
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short"}),
+            vec!["password"],
+        ),
+        (
+            json!({"email": "a@example.com", "password": "x".repeat(129)}),
+            vec!["password"],
+        ),
+        (json!({"email": 5, "password": PASSWORD}), vec!["email"]),
+        (json!({"password": PASSWORD}), vec!["email"]),
+    ];
+    for (body, expected) in cases {
+        let response = app.post_json("/auth/register", &body, None).await;
+        assert_eq!(fields(&problem(response, 400).await), expected);
+    }
+    // Over the body limit entirely: 413 before anything is hashed.
+    let huge = json!({"email": "a@example.com", "password": "x".repeat(BODY_LIMIT)});
+    problem(app.post_json("/auth/register", &huge, None).await, 413).await;
+    let oversized_login = json!({"email": "taken@example.com", "password": "y".repeat(1000)});
+    problem(
+        app.post_json("/auth/login", &oversized_login, None).await,
+        400,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_refresh_token_ends_the_session() {
+    let app = spawn_app_with(test_settings()).await;
+    let (access, refresh) = app.account("reuse@example.com").await;
+    let first = app
+        .post_json("/auth/refresh", &json!({"refresh_token": refresh}), None)
+        .await;
+    assert_eq!(first.status(), 200);
+    let reuse = app
+        .post_json("/auth/refresh", &json!({"refresh_token": refresh}), None)
+        .await;
+    problem(reuse, 401).await;
+    problem(authed_me(&app, &access).await, 401).await;
+}
+
+fn forge(claims: &Claims, secret: &str) -> String {
+    hop_auth::keys::SigningKey::derive(secret.as_bytes())
+        .sign(claims)
+        .unwrap()
+}
+
+const APP_SECRET: &str = "gateway-tests-secret-0000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_tokens_are_refused() {
+    use base64::Engine as _;
+    let app = spawn_app_with(test_settings()).await;
+    let (access, _) = app.account("victim@example.com").await;
+    assert_eq!(authed_me(&app, &access).await.status(), 200);
+    let valid = claims_from(&access);
+
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let parts: Vec<&str> = access.split('.').collect();
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+
+    let mut tampered = parts[2].to_owned().into_bytes();
+    tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1],
+        String::from_utf8(tampered).unwrap()
+    );
+
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": header.kid})),
+        parts[1]
+    );
+
+    let public = hop_auth::keys::SigningKey::derive(APP_SECRET.as_bytes()).public_key();
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = header.kid.clone();
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &valid,
+        &jsonwebtoken::EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+
+    let mut expired = valid.clone();
+    expired.iat -= 3600;
+    expired.exp = chrono::Utc::now().timestamp() - 120;
+    let expired = forge(&expired, APP_SECRET);
+
+    let wrong_issuer = forge(
+        &Claims {
+            iss: "evil".into(),
+            ..valid.clone()
+        },
+        APP_SECRET,
+    );
+    let wrong_audience = forge(
+        &Claims {
+            aud: "other-app".into(),
+            ..valid.clone()
+        },
+        APP_SECRET,
+    );
+    let unknown_kid = forge(&valid, "an entirely different secret key");
+    let payload_swap = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(
+            &json!({"sub": "1", "sid": valid.sid, "iss": "hop", "aud": "hop-api", "exp": 9_999_999_999_i64})
+        ),
+        parts[2]
+    );
+
+    for (name, token) in [
+        ("tampered signature", tampered.as_str()),
+        ("alg none", none.as_str()),
+        ("HS256 with the public key", hs256.as_str()),
+        ("expired", expired.as_str()),
+        ("wrong issuer", wrong_issuer.as_str()),
+        ("wrong audience", wrong_audience.as_str()),
+        ("unknown kid", unknown_kid.as_str()),
+        ("swapped payload", payload_swap.as_str()),
+        ("garbage", "not.a.jwt"),
+    ] {
+        let response = authed_me(&app, token).await;
+        assert_eq!(response.status(), 401, "{name} was accepted");
+        assert!(
+            response.headers().contains_key("www-authenticate"),
+            "{name}"
+        );
+    }
+    let no_scheme = app
+        .http
+        .get(format!("{}/auth/me", app.api))
+        .header("authorization", access.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_scheme.status(), 401);
+    // A correctly signed token for a session that exists is still accepted.
+    assert_eq!(
+        authed_me(&app, &forge(&valid, APP_SECRET)).await.status(),
+        200
+    );
+}
+
+fn claims_from(token: &str) -> Claims {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_is_limited_while_other_users_log_in() {
+    let app = spawn_app_with(test_settings()).await;
+    app.account("target@example.com").await;
+    app.account("bystander@example.com").await;
+    let attempt = |ip: &'static str, email: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(format!("{}/auth/login", app.api))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            attempt("203.0.113.7", "target@example.com", "guess guess guess")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert_eq!(&statuses[5..], &[429; 3], "{statuses:?}");
+    let limited = attempt("203.0.113.7", "target@example.com", PASSWORD).await;
+    assert!(
+        limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    problem(limited, 429).await;
+    let other = attempt("198.51.100.20", "bystander@example.com", PASSWORD).await;
+    assert_eq!(other.status(), 200, "another client is not held back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_per_ip_are_limited() {
+    let settings = test_settings();
+    let settings = hop_gateway::Settings {
+        rate_limit_register_ip: "2/3600".parse().unwrap(),
+        ..settings
+    };
+    let app = spawn_app_with(settings).await;
+    for (i, expected) in [201, 201, 429].into_iter().enumerate() {
+        let response = app
+            .http
+            .post(format!("{}/auth/register", app.api))
+            .header("x-forwarded-for", "192.0.2.1")
+            .json(&json!({"email": format!("r{i}@example.com"), "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+    }
+}
