@@ -249,6 +249,10 @@ async fn forged_tokens_are_refused() {
     );
 }
 
+fn session_of(token: &str) -> String {
+    claims_from(token).sid
+}
+
 fn claims_from(token: &str) -> Claims {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).unwrap();
@@ -319,4 +323,46 @@ async fn registrations_per_ip_are_limited() {
             .unwrap();
         assert_eq!(response.status(), expected);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_sessions_are_checked_with_the_auth_service() {
+    let mut redis = hop_testkit::RedisServer::start();
+    let app = spawn_app_on_redis(test_settings(), &redis.url()).await;
+    let (staying, _) = app.account("stays@example.com").await;
+    let (leaving, _) = app.account("leaves@example.com").await;
+    assert_eq!(authed_me(&app, &staying).await.status(), 200);
+
+    redis.stop();
+    assert_eq!(authed_me(&app, &staying).await.status(), 200, "a live session still works");
+    let logout = app.post_json("/auth/logout", &json!({}), Some(&leaving)).await;
+    assert_eq!(logout.status(), 204);
+    problem(authed_me(&app, &leaving).await, 401).await;
+    // Rate limits still hold, per instance.
+    for _ in 0..5 {
+        app.post_json("/auth/login", &json!({"email": "stays@example.com", "password": "wrong wrong"}), None)
+            .await;
+    }
+    let limited = app
+        .post_json("/auth/login", &json!({"email": "stays@example.com", "password": "wrong wrong"}), None)
+        .await;
+    problem(limited, 429).await;
+
+    // Redis back: the revocation that could not be written then lands there, so gateways
+    // trusting Redis again still refuse the session.
+    redis.restart();
+    let sid = session_of(&leaving);
+    let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
+    let key = client.key("revoked", &sid);
+    let mut listed = false;
+    for _ in 0..100 {
+        if client.exists(&key).await.unwrap_or(false) {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(listed, "the deferred revocation reached Redis");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await; // breaker cooldown
+    problem(authed_me(&app, &leaving).await, 401).await;
 }

@@ -138,8 +138,16 @@ pub fn test_settings() -> Settings {
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    spawn_app_on(settings, hop_testkit::redis_args()).await
+}
+
+/// Like [`spawn_app_with`], with every service on the Redis at `url` (a throwaway one).
+pub async fn spawn_app_on_redis(settings: Settings, url: &str) -> TestApp {
+    spawn_app_on(settings, hop_testkit::redis_args_for(url)).await
+}
+
+async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
     let db = TestDb::new().await;
-    let redis = hop_testkit::redis_args();
     let stop = CancellationToken::new();
     let links = hop_links::build(hop_links::Config {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
