@@ -11,6 +11,10 @@
 #   l1-off         L1 disabled: Redis on every request
 #   caches-off     L1 disabled and Redis bypassed: Postgres on every request
 #   create         POST /links through the gateway (HTTP -> gRPC -> Postgres + Redis)
+#   create-auth    the same, as a logged-in user (token check, deny-list, rate limit)
+#   read / read-auth   GET /links/{code} without and with a bearer token
+#   login          POST /auth/login (argon2id-bound)
+#   l1-hit-flood   redirect, L1 hit, measured while a login flood runs beside it
 #
 # Each round measures every scenario once, reference first; the report gives, per scenario,
 # the median requests/s and p99 over the rounds, and each redirect figure's ratio to the
@@ -77,15 +81,20 @@ REF=target/release/hop-reference
 "$HOP" migrate >/dev/null
 
 REF_PORT=$(free_port); LINKS_PORT=$(free_port); LINKS_ADMIN=$(free_port); GW_PORT=$(free_port)
+AUTH_PORT=$(free_port); AUTH_ADMIN=$(free_port)
 R_L1=$(free_port); R_REDIS=$(free_port); R_PG=$(free_port)
 
 "$REF" "$REF_PORT" 2>/dev/null & PIDS+=($!)
 PORT=$LINKS_PORT ADMIN_PORT=$LINKS_ADMIN "$HOP" serve links >"$WORK/links.log" & PIDS+=($!)
-PORT=$GW_PORT LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" "$HOP" serve gateway >"$WORK/gateway.log" & PIDS+=($!)
+PORT=$AUTH_PORT ADMIN_PORT=$AUTH_ADMIN "$HOP" serve auth >"$WORK/auth.log" & PIDS+=($!)
+# The benchmark measures the work, not the limiter: limits off, anonymous creates allowed.
+PORT=$GW_PORT LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" AUTH_GRPC_URL="http://127.0.0.1:$AUTH_PORT" \
+  ANONYMOUS_LINKS=true RATE_LIMIT_LOGIN_IP_EMAIL=off RATE_LIMIT_LOGIN_IP=off RATE_LIMIT_CREATE_USER=off \
+  "$HOP" serve gateway >"$WORK/gateway.log" & PIDS+=($!)
 PORT=$R_L1 CACHE_L1_CAPACITY=$((LINKS * 2)) "$HOP" serve redirect >"$WORK/r1.log" & PIDS+=($!)
 PORT=$R_REDIS CACHE_L1_ENABLED=false "$HOP" serve redirect >"$WORK/r2.log" & PIDS+=($!)
 PORT=$R_PG CACHE_L1_ENABLED=false CACHE_REDIS_ENABLED=false "$HOP" serve redirect >"$WORK/r3.log" & PIDS+=($!)
-for url in "http://127.0.0.1:$REF_PORT/" "http://127.0.0.1:$GW_PORT/health/ready" \
+for url in "http://127.0.0.1:$REF_PORT/" "http://127.0.0.1:$GW_PORT/health/ready" "http://127.0.0.1:$AUTH_ADMIN/health/ready" \
            "http://127.0.0.1:$R_L1/health/ready" "http://127.0.0.1:$R_REDIS/health/ready" \
            "http://127.0.0.1:$R_PG/health/ready"; do
   wait_http "$url" || curl -s -o /dev/null "$url" || true
@@ -107,14 +116,22 @@ PY
 psql "$DB_BASE" -Atc "SELECT code FROM $DATABASE_SCHEMA.links" >"$WORK/codes.txt"
 export CODES_FILE=$WORK/codes.txt
 
+# One account for the authenticated scenarios.
+export LOGIN_EMAIL=bench@example.com LOGIN_PASSWORD=bench-password-123
+curl -fsS -o /dev/null -X POST "http://127.0.0.1:$GW_PORT/auth/register" -H 'content-type: application/json' \
+  -d "{\"email\":\"$LOGIN_EMAIL\",\"password\":\"$LOGIN_PASSWORD\"}"
+BENCH_TOKEN=$(curl -fsS -X POST "http://127.0.0.1:$GW_PORT/auth/login" -H 'content-type: application/json' \
+  -d "{\"email\":\"$LOGIN_EMAIL\",\"password\":\"$LOGIN_PASSWORD\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
 # Warm L1 on the L1 instance (every code once), so l1-hit measures hits.
 wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$R_L1" >/dev/null
 
-# run NAME URL SCRIPT -> appends "name round rps p99_ms non2xx3xx" to results
+# run NAME URL SCRIPT ROUND [CONNECTIONS] -> appends "name round rps p99_ms errors" to results
 RESULTS=$WORK/results.txt
 run() {
-  local name=$1 url=$2 script=$3 round=$4 out rps p99 bad
-  out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url")
+  local name=$1 url=$2 script=$3 round=$4 conns=${5:-$CONNECTIONS} out rps p99 bad
+  out=$(wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$script" "$url")
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   bad=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out"); bad=${bad:-0}
@@ -131,6 +148,15 @@ for round in $(seq 1 "$ROUNDS"); do
   run l1-off     "http://127.0.0.1:$R_REDIS"  bench/wrk/codes.lua "$round"
   run caches-off "http://127.0.0.1:$R_PG"     bench/wrk/codes.lua "$round"
   run create     "http://127.0.0.1:$GW_PORT"  bench/wrk/create.lua "$round"
+  TOKEN=$BENCH_TOKEN run create-auth "http://127.0.0.1:$GW_PORT" bench/wrk/create.lua "$round"
+  run read       "http://127.0.0.1:$GW_PORT"  bench/wrk/read.lua "$round"
+  TOKEN=$BENCH_TOKEN run read-auth "http://127.0.0.1:$GW_PORT" bench/wrk/read.lua "$round"
+  run login      "http://127.0.0.1:$GW_PORT"  bench/wrk/login.lua "$round" 16
+  # A login flood beside the redirect measurement: argon2 must not starve redirects.
+  wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/wrk/login.lua "http://127.0.0.1:$GW_PORT" >/dev/null & FLOOD=$!
+  sleep 1
+  run l1-hit-flood "http://127.0.0.1:$R_L1"   bench/wrk/codes.lua "$round"
+  wait "$FLOOD" || true
 done
 
 python3 - "$RESULTS" "$ROUNDS" "$DURATION" "$CONNECTIONS" <<'PY'
@@ -142,12 +168,13 @@ for line in open(path):
     rows[name][int(rnd)] = (float(rps), float(p99), int(bad))
 ref = rows["reference"]
 targets = {"l1-hit": 0.85, "l1-off": 0.40, "caches-off": 0.15}
+pairs = {"create-auth": "create", "read-auth": "read"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"hop benchmark, {datetime.date.today()}, {os.cpu_count()} cores ({cpu}), wrk -t1 -c{conns} -d{duration}s, {rounds} rounds, medians")
 print()
 print("| scenario | requests/s | p99 (ms) | ratio to reference | target | errors |")
 print("|---|---:|---:|---:|---|---:|")
-for name in ["reference", "l1-hit", "l1-off", "caches-off", "create"]:
+for name in ["reference", "l1-hit", "l1-off", "caches-off", "create", "create-auth", "read", "read-auth", "login", "l1-hit-flood"]:
     r = rows[name]
     rps = statistics.median(v[0] for v in r.values())
     p99 = statistics.median(v[1] for v in r.values())
@@ -159,6 +186,16 @@ for name in ["reference", "l1-hit", "l1-off", "caches-off", "create"]:
     elif name == "create":
         verdict = "met" if rps >= 5000 else "MISSED"
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | ≥ 5,000/s ({verdict}) | {bad} |")
+    elif name in pairs:
+        base = rows[pairs[name]]
+        ratio = statistics.median(r[k][0] / base[k][0] for k in r)
+        verdict = "met" if ratio >= 0.90 else "MISSED"
+        print(f"| {name} | {rps:,.0f} | {p99:.2f} | {ratio:.2f} of {pairs[name]} | ≥ 0.90 ({verdict}) | {bad} |")
+    elif name == "l1-hit-flood":
+        alone = statistics.median(v[1] for v in rows["l1-hit"].values())
+        print(f"| {name} | {rps:,.0f} | {p99:.2f} | p99 {p99 / alone:.1f}× l1-hit alone | | {bad} |")
+    elif name == "login":
+        print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | argon2id-bound (16 connections) | {bad} |")
     else:
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | 1.00 | | {bad} |")
 PY

@@ -1,6 +1,8 @@
--- POST /links with a distinct URL per request.
+-- POST /links with a distinct URL per request, as the bearer of TOKEN when it is set.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+local token = os.getenv("TOKEN")
+if token and #token > 0 then wrk.headers["Authorization"] = "Bearer " .. token end
 local n = 0
 
 request = function()
