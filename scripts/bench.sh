@@ -194,6 +194,8 @@ for name in ["reference", "l1-hit", "l1-off", "caches-off", "create", "create-au
     elif name == "l1-hit-flood":
         alone = statistics.median(v[1] for v in rows["l1-hit"].values())
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | p99 {p99 / alone:.1f}× l1-hit alone | | {bad} |")
+    elif name in ("read",):
+        print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | | {bad} |")
     elif name == "login":
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | argon2id-bound (16 connections) | {bad} |")
     else:

@@ -5,18 +5,19 @@
 //!   few minutes and whenever a token names an unknown `kid`, so keys can rotate). It pins
 //!   the algorithm to EdDSA and checks signature, `iss`, `aud` and `exp`; tokens already
 //!   verified are remembered until they expire, so a busy client costs one signature check.
-//! - Every authenticated request also checks the session deny-list in Redis (a logout
-//!   anywhere takes effect at once), and asks the auth service instead while Redis is down.
+//! - Every authenticated request also checks the session deny-list: an in-memory replica
+//!   of the Redis list kept current over pub/sub ([`crate::denylist`]), so a logout anywhere
+//!   takes effect at once; while the replica is out of sync, the auth service is asked.
 //! - [`AuthUser`] and [`MaybeUser`] are the extractors handlers use; [`ClientIp`] believes
 //!   `X-Forwarded-For` only from TRUSTED_PROXIES.
 
 use crate::context::RequestId;
+use crate::denylist::DenyList;
 use crate::server::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use hop_kit::problem::Problem;
-use hop_kit::redis::Redis;
-use hop_kit::token::{Claims, REVOKED_SESSION_KEY};
+use hop_kit::token::Claims;
 use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use http::request::Parts;
@@ -82,7 +83,7 @@ struct KeySet {
 
 pub struct Verifier {
     auth: AuthServiceClient<Channel>,
-    redis: Redis,
+    deny: Arc<DenyList>,
     grpc_timeout: Duration,
     keys: RwLock<KeySet>,
     fetching: tokio::sync::Mutex<()>,
@@ -90,10 +91,14 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new(auth: AuthServiceClient<Channel>, redis: Redis, grpc_timeout: Duration) -> Self {
+    pub fn new(
+        auth: AuthServiceClient<Channel>,
+        deny: Arc<DenyList>,
+        grpc_timeout: Duration,
+    ) -> Self {
         Self {
             auth,
-            redis,
+            deny,
             grpc_timeout,
             keys: RwLock::new(KeySet {
                 by_kid: HashMap::new(),
@@ -120,6 +125,16 @@ impl Verifier {
             user_id,
             session_id: claims.sid.clone(),
         })
+    }
+
+    /// Records a logout made through this gateway before the logout answers, so its next
+    /// request is refused whatever the replica has heard.
+    pub fn revoked_here(&self, session_id: &str) {
+        let until = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()) as i64
+            + 24 * 3600;
+        self.deny.insert(session_id.to_owned(), until);
     }
 
     /// The token's claims if its signature, algorithm, issuer, audience and expiry hold.
@@ -194,10 +209,10 @@ impl Verifier {
         Ok(())
     }
 
-    /// Whether the session was revoked: the Redis deny-list, else the auth service.
+    /// Whether the session was revoked: the in-memory replica of the deny-list while it is
+    /// in sync, else the auth service.
     async fn revoked(&self, session_id: &str, request_id: &RequestId) -> Result<bool, AuthFailure> {
-        let key = self.redis.key(REVOKED_SESSION_KEY, session_id);
-        if let Ok(listed) = self.redis.exists(&key).await {
+        if let Some(listed) = self.deny.check(session_id) {
             return Ok(listed);
         }
         let mut request = tonic::Request::new(pb::CheckSessionRequest {

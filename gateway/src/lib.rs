@@ -6,6 +6,7 @@
 //!
 //! - [`links`]: `/links*`: create, read, list, change and delete links.
 //! - [`accounts`]: `/auth/*`: register, login, refresh, logout, me.
+//! - [`denylist`]: the in-memory replica of revoked sessions.
 //! - [`auth`]: the token [`auth::Verifier`], the [`auth::AuthUser`] extractor and the
 //!   client's IP; [`ratelimit`]: limits shared through Redis; [`settings`]: the knobs.
 //! - [`body`]: the JSON-object body extractor (size limit → 413, not JSON or not an object
@@ -22,6 +23,7 @@ pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod context;
+pub mod denylist;
 pub mod error;
 pub mod links;
 pub mod ratelimit;

@@ -3,6 +3,7 @@
 use crate::auth::Verifier;
 use crate::body::BodyLimit;
 use crate::context::{RequestId, expose_matched_path, request_context};
+use crate::denylist::DenyList;
 use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
 use anyhow::Context as _;
@@ -91,6 +92,7 @@ pub struct Gateway {
     links_channel: Channel,
     auth_channel: Channel,
     redis: Redis,
+    deny: Arc<DenyList>,
     health: Health,
     registry: Registry,
     metrics: HttpMetrics,
@@ -107,17 +109,19 @@ impl Gateway {
         let redis = Redis::connect(&config.redis)?;
         let auth = AuthServiceClient::new(auth_channel.clone());
         let registry = hop_kit::metrics::registry("gateway");
+        let deny = Arc::new(DenyList::default());
         Ok(Self {
             state: AppState {
                 links: LinkServiceClient::new(links_channel.clone()),
                 auth: auth.clone(),
-                verifier: Arc::new(Verifier::new(auth, redis.clone(), timeout)),
+                verifier: Arc::new(Verifier::new(auth, deny.clone(), timeout)),
                 limiter: Arc::new(RateLimiter::new(redis.clone())),
                 settings: Arc::new(config.settings.clone()),
             },
             links_channel,
             auth_channel,
             redis,
+            deny,
             health: Health::new("gateway", &registry),
             metrics: HttpMetrics::new(&registry),
             registry,
@@ -154,6 +158,9 @@ impl Gateway {
     /// Probes links (required), auth and Redis (optional), and keeps the token-verifying
     /// keys fresh, until `stop`.
     pub fn start(&self, stop: &CancellationToken) {
+        if let Err(e) = self.deny.spawn_sync(&self.redis, stop.clone()) {
+            tracing::error!(error = %e, "revocations_sync_not_started");
+        }
         let probe =
             |name: &'static str, channel: Channel, service: &'static str, required: bool| {
                 self.health

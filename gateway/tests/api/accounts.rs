@@ -334,17 +334,31 @@ async fn with_redis_down_sessions_are_checked_with_the_auth_service() {
     assert_eq!(authed_me(&app, &staying).await.status(), 200);
 
     redis.stop();
-    assert_eq!(authed_me(&app, &staying).await.status(), 200, "a live session still works");
-    let logout = app.post_json("/auth/logout", &json!({}), Some(&leaving)).await;
+    assert_eq!(
+        authed_me(&app, &staying).await.status(),
+        200,
+        "a live session still works"
+    );
+    let logout = app
+        .post_json("/auth/logout", &json!({}), Some(&leaving))
+        .await;
     assert_eq!(logout.status(), 204);
     problem(authed_me(&app, &leaving).await, 401).await;
     // Rate limits still hold, per instance.
     for _ in 0..5 {
-        app.post_json("/auth/login", &json!({"email": "stays@example.com", "password": "wrong wrong"}), None)
-            .await;
+        app.post_json(
+            "/auth/login",
+            &json!({"email": "stays@example.com", "password": "wrong wrong"}),
+            None,
+        )
+        .await;
     }
     let limited = app
-        .post_json("/auth/login", &json!({"email": "stays@example.com", "password": "wrong wrong"}), None)
+        .post_json(
+            "/auth/login",
+            &json!({"email": "stays@example.com", "password": "wrong wrong"}),
+            None,
+        )
         .await;
     problem(limited, 429).await;
 
@@ -353,16 +367,75 @@ async fn with_redis_down_sessions_are_checked_with_the_auth_service() {
     redis.restart();
     let sid = session_of(&leaving);
     let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
-    let key = client.key("revoked", &sid);
+    let set = client.name(hop_kit::token::REVOKED_SESSIONS);
     let mut listed = false;
     for _ in 0..100 {
-        if client.exists(&key).await.unwrap_or(false) {
+        let now = chrono::Utc::now().timestamp();
+        let live = client.live_revocations(&set, now).await.unwrap_or_default();
+        if live.iter().any(|(listed_sid, _)| *listed_sid == sid) {
             listed = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(listed, "the deferred revocation reached Redis");
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await; // breaker cooldown
+    // Once the replica has resynced, it refuses the session on its own: even with the
+    // auth service gone, the answer stays 401.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     problem(authed_me(&app, &leaving).await, 401).await;
+    assert_eq!(authed_me(&app, &staying).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_through_one_gateway_ends_the_session_at_every_gateway() {
+    let app = spawn_app_with(test_settings()).await;
+    let other = spawn_gateway_with(
+        &app.links_url,
+        &app.auth_url,
+        test_settings(),
+        app.redis.clone(),
+        &app.stop,
+    )
+    .await;
+    let (token, _) = app.account("roamer@example.com").await;
+    let me_at_other = |token: String| {
+        let (http, other) = (app.http.clone(), other.clone());
+        async move {
+            http.get(format!("{other}/auth/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // The other gateway accepts the token (and has its replica in sync).
+    let mut accepted = false;
+    for _ in 0..100 {
+        if me_at_other(token.clone()).await == 200 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(accepted);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    assert_eq!(
+        app.post_json("/auth/logout", &json!({}), Some(&token))
+            .await
+            .status(),
+        204
+    );
+    let logged_out = std::time::Instant::now();
+    loop {
+        if me_at_other(token.clone()).await == 401 {
+            break;
+        }
+        assert!(
+            logged_out.elapsed() < std::time::Duration::from_millis(250),
+            "the other gateway still accepts a logged-out session"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db: TestDb,
     pub redis: RedisArgs,
+    pub links_url: String,
+    pub auth_url: String,
     pub stop: CancellationToken,
 }
 
@@ -196,6 +198,8 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
         http: client(),
         db,
         redis,
+        links_url,
+        auth_url,
         stop,
     }
 }

@@ -1,15 +1,17 @@
-//! The deny-list of revoked sessions that every gateway checks on each authenticated
-//! request: `<prefix>revoked:<session id>` in Redis, kept until the session's last access
-//! token has expired.
+//! The deny-list of revoked sessions that every gateway consults on each authenticated
+//! request: a Redis sorted set of session ids scored with the time their last access token
+//! expires, plus a message on the revocation channel so gateways' in-memory replicas learn
+//! of it at once.
 //!
 //! Postgres records the revocation first (`sessions.revoked_at`), and gateways ask the auth
-//! service when Redis is down. If Redis is down when a session is revoked, the entry is
-//! retried in the background until it lands or no longer matters, so a gateway that
-//! trusts Redis again never misses a revocation.
+//! service while their replica is not in sync. If Redis is down when a session is revoked,
+//! the entry is retried in the background until it lands or no longer matters, and a
+//! gateway reloads the whole set whenever its subscription comes back, so no replica
+//! misses a revocation.
 
 use hop_kit::redis::Redis;
-use hop_kit::token::REVOKED_SESSION_KEY;
-use std::time::Duration;
+use hop_kit::token::{REVOCATION_CHANNEL, REVOKED_SESSIONS};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone)]
 pub struct Revocations {
@@ -18,28 +20,43 @@ pub struct Revocations {
     ttl: Duration,
 }
 
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 impl Revocations {
     pub fn new(redis: Redis, ttl: Duration) -> Self {
         Self { redis, ttl }
     }
 
-    /// Lists the session as revoked.
+    /// Lists the session as revoked and announces it.
     pub async fn revoke(&self, session_id: &str) {
-        let key = self.redis.key(REVOKED_SESSION_KEY, session_id);
-        if self.redis.set_ex(&key, "1".into(), self.ttl).await.is_ok() {
+        let now = unix_now();
+        let until = now + self.ttl.as_secs() as i64;
+        if self.write(session_id, until, now).await {
             return;
         }
         tracing::warn!(session_id, "revocation_deferred_redis_down");
-        let (redis, ttl) = (self.redis.clone(), self.ttl);
+        let (this, session_id) = (self.clone(), session_id.to_owned());
         tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + ttl;
-            while tokio::time::Instant::now() < deadline {
+            while unix_now() < until {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                if redis.set_ex(&key, "1".into(), ttl).await.is_ok() {
-                    tracing::info!("revocation_written");
+                if this.write(&session_id, until, unix_now()).await {
+                    tracing::info!(session_id = %session_id, "revocation_written");
                     return;
                 }
             }
         });
+    }
+
+    async fn write(&self, session_id: &str, until: i64, now: i64) -> bool {
+        let set = self.redis.name(REVOKED_SESSIONS);
+        let channel = self.redis.channel(REVOCATION_CHANNEL);
+        self.redis
+            .revoke_session(&set, &channel, session_id, until, now)
+            .await
+            .is_ok()
     }
 }

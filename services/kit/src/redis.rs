@@ -37,6 +37,20 @@ end
 return written
 "#;
 
+/// Adds `ARGV[1]` (a session id) to the deny-list `KEYS[1]` until `ARGV[2]` (unix seconds),
+/// drops entries that ended before `ARGV[3]`, and announces it on channel `ARGV[4]`.
+const REVOKE_SESSION: &str = r#"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[1] .. ' ' .. ARGV[2])
+return 1
+"#;
+
+/// The members of sorted set `KEYS[1]` scored at least `ARGV[1]`, with their scores.
+const LIVE_MEMBERS: &str = r#"
+return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')
+"#;
+
 /// Why a Redis call produced no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
@@ -104,9 +118,14 @@ impl Redis {
         key
     }
 
+    /// `<prefix><name>`: a pub/sub channel or a single key.
+    pub fn name(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
     /// `<prefix><name>`: a pub/sub channel name.
     pub fn channel(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
+        self.name(name)
     }
 
     pub fn breaker(&self) -> &Breaker {
@@ -174,6 +193,54 @@ impl Redis {
         self.write_newer_then_publish(&entry, ttl, "", &[])
             .await
             .map(|written| written == 1)
+    }
+
+    /// Lists a session in the deny-list `set` until `until` (unix seconds) and announces it on
+    /// `channel`, in one atomic step.
+    pub async fn revoke_session(
+        &self,
+        set: &str,
+        channel: &str,
+        session_id: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<(), RedisError> {
+        let args = vec![
+            session_id.to_owned(),
+            until.to_string(),
+            now.to_string(),
+            channel.to_owned(),
+        ];
+        self.guarded(
+            self.commands
+                .eval::<i64, _, _, _>(REVOKE_SESSION, set, args),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The deny-list entries of `set` still in force at `now`: `(session id, until)`.
+    pub async fn live_revocations(
+        &self,
+        set: &str,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, RedisError> {
+        let flat: Vec<String> = self
+            .guarded(self.commands.eval::<Vec<String>, _, _, _>(
+                LIVE_MEMBERS,
+                set,
+                vec![now.to_string()],
+            ))
+            .await?;
+        Ok(flat
+            .chunks(2)
+            .filter_map(|pair| {
+                Some((
+                    pair.first()?.clone(),
+                    pair.get(1)?.parse::<f64>().ok()? as i64,
+                ))
+            })
+            .collect())
     }
 
     /// Counts one more event in the fixed window `key` (created with a lifetime of

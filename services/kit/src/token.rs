@@ -8,9 +8,14 @@ pub const DEFAULT_ISSUER: &str = "hop";
 /// The `aud` of hop's access tokens unless AUTH_AUDIENCE says otherwise.
 pub const DEFAULT_AUDIENCE: &str = "hop-api";
 
-/// Redis key kind of the session deny-list: `<prefix>revoked:<session id>`, set until the
-/// session's last access token has expired.
-pub const REVOKED_SESSION_KEY: &str = "revoked";
+/// The session deny-list: a Redis sorted set (`<prefix>revoked_sessions`) of revoked session
+/// ids, each scored with the unix time its last access token expires (after which the entry
+/// is dropped). Gateways keep a replica in memory.
+pub const REVOKED_SESSIONS: &str = "revoked_sessions";
+
+/// Channel (under the key prefix) on which each revocation is announced as
+/// `<session id> <until unix seconds>`, so gateway replicas learn of it at once.
+pub const REVOCATION_CHANNEL: &str = "sessions:revoked";
 
 /// The claims of an access token (a JWT signed with EdDSA).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

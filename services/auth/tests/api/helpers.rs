@@ -112,10 +112,11 @@ impl TestAuth {
     pub async fn denied(&self, session_id: &str) -> bool {
         let redis = hop_kit::redis::Redis::connect(&self.redis).unwrap();
         redis.ping().await.unwrap();
-        redis
-            .exists(&redis.key("revoked", session_id))
-            .await
-            .unwrap()
+        let set = redis.name(hop_kit::token::REVOKED_SESSIONS);
+        let now = chrono::Utc::now().timestamp();
+        let live = redis.live_revocations(&set, now).await.unwrap();
+        live.iter()
+            .any(|(sid, until)| sid == session_id && *until > now + 800)
     }
 }
 
