@@ -6,14 +6,11 @@ use crate::accounts::{Accounts, TokenPair};
 use crate::credentials::Registration;
 use crate::error::AuthError;
 use crate::store::User;
-use hop_kit::grpc::{code_name, request_id};
 use hop_kit::metrics::RpcMetrics;
 use hop_proto::auth::v1 as pb;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 pub struct AuthApi {
     accounts: Arc<Accounts>,
@@ -31,22 +28,7 @@ impl AuthApi {
         metadata: &tonic::metadata::MetadataMap,
         work: impl Future<Output = Result<T, AuthError>>,
     ) -> Result<Response<T>, Status> {
-        let span = tracing::info_span!(
-            "rpc",
-            service = "auth",
-            rpc = method,
-            request_id = request_id(metadata)
-        );
-        let started = Instant::now();
-        let result = async { work.await.map_err(Status::from) }
-            .instrument(span)
-            .await;
-        let code = result
-            .as_ref()
-            .map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.metrics
-            .observe(method, code_name(code), started.elapsed());
-        result.map(Response::new)
+        hop_kit::grpc::traced(&self.metrics, "auth", method, metadata, work).await
     }
 }
 

@@ -26,8 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-
 /// Verifiers accept tokens this much past `exp`; deny-list entries outlive tokens by it.
 pub const VERIFY_LEEWAY: Duration = Duration::from_secs(30);
 
@@ -137,18 +135,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        let pool = self.pool.clone();
         self.health
-            .spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
-                let pool = pool.clone();
-                async move { hop_kit::postgres::ping(&pool).await }
-            });
-        let redis = self.redis.clone();
-        self.health
-            .spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
-                let redis = redis.clone();
-                async move { redis.ping().await }
-            });
+            .spawn_store_probes(&self.pool, &self.redis, &stop);
         let server = GrpcServer {
             listener: self.grpc,
             admin: self.admin,

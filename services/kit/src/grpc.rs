@@ -139,6 +139,44 @@ pub fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
+/// Runs one RPC's domain call inside a span carrying the caller's request id, converts
+/// its error to a status, and records the call's duration and code in `metrics`.
+pub async fn traced<T, E: Into<tonic::Status>>(
+    metrics: &crate::metrics::RpcMetrics,
+    service: &'static str,
+    method: &'static str,
+    metadata: &tonic::metadata::MetadataMap,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "rpc",
+        service,
+        rpc = method,
+        request_id = request_id(metadata)
+    );
+    let started = std::time::Instant::now();
+    let result = async { work.await.map_err(Into::into) }
+        .instrument(span)
+        .await;
+    let code = result
+        .as_ref()
+        .map_or_else(tonic::Status::code, |_| tonic::Code::Ok);
+    metrics.observe(method, code_name(code), started.elapsed());
+    result.map(tonic::Response::new)
+}
+
+/// INVALID_ARGUMENT with one `google.rpc.BadRequest` violation per field, which the
+/// gateway turns back into a problem's `errors`.
+pub fn invalid_argument(message: &str, errors: &[crate::problem::FieldError]) -> tonic::Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let mut details = ErrorDetails::new();
+    for e in errors {
+        details.add_bad_request_violation(e.field.clone(), e.message.clone());
+    }
+    tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details)
+}
+
 /// The request id a caller sent in `metadata`, or "".
 pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> &str {
     metadata

@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How often the stores are probed while up.
+pub const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
 /// How soon a failed probe is retried.
 const RETRY_WHILE_DOWN: Duration = Duration::from_millis(250);
 
@@ -166,6 +169,37 @@ impl Health {
         };
         tokio::spawn(tracing::Instrument::instrument(task, span));
         check
+    }
+
+    /// Probes the stores every service uses: Postgres (required) and Redis (optional).
+    pub fn spawn_store_probes(
+        &self,
+        pool: &crate::postgres::Pool,
+        redis: &crate::redis::Redis,
+        stop: &CancellationToken,
+    ) {
+        let pool = pool.clone();
+        self.spawn_probe(
+            "postgres",
+            true,
+            STORE_PROBE_INTERVAL,
+            stop.clone(),
+            move || {
+                let pool = pool.clone();
+                async move { crate::postgres::ping(&pool).await }
+            },
+        );
+        let redis = redis.clone();
+        self.spawn_probe(
+            "redis",
+            false,
+            STORE_PROBE_INTERVAL,
+            stop.clone(),
+            move || {
+                let redis = redis.clone();
+                async move { redis.ping().await }
+            },
+        );
     }
 
     /// Marks the service as shutting down: ready turns 503 so traffic moves elsewhere.

@@ -42,6 +42,18 @@ pub async fn ping(pool: &Pool) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether `error` means the database is unreachable or overloaded (connection trouble,
+/// too many connections, a statement cancelled by `statement_timeout`) rather than a bug:
+/// the caller should answer "unavailable, retry", not "internal error".
+pub fn is_transient(error: &tokio_postgres::Error) -> bool {
+    use std::error::Error as _;
+    error.is_closed()
+        || match error.as_db_error() {
+            None => error.source().is_some_and(|s| s.is::<std::io::Error>()),
+            Some(db) => matches!(&db.code().code()[..2], "08" | "53" | "57"),
+        }
+}
+
 /// Whether `error` is a unique violation of `constraint`.
 pub fn is_unique_violation(error: &tokio_postgres::Error, constraint: &str) -> bool {
     error.as_db_error().is_some_and(|db| {

@@ -51,15 +51,7 @@ impl From<deadpool_postgres::PoolError> for LinksError {
 
 impl From<tokio_postgres::Error> for LinksError {
     fn from(e: tokio_postgres::Error) -> Self {
-        use std::error::Error as _;
-        // Connection trouble, overload and cancellations (statement_timeout) are the
-        // database being unavailable; anything else is a bug worth a 500 and a log line.
-        let transient = e.is_closed()
-            || match e.as_db_error() {
-                None => e.source().is_some_and(|s| s.is::<std::io::Error>()),
-                Some(db) => matches!(&db.code().code()[..2], "08" | "53" | "57"),
-            };
-        if transient {
+        if hop_kit::postgres::is_transient(&e) {
             Self::Unavailable(Box::new(e))
         } else {
             Self::Internal(Box::new(e))
@@ -69,15 +61,8 @@ impl From<tokio_postgres::Error> for LinksError {
 
 impl From<LinksError> for tonic::Status {
     fn from(e: LinksError) -> Self {
-        use tonic_types::{ErrorDetails, StatusExt};
         match &e {
-            LinksError::Invalid(errors) => {
-                let mut details = ErrorDetails::new();
-                for fe in errors {
-                    details.add_bad_request_violation(fe.field.clone(), fe.message.clone());
-                }
-                tonic::Status::with_error_details(e.code(), e.to_string(), details)
-            }
+            LinksError::Invalid(errors) => hop_kit::grpc::invalid_argument(&e.to_string(), errors),
             LinksError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database_unavailable");
                 tonic::Status::new(e.code(), e.to_string())

@@ -6,14 +6,11 @@ use crate::domain::{CreateFields, Link, LinkService, NewLink};
 use crate::edit::{Cursor, LinkChanges, UpdateFields};
 use crate::error::LinksError;
 use chrono::{DateTime, Utc};
-use hop_kit::grpc::{code_name, request_id};
 use hop_kit::metrics::RpcMetrics;
 use hop_proto::links::v1 as pb;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 pub struct LinksApi {
     links: Arc<LinkService>,
@@ -41,18 +38,7 @@ impl LinksApi {
         metadata: &tonic::metadata::MetadataMap,
         work: impl Future<Output = Result<T, LinksError>>,
     ) -> Result<Response<T>, Status> {
-        let request_id = request_id(metadata);
-        let span = tracing::info_span!("rpc", service = "links", rpc = method, request_id);
-        let started = Instant::now();
-        let result = async { work.await.map_err(Status::from) }
-            .instrument(span)
-            .await;
-        let code = result
-            .as_ref()
-            .map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.metrics
-            .observe(method, code_name(code), started.elapsed());
-        result.map(Response::new)
+        hop_kit::grpc::traced(&self.metrics, "links", method, metadata, work).await
     }
 
     fn to_proto(&self, link: &Link) -> pb::Link {

@@ -26,9 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-/// How often dependencies are probed for `/health`.
-const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-
 /// Everything the links service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -125,7 +122,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        self.spawn_probes(&stop);
+        self.health
+            .spawn_store_probes(&self.pool, &self.redis, &stop);
         let server = GrpcServer {
             listener: self.grpc,
             admin: self.admin,
@@ -143,20 +141,5 @@ impl Server {
         self.pool.close();
         tracing::info!(service = "links", "service_stopped");
         served
-    }
-
-    fn spawn_probes(&self, stop: &CancellationToken) {
-        let pool = self.pool.clone();
-        self.health
-            .spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
-                let pool = pool.clone();
-                async move { hop_kit::postgres::ping(&pool).await }
-            });
-        let redis = self.redis.clone();
-        self.health
-            .spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
-                let redis = redis.clone();
-                async move { redis.ping().await }
-            });
     }
 }

@@ -16,8 +16,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-
 /// Everything the redirect service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -63,17 +61,9 @@ impl Redirect {
 
     /// Starts the dependency probes and the invalidation listener until `stop`.
     pub fn start(&self, stop: &CancellationToken) -> anyhow::Result<()> {
-        let health = self.app.health();
-        let pool = self.pool.clone();
-        health.spawn_probe("postgres", true, PROBE_INTERVAL, stop.clone(), move || {
-            let pool = pool.clone();
-            async move { hop_kit::postgres::ping(&pool).await }
-        });
-        let redis = self.redis.clone();
-        health.spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
-            let redis = redis.clone();
-            async move { redis.ping().await }
-        });
+        self.app
+            .health()
+            .spawn_store_probes(&self.pool, &self.redis, stop);
         crate::invalidation::spawn(&self.redis, self.app.clone(), stop.clone())
     }
 
