@@ -29,12 +29,19 @@ pub fn tokens() -> TokenSettings {
 }
 
 pub async fn spawn_auth(db: &TestDb) -> TestAuth {
+    spawn_auth_with_key(db, None).await
+}
+
+pub async fn spawn_auth_with_key(
+    db: &TestDb,
+    signing_key_file: Option<std::path::PathBuf>,
+) -> TestAuth {
     let redis = hop_testkit::redis_args();
     let server = hop_auth::build(hop_auth::Config {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: None,
         secret: Secret::parse("auth-tests-secret-0123456789").unwrap(),
-        signing_key_file: None,
+        signing_key_file,
         tokens: tokens(),
         hash_concurrency: 2,
         hash_queue_timeout: Duration::from_secs(10),

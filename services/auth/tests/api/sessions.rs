@@ -146,3 +146,20 @@ async fn logout_revokes_the_session_at_once() {
         tonic::Code::Unauthenticated
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_key_file_replaces_the_derived_key() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing.pem");
+    // The shape `openssl genpkey -algorithm ed25519` writes.
+    let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFe6b306onKJ6SY6uaEvCpal2b6ONYNdZzq2tFTLMAQV\n-----END PRIVATE KEY-----\n";
+    std::fs::write(&path, pem).unwrap();
+    let auth = spawn_auth_with_key(&db, Some(path)).await;
+    auth.register("keyed@example.com", PASSWORD).await.unwrap();
+    let pair = auth.login("keyed@example.com", PASSWORD).await.unwrap();
+    let header = jsonwebtoken::decode_header(&pair.access_token).unwrap();
+    let from_file = hop_auth::keys::SigningKey::from_pem(pem).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(from_file.kid()));
+    verify(&auth, &pair.access_token).await;
+}
