@@ -184,6 +184,7 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
     let redirect = hop_redirect::build(hop_redirect::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         cache: hop_redirect::CacheSettings::default(),
+        clicks: hop_redirect::ClickSettings::default(),
         database: db.args.clone(),
         redis: redis.clone(),
         shutdown_grace: Duration::from_secs(1),

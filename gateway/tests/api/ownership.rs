@@ -181,6 +181,7 @@ async fn changes_reach_every_redirect_instance_within_a_second() {
     let second = hop_redirect::build(hop_redirect::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         cache: hop_redirect::CacheSettings::default(),
+        clicks: hop_redirect::ClickSettings::default(),
         database: app.db.args.clone(),
         redis: app.redis.clone(),
         shutdown_grace: Duration::from_secs(1),

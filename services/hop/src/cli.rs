@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use hop_auth::Settings as AuthSettings;
 use hop_gateway::Settings as ApiSettings;
 use hop_kit::config::{DatabaseArgs, LogArgs, PublicArgs, RedisArgs, SecretArgs};
-use hop_redirect::CacheSettings;
+use hop_redirect::{CacheSettings, ClickSettings};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -87,6 +87,8 @@ pub struct UpArgs {
     pub auth: AuthSettings,
     #[command(flatten)]
     pub cache: CacheSettings,
+    #[command(flatten)]
+    pub clicks: ClickSettings,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -171,6 +173,8 @@ pub struct RedirectArgs {
     pub port: u16,
     #[command(flatten)]
     pub cache: CacheSettings,
+    #[command(flatten)]
+    pub clicks: ClickSettings,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]

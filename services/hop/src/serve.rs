@@ -37,6 +37,7 @@ pub async fn redirect(args: RedirectArgs) -> anyhow::Result<()> {
     let server = hop_redirect::build(hop_redirect::Config {
         addr: addr(args.host, args.port),
         cache: args.cache,
+        clicks: args.clicks,
         database: args.database,
         redis: args.redis,
         shutdown_grace: args.lifecycle.grace(),

@@ -90,6 +90,7 @@ impl Up {
         let redirect = hop_redirect::Redirect::new(&hop_redirect::Config {
             addr: bound,
             cache: args.cache,
+            clicks: args.clicks,
             database: args.database,
             redis: args.redis,
             shutdown_grace: grace,
@@ -147,7 +148,9 @@ impl Up {
                 async move {
                     if goes_to_redirect(req.method(), req.uri().path()) {
                         return Ok::<_, Infallible>(
-                            app.handle(&req).await.map(axum::body::Body::new),
+                            app.handle(&req, Some(peer.ip()))
+                                .await
+                                .map(axum::body::Body::new),
                         );
                     }
                     req.extensions_mut().insert(ConnectInfo(peer));

@@ -78,7 +78,7 @@ impl DatabaseArgs {
     pub fn pg_config(&self) -> Result<tokio_postgres::Config, ConfigError> {
         let mut config = self.base_config()?;
         config.options(format!(
-            "-c search_path={} -c statement_timeout={}",
+            "-c search_path={} -c statement_timeout={} -c timezone=UTC",
             self.database_schema, self.database_timeout_ms
         ));
         Ok(config)
@@ -88,7 +88,10 @@ impl DatabaseArgs {
     /// large table would hit.
     pub fn migration_config(&self) -> Result<tokio_postgres::Config, ConfigError> {
         let mut config = self.base_config()?;
-        config.options(format!("-c search_path={}", self.database_schema));
+        config.options(format!(
+            "-c search_path={} -c timezone=UTC",
+            self.database_schema
+        ));
         Ok(config)
     }
 

@@ -243,6 +243,8 @@ pub fn parse_title(raw: &str) -> Result<Option<String>, &'static str> {
 /// What the redirect service needs to answer for a live code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedLink {
+    /// The link's id, which its clicks are recorded under.
+    pub id: i64,
     pub url: String,
     pub redirect_type: RedirectType,
     pub is_active: bool,
@@ -267,21 +269,22 @@ impl ReadEntry {
     }
 
     /// The Redis value:
-    /// `v2 <version> <status> <active 0|1> <expires unix seconds or -> <url>` for a live link,
-    /// `v2 <version> deleted` for a deleted one.
+    /// `v3 <version> <id> <status> <active 0|1> <expires unix seconds or -> <url>` for a live
+    /// link, `v3 <version> deleted` for a deleted one.
     ///
     /// A normalized URL never contains a space, so the URL is simply the rest of the line.
     /// Plain text keeps the L1-off path (Redis on every request) free of a JSON parser, and
     /// lets the Redis-side version check (a Lua pattern) read the version.
     pub fn encode(&self) -> String {
         match self {
-            Self::Deleted { version } => format!("v2 {version} deleted"),
+            Self::Deleted { version } => format!("v3 {version} deleted"),
             Self::Live { version, link } => {
                 let expires = link
                     .expires_at
                     .map_or_else(|| "-".to_owned(), |t| t.to_string());
                 format!(
-                    "v2 {version} {} {} {expires} {}",
+                    "v3 {version} {} {} {} {expires} {}",
+                    link.id,
                     link.redirect_type.status(),
                     u8::from(link.is_active),
                     link.url
@@ -293,16 +296,17 @@ impl ReadEntry {
     /// `None` for anything [`Self::encode`] did not produce (a foreign or older format is
     /// treated as a cache miss, never as an error).
     pub fn decode(value: &str) -> Option<Self> {
-        let mut parts = value.splitn(6, ' ');
-        if parts.next()? != "v2" {
+        let mut parts = value.splitn(7, ' ');
+        if parts.next()? != "v3" {
             return None;
         }
         let version = parts.next()?.parse().ok()?;
-        let status = parts.next()?;
-        if status == "deleted" {
+        let id = parts.next()?;
+        if id == "deleted" {
             return parts.next().is_none().then_some(Self::Deleted { version });
         }
-        let redirect_type = RedirectType::from_status(status.parse().ok()?)?;
+        let id = id.parse().ok()?;
+        let redirect_type = RedirectType::from_status(parts.next()?.parse().ok()?)?;
         let is_active = match parts.next()? {
             "1" => true,
             "0" => false,
@@ -316,6 +320,7 @@ impl ReadEntry {
         Some(Self::Live {
             version,
             link: CachedLink {
+                id,
                 url,
                 redirect_type,
                 is_active,
@@ -396,13 +401,14 @@ mod tests {
     #[test]
     fn foreign_cache_values_are_misses() {
         assert_eq!(ReadEntry::decode(""), None);
-        assert_eq!(ReadEntry::decode("v1 302 1 - https://a.b"), None);
-        assert_eq!(ReadEntry::decode("v2 7 200 1 - https://a.b"), None);
-        assert_eq!(ReadEntry::decode("v2 7 302 1 -"), None);
-        assert_eq!(ReadEntry::decode("v2 x deleted"), None);
-        assert_eq!(ReadEntry::decode("v2 7 deleted extra"), None);
+        assert_eq!(ReadEntry::decode("v2 7 302 1 - https://a.b"), None);
+        assert_eq!(ReadEntry::decode("v3 7 9 200 1 - https://a.b"), None);
+        assert_eq!(ReadEntry::decode("v3 7 9 302 1 -"), None);
+        assert_eq!(ReadEntry::decode("v3 7 x 302 1 - https://a.b"), None);
+        assert_eq!(ReadEntry::decode("v3 x deleted"), None);
+        assert_eq!(ReadEntry::decode("v3 7 deleted extra"), None);
         assert_eq!(
-            ReadEntry::decode("v2 7 deleted"),
+            ReadEntry::decode("v3 7 deleted"),
             Some(ReadEntry::Deleted { version: 7 })
         );
     }
@@ -415,9 +421,11 @@ mod tests {
             is_active in any::<bool>(),
             expires_at in proptest::option::of(any::<i64>()),
             version in 0..i64::MAX,
+            id in 1..i64::MAX,
         ) {
             let url = TargetUrl::parse(&format!("https://example.com/{path}"), &[]).unwrap();
             let link = CachedLink {
+                id,
                 url: url.into_string(),
                 redirect_type: RedirectType::from_status(status).unwrap(),
                 is_active,

@@ -38,6 +38,7 @@ impl Link {
             return ReadEntry::Deleted { version };
         }
         let link = CachedLink {
+            id: self.id,
             url: self.url.clone(),
             redirect_type: self.redirect_type,
             is_active: self.is_active,

@@ -4,6 +4,7 @@
 //! The hot path allocates nothing on an L1 hit: the path is checked in place, the cached
 //! `Location` value is shared, and the body is empty.
 
+use crate::clicks::Recorder;
 use crate::metrics::Metrics;
 use crate::resolver::{Entry, Resolver};
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use prometheus::Registry;
+use std::net::IpAddr;
 use std::time::Instant;
 
 pub type Body = Full<Bytes>;
@@ -29,15 +31,23 @@ const REDIRECT_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("private, m
 /// The redirect service's request handler, shared by its own server and `hop up`.
 pub struct App {
     resolver: Resolver,
+    recorder: Recorder,
     health: Health,
     registry: Registry,
     metrics: Metrics,
 }
 
 impl App {
-    pub fn new(resolver: Resolver, health: Health, registry: Registry, metrics: Metrics) -> Self {
+    pub fn new(
+        resolver: Resolver,
+        recorder: Recorder,
+        health: Health,
+        registry: Registry,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             resolver,
+            recorder,
             health,
             registry,
             metrics,
@@ -60,8 +70,8 @@ impl App {
         &self.metrics
     }
 
-    /// Answers one request. Only the head of the request is read.
-    pub async fn handle<B>(&self, req: &Request<B>) -> Response<Body> {
+    /// Answers one request from `peer`. Only the head of the request is read.
+    pub async fn handle<B>(&self, req: &Request<B>, peer: Option<IpAddr>) -> Response<Body> {
         let started = Instant::now();
         let path = req.uri().path();
         let head = match *req.method() {
@@ -72,11 +82,21 @@ impl App {
         match path {
             "/metrics" => self.render_metrics(started),
             p if p.starts_with("/health") => self.health_check(p, req.method(), started),
-            p => self.redirect(&p[1..], head, started).await,
+            p => {
+                self.redirect(&p[1..], head, req.headers(), peer, started)
+                    .await
+            }
         }
     }
 
-    async fn redirect(&self, code: &str, head: bool, started: Instant) -> Response<Body> {
+    async fn redirect(
+        &self,
+        code: &str,
+        head: bool,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+        started: Instant,
+    ) -> Response<Body> {
         let routes = &self.metrics.routes;
         let Some(code) = ShortCode::parse(code) else {
             // Impossible shape: no store is asked.
@@ -90,6 +110,7 @@ impl App {
         };
         let (response, series) = match self.resolver.resolve(code.as_str(), started).await {
             Ok(Entry::Link(target)) if target.is_live() => {
+                self.recorder.record(target.link_id, headers, peer);
                 let mut response = Response::new(Body::default());
                 *response.status_mut() = target.status;
                 let headers = response.headers_mut();

@@ -10,11 +10,14 @@
 //!   misses) → Redis (behind a circuit breaker) → Postgres, filling the tiers on the way
 //!   back. Each tier can be switched off ([`CacheSettings`]).
 //! - [`store`]: the one SQL query of the service.
+//! - [`clicks`]: click recording off the hot path: a bounded buffer, a batch writer that
+//!   maintains the hourly rollups, and the raw table's daily partitions.
 //! - [`invalidation`]: listens on the links service's invalidation channel and evicts L1
 //!   entries, so a new or changed link is served everywhere at once.
 //! - [`metrics`]: cache tier counters and the pre-resolved request series of the hot path.
 //! - [`server`]: [`build`] binds the listener; `run` serves until shutdown and drains.
 
+pub mod clicks;
 pub mod http;
 pub mod invalidation;
 pub mod metrics;
@@ -22,6 +25,7 @@ pub mod resolver;
 pub mod server;
 pub mod store;
 
+pub use clicks::ClickSettings;
 pub use http::App;
 pub use resolver::CacheSettings;
 pub use server::{Config, Redirect, Server, build};

@@ -58,6 +58,8 @@ impl Default for CacheSettings {
 /// What a redirect answers with, prepared once per cache fill.
 #[derive(Debug)]
 pub struct Target {
+    /// The link's id, which its clicks are recorded under.
+    pub link_id: i64,
     pub status: StatusCode,
     pub location: HeaderValue,
     pub is_active: bool,
@@ -104,6 +106,7 @@ impl Entry {
     fn from_cached(code: &str, link: CachedLink) -> Self {
         match HeaderValue::from_str(&link.url) {
             Ok(location) => Self::Link(Arc::new(Target {
+                link_id: link.id,
                 status: StatusCode::from_u16(link.redirect_type.status())
                     .unwrap_or(StatusCode::FOUND),
                 location,
@@ -300,6 +303,7 @@ mod tests {
 
     fn target(is_active: bool, expires_at: Option<i64>) -> Target {
         Target {
+            link_id: 1,
             status: StatusCode::FOUND,
             location: HeaderValue::from_static("https://example.com"),
             is_active,

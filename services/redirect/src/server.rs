@@ -1,5 +1,7 @@
 //! Wiring and running the redirect service.
 
+use crate::clicks::writer::ClickWriter;
+use crate::clicks::{ClickMetrics, ClickSettings, Recorder, partitions};
 use crate::http::{App, Body};
 use crate::metrics::Metrics;
 use crate::resolver::{CacheSettings, Resolver};
@@ -11,7 +13,7 @@ use hop_kit::redis::Redis;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +24,7 @@ pub struct Config {
     /// The HTTP listener; port 0 picks a free port. Unused when embedded (`hop up`).
     pub addr: SocketAddr,
     pub cache: CacheSettings,
+    pub clicks: ClickSettings,
     pub database: DatabaseArgs,
     pub redis: RedisArgs,
     pub shutdown_grace: Duration,
@@ -33,6 +36,10 @@ pub struct Redirect {
     app: Arc<App>,
     pool: Pool,
     redis: Redis,
+    clicks: ClickSettings,
+    /// The click writer, until started; then its task, awaited at close.
+    writer: Mutex<Option<ClickWriter>>,
+    writing: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Redirect {
@@ -50,28 +57,57 @@ impl Redirect {
             config.database.timeout(),
             metrics.clone(),
         );
+        let click_metrics = ClickMetrics::new(&registry);
+        let (recorder, receiver) = Recorder::new(&config.clicks, click_metrics.clone());
+        let writer =
+            receiver.map(|rx| ClickWriter::new(rx, pool.clone(), &config.clicks, click_metrics));
         let health = Health::new("redirect", &registry);
-        let app = Arc::new(App::new(resolver, health, registry, metrics));
-        Ok(Self { app, pool, redis })
+        let app = Arc::new(App::new(resolver, recorder, health, registry, metrics));
+        Ok(Self {
+            app,
+            pool,
+            redis,
+            clicks: config.clicks.clone(),
+            writer: Mutex::new(writer),
+            writing: Mutex::new(None),
+        })
     }
 
     pub fn app(&self) -> Arc<App> {
         self.app.clone()
     }
 
-    /// Starts the dependency probes and the invalidation listener until `stop`.
+    /// Starts the dependency probes, the invalidation listener and the click pipeline
+    /// (writer and partition upkeep) until `stop`. Cancel `stop` only once requests have
+    /// drained: the writer then writes what is still buffered.
     pub fn start(&self, stop: &CancellationToken) -> anyhow::Result<()> {
         self.app
             .health()
             .spawn_store_probes(&self.pool, &self.redis, stop);
+        if let Some(writer) = lock(&self.writer).take() {
+            partitions::spawn(
+                self.pool.clone(),
+                self.clicks.click_retention_days,
+                stop.clone(),
+            );
+            *lock(&self.writing) = Some(tokio::spawn(writer.run(stop.clone())));
+        }
         crate::invalidation::spawn(&self.redis, self.app.clone(), stop.clone())
     }
 
-    /// Closes the connections (after the listener has drained).
+    /// Waits for the click writer to write what was buffered, then closes the connections.
     pub async fn close(&self) {
+        let writing = lock(&self.writing).take();
+        if let Some(writing) = writing {
+            let _ = writing.await;
+        }
         self.redis.quit().await;
         self.pool.close();
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A redirect service with its listener bound, ready to [`Server::run`].
@@ -114,12 +150,12 @@ impl Server {
         self.service.start(&stop)?;
         let app = self.service.app();
         let health = app.health().clone();
-        let make = move |_peer| {
+        let make = move |peer: SocketAddr| {
             let app = app.clone();
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let app = app.clone();
                 async move {
-                    Ok::<_, Infallible>(app.handle(&req).await)
+                    Ok::<_, Infallible>(app.handle(&req, Some(peer.ip())).await)
                         as Result<http::Response<Body>, Infallible>
                 }
             })

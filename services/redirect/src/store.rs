@@ -23,7 +23,7 @@ pub async fn find(pool: &Pool, code: &str) -> Result<Option<ReadEntry>, StoreErr
             "SELECT target_url, redirect_type, is_active, \
                     extract(epoch FROM expires_at)::bigint AS expires_at, \
                     (extract(epoch FROM updated_at) * 1000000)::bigint AS version, \
-                    deleted_at IS NOT NULL AS deleted \
+                    deleted_at IS NOT NULL AS deleted, id \
              FROM links WHERE code = $1",
         )
         .await?;
@@ -38,6 +38,7 @@ pub async fn find(pool: &Pool, code: &str) -> Result<Option<ReadEntry>, StoreErr
     let redirect_type =
         RedirectType::from_status(i64::from(status)).ok_or(StoreError::BadRow(status))?;
     let link = CachedLink {
+        id: row.try_get(6)?,
         url: row.try_get(0)?,
         redirect_type,
         is_active: row.try_get(2)?,

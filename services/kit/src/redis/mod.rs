@@ -21,14 +21,14 @@ use std::time::Duration;
 ///
 /// `KEYS` are the entries' keys; `ARGV` is `ttl, channel`, then `value, version` for each key
 /// in order, then the messages to publish on `channel`. An entry is written unless its key
-/// holds an entry (`v2 <version> …`) at least as new. Returns how many entries were written.
+/// holds an entry (`v<format> <version> …`) at least as new. Returns how many entries were written.
 /// One script: atomic, and one round trip for a whole batch.
 const WRITE_NEWER_THEN_PUBLISH: &str = r#"
 local ttl, channel, written = ARGV[1], ARGV[2], 0
 for i = 1, #KEYS do
   local value, version = ARGV[1 + 2 * i], tonumber(ARGV[2 + 2 * i])
   local current = redis.call('GET', KEYS[i])
-  local held = current and tonumber(string.match(current, '^v2 (%d+) '))
+  local held = current and tonumber(string.match(current, '^v%d+ (%d+) '))
   if not held or held < version then
     redis.call('SET', KEYS[i], value, 'EX', ttl)
     written = written + 1

@@ -1,6 +1,6 @@
 use hop_kit::config::{DatabaseArgs, RedisArgs};
 use hop_kit::link::{CachedLink, ReadEntry, RedirectType};
-use hop_redirect::CacheSettings;
+use hop_redirect::{CacheSettings, ClickSettings};
 use hop_testkit::TestDb;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -10,6 +10,7 @@ pub struct TestRedirect {
     pub http: reqwest::Client,
     pub redis: RedisArgs,
     stop: CancellationToken,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestRedirect {
@@ -19,6 +20,14 @@ impl Drop for TestRedirect {
 }
 
 impl TestRedirect {
+    /// Stops the service the way SIGTERM does and waits until it has finished.
+    pub async fn shut_down(mut self) {
+        self.stop.cancel();
+        if let Some(running) = self.running.take() {
+            running.await.unwrap().unwrap();
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
@@ -115,9 +124,27 @@ pub async fn spawn_redirect_with(
     redis: RedisArgs,
     cache: CacheSettings,
 ) -> TestRedirect {
+    spawn_recording(database, redis, cache, fast_clicks()).await
+}
+
+/// Click settings that flush every 100 ms, so tests need not wait a second per check.
+pub fn fast_clicks() -> ClickSettings {
+    ClickSettings {
+        click_flush_ms: 100,
+        ..ClickSettings::default()
+    }
+}
+
+pub async fn spawn_recording(
+    database: DatabaseArgs,
+    redis: RedisArgs,
+    cache: CacheSettings,
+    clicks: ClickSettings,
+) -> TestRedirect {
     let config = hop_redirect::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         cache,
+        clicks,
         database,
         redis: redis.clone(),
         shutdown_grace: Duration::from_secs(1),
@@ -125,7 +152,7 @@ pub async fn spawn_redirect_with(
     let server = hop_redirect::build(config).await.expect("redirect builds");
     let base = format!("http://{}", server.addr());
     let stop = CancellationToken::new();
-    tokio::spawn(server.run(stop.clone().cancelled_owned()));
+    let running = tokio::spawn(server.run(stop.clone().cancelled_owned()));
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
@@ -136,6 +163,7 @@ pub async fn spawn_redirect_with(
         http,
         redis,
         stop,
+        running: Some(running),
     }
 }
 
@@ -185,6 +213,7 @@ impl<'a> Seed<'a> {
 
 pub fn cached(url: &str) -> CachedLink {
     CachedLink {
+        id: 1,
         url: url.into(),
         redirect_type: RedirectType::Found,
         is_active: true,

@@ -1,0 +1,193 @@
+//! Click recording, off the hot path (DESIGN.md §7).
+//!
+//! A redirect only pushes a [`Click`] (the link id, the time and three header values, all
+//! reference-counted, nothing parsed) into a bounded channel and moves on; when the channel
+//! is full the click is dropped and counted, never waited for. A background
+//! [`writer::ClickWriter`] takes batches at least once a second, classifies them (referrer
+//! host, agent class, country) and writes each batch in one transaction: the raw rows, the
+//! hourly rollup per link and agent class, and the daily rollup per referrer.
+//! [`partitions`] keeps the raw table's daily partitions ahead of time and drops old ones.
+
+pub mod classify;
+pub mod partitions;
+pub mod writer;
+
+use http::HeaderValue;
+use ipnet::IpNet;
+use prometheus::{IntCounter, IntGauge, Registry};
+use std::net::IpAddr;
+use std::time::SystemTime;
+use tokio::sync::mpsc;
+
+/// The click pipeline's settings (environment variables listed in `hop --help`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Clicks")]
+pub struct ClickSettings {
+    /// Record a click for every successful redirect.
+    #[arg(long, env = "CLICKS_ENABLED", value_name = "CLICKS_ENABLED", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub clicks_enabled: bool,
+    /// Clicks held in memory before new ones are dropped (and counted).
+    #[arg(long, env = "CLICK_BUFFER_SIZE", value_name = "CLICK_BUFFER_SIZE", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub click_buffer_size: u64,
+    /// Most clicks written in one batch.
+    #[arg(long, env = "CLICK_BATCH_MAX", value_name = "CLICK_BATCH_MAX", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub click_batch_max: u64,
+    /// Longest a click waits in memory before its batch is written, in ms.
+    #[arg(long, env = "CLICK_FLUSH_MS", value_name = "CLICK_FLUSH_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub click_flush_ms: u64,
+    /// Header carrying the client's country (e.g. CF-IPCountry), believed only from
+    /// CLICK_TRUSTED_PROXIES. Unset: no country is recorded.
+    #[arg(
+        long,
+        env = "CLICK_COUNTRY_HEADER",
+        value_name = "CLICK_COUNTRY_HEADER"
+    )]
+    pub click_country_header: Option<http::HeaderName>,
+    /// Proxies (comma-separated IPs or CIDRs) whose country header is believed.
+    #[arg(long, env = "CLICK_TRUSTED_PROXIES", value_name = "CLICK_TRUSTED_PROXIES", default_value = "", value_parser = parse_nets)]
+    pub click_trusted_proxies: Nets,
+    /// Days of raw clicks kept; older daily partitions are dropped (the rollups stay).
+    #[arg(long, env = "CLICK_RETENTION_DAYS", value_name = "CLICK_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub click_retention_days: u32,
+}
+
+impl Default for ClickSettings {
+    fn default() -> Self {
+        Self {
+            clicks_enabled: true,
+            click_buffer_size: 100_000,
+            click_batch_max: 5_000,
+            click_flush_ms: 1000,
+            click_country_header: None,
+            click_trusted_proxies: Nets::default(),
+            click_retention_days: 90,
+        }
+    }
+}
+
+/// A list of networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Nets(pub Vec<IpNet>);
+
+impl Nets {
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
+    }
+}
+
+fn parse_nets(s: &str) -> Result<Nets, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{p:?} is not an IP address or CIDR range"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Nets)
+}
+
+/// One redirect, as the hot path hands it over: nothing parsed yet.
+#[derive(Debug, Clone)]
+pub struct Click {
+    pub at: SystemTime,
+    pub link_id: i64,
+    pub referer: Option<HeaderValue>,
+    pub user_agent: Option<HeaderValue>,
+    pub country: Option<HeaderValue>,
+}
+
+/// The click pipeline's metrics.
+#[derive(Clone)]
+pub struct ClickMetrics {
+    pub recorded: IntCounter,
+    pub dropped: IntCounter,
+    pub written: IntCounter,
+    pub write_failures: IntCounter,
+    pub buffered: IntGauge,
+}
+
+impl ClickMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            hop_kit::metrics::register(registry, &c);
+            c
+        };
+        let buffered = IntGauge::new("hop_click_buffer_depth", "Clicks waiting to be written")
+            .expect("valid metric");
+        hop_kit::metrics::register(registry, &buffered);
+        Self {
+            recorded: counter(
+                "hop_clicks_recorded_total",
+                "Clicks accepted into the buffer",
+            ),
+            dropped: counter(
+                "hop_clicks_dropped_total",
+                "Clicks dropped because the buffer was full or recording had stopped",
+            ),
+            written: counter("hop_clicks_written_total", "Clicks written to Postgres"),
+            write_failures: counter(
+                "hop_click_write_failures_total",
+                "Batches that could not be written (retried)",
+            ),
+            buffered,
+        }
+    }
+}
+
+/// The hot path's end of the pipeline.
+pub struct Recorder {
+    sender: Option<mpsc::Sender<Click>>,
+    country_header: Option<http::HeaderName>,
+    trusted_proxies: Nets,
+    metrics: ClickMetrics,
+}
+
+impl Recorder {
+    /// A recorder and the receiving end for the writer; no receiver when recording is off.
+    pub fn new(
+        settings: &ClickSettings,
+        metrics: ClickMetrics,
+    ) -> (Self, Option<mpsc::Receiver<Click>>) {
+        let (sender, receiver) = if settings.clicks_enabled {
+            let (tx, rx) = mpsc::channel(settings.click_buffer_size as usize);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let recorder = Self {
+            sender,
+            country_header: settings.click_country_header.clone(),
+            trusted_proxies: settings.click_trusted_proxies.clone(),
+            metrics,
+        };
+        (recorder, receiver)
+    }
+
+    /// Records a redirect of `link_id` for the request with `headers` from `peer`. Never
+    /// waits: a full buffer drops the click.
+    pub fn record(&self, link_id: i64, headers: &http::HeaderMap, peer: Option<IpAddr>) {
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        let country = match (&self.country_header, peer) {
+            (Some(header), Some(peer)) if self.trusted_proxies.contains(&peer) => {
+                headers.get(header).cloned()
+            }
+            _ => None,
+        };
+        let click = Click {
+            at: SystemTime::now(),
+            link_id,
+            referer: headers.get(http::header::REFERER).cloned(),
+            user_agent: headers.get(http::header::USER_AGENT).cloned(),
+            country,
+        };
+        match sender.try_send(click) {
+            Ok(()) => self.metrics.recorded.inc(),
+            Err(_) => self.metrics.dropped.inc(),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The background half of click recording: batches from the buffer, written in one
+//! transaction each (raw rows plus rollups), at least once per CLICK_FLUSH_MS.
+//!
+//! A batch that cannot be written (Postgres down) is kept and retried on the next tick;
+//! meanwhile the buffer fills and further clicks are dropped and counted, so redirects
+//! never wait. At shutdown everything still buffered is written before the process exits.
+
+use super::classify::{Classifier, country, referrer_host};
+use super::{Click, ClickMetrics, ClickSettings};
+use chrono::{DateTime, NaiveDate, Utc};
+use hop_kit::postgres::Pool;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Attempts to write what is left at shutdown before giving up on it.
+const SHUTDOWN_ATTEMPTS: usize = 5;
+
+pub struct ClickWriter {
+    receiver: mpsc::Receiver<Click>,
+    pool: Pool,
+    metrics: ClickMetrics,
+    batch_max: usize,
+    flush_every: Duration,
+    classifier: Classifier,
+    agents: HashMap<Vec<u8>, &'static str>,
+}
+
+/// A click as stored.
+struct Row {
+    at: DateTime<Utc>,
+    link_id: i64,
+    referrer: Option<String>,
+    agent_class: &'static str,
+    country: Option<String>,
+}
+
+impl ClickWriter {
+    pub fn new(
+        receiver: mpsc::Receiver<Click>,
+        pool: Pool,
+        settings: &ClickSettings,
+        metrics: ClickMetrics,
+    ) -> Self {
+        Self {
+            receiver,
+            pool,
+            metrics,
+            batch_max: settings.click_batch_max as usize,
+            flush_every: Duration::from_millis(settings.click_flush_ms),
+            classifier: Classifier::default(),
+            agents: HashMap::new(),
+        }
+    }
+
+    /// Writes batches until `stop`, then writes what is left and returns.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut pending: Vec<Click> = Vec::with_capacity(self.batch_max);
+        let mut ticker = tokio::time::interval(self.flush_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let room = self.batch_max.saturating_sub(pending.len());
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                received = self.receiver.recv_many(&mut pending, room), if room > 0 => {
+                    if received == 0 {
+                        break;
+                    }
+                    if pending.len() >= self.batch_max {
+                        self.flush(&mut pending).await;
+                    }
+                }
+                _ = ticker.tick() => {
+                    if !pending.is_empty() {
+                        self.flush(&mut pending).await;
+                    }
+                }
+            }
+            self.metrics
+                .buffered
+                .set((self.receiver.len() + pending.len()) as i64);
+        }
+        self.receiver.close();
+        while let Ok(click) = self.receiver.try_recv() {
+            pending.push(click);
+        }
+        for _ in 0..SHUTDOWN_ATTEMPTS {
+            while !pending.is_empty() {
+                let size = pending.len().min(self.batch_max);
+                let mut batch: Vec<Click> = pending.drain(..size).collect();
+                self.flush(&mut batch).await;
+                if !batch.is_empty() {
+                    pending.splice(0..0, batch);
+                    break;
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if !pending.is_empty() {
+            tracing::error!(
+                service = "redirect",
+                lost = pending.len(),
+                "clicks_lost_at_shutdown"
+            );
+            self.metrics.dropped.inc_by(pending.len() as u64);
+        }
+        self.metrics.buffered.set(0);
+    }
+
+    /// Writes `pending` and empties it; on failure keeps it for the next attempt.
+    async fn flush(&mut self, pending: &mut Vec<Click>) {
+        let rows: Vec<Row> = pending.iter().map(|c| self.classify(c)).collect();
+        match write(&self.pool, &rows).await {
+            Ok(()) => {
+                self.metrics.written.inc_by(rows.len() as u64);
+                pending.clear();
+            }
+            Err(e) => {
+                self.metrics.write_failures.inc();
+                tracing::warn!(service = "redirect", error = %e, waiting = pending.len(), "click_write_failed");
+            }
+        }
+    }
+
+    fn classify(&mut self, click: &Click) -> Row {
+        let agent_class = match &click.user_agent {
+            Some(ua) => match self.agents.get(ua.as_bytes()) {
+                Some(class) => class,
+                None => {
+                    let class = self.classifier.agent_class(Some(ua));
+                    if self.agents.len() > 10_000 {
+                        self.agents.clear();
+                    }
+                    self.agents.insert(ua.as_bytes().to_vec(), class);
+                    class
+                }
+            },
+            None => "other",
+        };
+        Row {
+            at: DateTime::<Utc>::from(click.at),
+            link_id: click.link_id,
+            referrer: referrer_host(click.referer.as_ref()),
+            agent_class,
+            country: country(click.country.as_ref()),
+        }
+    }
+}
+
+/// One transaction: the raw rows, then the rollups (aggregated here, so each rollup row
+/// appears once per statement).
+async fn write(pool: &Pool, rows: &[Row]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut hourly: HashMap<(i64, i64, &str), i64> = HashMap::new();
+    let mut referrers: HashMap<(i64, NaiveDate, &str, bool), i64> = HashMap::new();
+    for row in rows {
+        let hour = row.at.timestamp() - row.at.timestamp().rem_euclid(3600);
+        *hourly
+            .entry((row.link_id, hour, row.agent_class))
+            .or_default() += 1;
+        let referrer = row.referrer.as_deref().unwrap_or("");
+        let key = (
+            row.link_id,
+            row.at.date_naive(),
+            referrer,
+            row.agent_class == "bot",
+        );
+        *referrers.entry(key).or_default() += 1;
+    }
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let at: Vec<DateTime<Utc>> = rows.iter().map(|r| r.at).collect();
+    let link: Vec<i64> = rows.iter().map(|r| r.link_id).collect();
+    let referrer: Vec<Option<&str>> = rows.iter().map(|r| r.referrer.as_deref()).collect();
+    let class: Vec<&str> = rows.iter().map(|r| r.agent_class).collect();
+    let country: Vec<Option<&str>> = rows.iter().map(|r| r.country.as_deref()).collect();
+    tx.execute(
+        "INSERT INTO clicks (at, link_id, referrer_host, agent_class, country) \
+         SELECT * FROM unnest($1::timestamptz[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
+        &[&at, &link, &referrer, &class, &country],
+    )
+    .await?;
+    let (mut links, mut buckets, mut classes, mut counts) = (vec![], vec![], vec![], vec![]);
+    for ((link, hour, class), n) in &hourly {
+        links.push(*link);
+        buckets.push(DateTime::<Utc>::from_timestamp(*hour, 0).unwrap_or_default());
+        classes.push(*class);
+        counts.push(*n);
+    }
+    tx.execute(
+        "INSERT INTO click_counts (link_id, bucket, agent_class, clicks) \
+         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[]) \
+         ON CONFLICT (link_id, bucket, agent_class) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks",
+        &[&links, &buckets, &classes, &counts],
+    )
+    .await?;
+    let (mut links, mut days, mut hosts, mut bots, mut counts) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for ((link, day, host, bot), n) in &referrers {
+        links.push(*link);
+        days.push(*day);
+        hosts.push(*host);
+        bots.push(*bot);
+        counts.push(*n);
+    }
+    tx.execute(
+        "INSERT INTO click_referrers (link_id, day, referrer_host, is_bot, clicks) \
+         SELECT * FROM unnest($1::bigint[], $2::date[], $3::text[], $4::boolean[], $5::bigint[]) \
+         ON CONFLICT (link_id, day, referrer_host, is_bot) DO UPDATE SET clicks = click_referrers.clicks + EXCLUDED.clicks",
+        &[&links, &days, &hosts, &bots, &counts],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

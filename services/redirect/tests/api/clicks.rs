@@ -1,0 +1,327 @@
+//! Click recording: counted off the hot path, batched into Postgres, nothing lost at
+//! shutdown, degrading (dropping and counting) while Postgres is down.
+
+use crate::helpers::*;
+use hop_redirect::ClickSettings;
+use hop_testkit::{PostgresServer, TestDb};
+use std::time::Duration;
+
+async fn total(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one(
+            "SELECT COALESCE(sum(clicks), 0)::bigint FROM click_counts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn raw(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one("SELECT count(*) FROM clicks", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+const DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_redirect_is_counted_within_two_seconds() {
+    let db = TestDb::new().await;
+    Seed::new("counted", "https://example.com/c")
+        .insert(&db)
+        .await;
+    let app = spawn_redirect(&db, cache(true, true)).await;
+    for i in 0..60 {
+        let ua = [
+            IPHONE,
+            DESKTOP,
+            "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        ][i % 3];
+        let response = app
+            .http
+            .get(format!("{}/counted", app.base))
+            .header("user-agent", ua)
+            .header(
+                "referer",
+                if i % 2 == 0 {
+                    "https://news.example.org/story"
+                } else {
+                    "https://mail.example.net/"
+                },
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+    }
+    let counted = eventually(Duration::from_secs(2), || async { total(&db).await == 60 });
+    assert!(counted.await, "60 redirects, {} counted", total(&db).await);
+    assert_eq!(raw(&db).await, 60);
+    let classes: Vec<(String, i64)> = db
+        .client()
+        .await
+        .query(
+            "SELECT agent_class, sum(clicks)::bigint FROM click_counts GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            ("bot".into(), 20),
+            ("desktop".into(), 20),
+            ("mobile".into(), 20)
+        ]
+    );
+    let referrers: Vec<(String, i64)> = db
+        .client()
+        .await
+        .query(
+            "SELECT referrer_host, sum(clicks)::bigint FROM click_referrers GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        referrers,
+        [
+            ("mail.example.net".into(), 30),
+            ("news.example.org".into(), 30)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_found_and_gone_record_nothing() {
+    let db = TestDb::new().await;
+    Seed {
+        active: false,
+        ..Seed::new("paused", "https://example.com/p")
+    }
+    .insert(&db)
+    .await;
+    Seed {
+        expires_in_secs: Some(-5),
+        ..Seed::new("expired", "https://example.com/e")
+    }
+    .insert(&db)
+    .await;
+    let app = spawn_redirect(&db, cache(true, true)).await;
+    assert_eq!(app.follow("paused").await.0, 410);
+    assert_eq!(app.follow("expired").await.0, 410);
+    assert_eq!(app.follow("unknown").await.0, 404);
+    assert_eq!(app.follow("bad.shape").await.0, 404);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(total(&db).await, 0);
+    assert_eq!(
+        metric(&app.metrics().await, "hop_clicks_recorded_total", &[]),
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_writes_every_buffered_click() {
+    let db = TestDb::new().await;
+    Seed::new("final", "https://example.com/f")
+        .insert(&db)
+        .await;
+    // A minute between flushes: without the shutdown flush nothing would be written.
+    let clicks = ClickSettings {
+        click_flush_ms: 60_000,
+        ..ClickSettings::default()
+    };
+    let app = spawn_recording(
+        db.args.clone(),
+        hop_testkit::redis_args(),
+        cache(true, true),
+        clicks,
+    )
+    .await;
+    for _ in 0..150 {
+        assert_eq!(app.follow("final").await.0, 302);
+    }
+    assert_eq!(total(&db).await, 0, "nothing written yet");
+    app.shut_down().await;
+    assert_eq!(total(&db).await, 150);
+    assert_eq!(raw(&db).await, 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_down_redirects_go_on_drops_are_counted_and_recording_resumes() {
+    let mut postgres = PostgresServer::start();
+    let db = TestDb::at(&postgres.url("postgres")).await;
+    Seed::new("sturdy", "https://example.com/s")
+        .insert(&db)
+        .await;
+    let clicks = ClickSettings {
+        click_buffer_size: 20,
+        click_batch_max: 10,
+        click_flush_ms: 100,
+        ..ClickSettings::default()
+    };
+    let app = spawn_recording(
+        db.args.clone(),
+        hop_testkit::redis_args(),
+        cache(true, true),
+        clicks,
+    )
+    .await;
+    assert_eq!(app.follow("sturdy").await.0, 302);
+    assert!(eventually(Duration::from_secs(2), || async { total(&db).await == 1 }).await);
+
+    postgres.stop();
+    for _ in 0..200 {
+        assert_eq!(
+            app.follow("sturdy").await.0,
+            302,
+            "cached redirects keep working"
+        );
+    }
+    let text = app.metrics().await;
+    let dropped = metric(&text, "hop_clicks_dropped_total", &[]);
+    assert!(dropped >= 150.0, "only {dropped} drops counted");
+
+    postgres.restart();
+    // What was held while Postgres was down is written, and new clicks are recorded again.
+    for _ in 0..5 {
+        assert_eq!(app.follow("sturdy").await.0, 302);
+    }
+    let resumed = eventually(Duration::from_secs(10), || async {
+        let written = metric(&app.metrics().await, "hop_clicks_written_total", &[]);
+        let recorded = metric(&app.metrics().await, "hop_clicks_recorded_total", &[]);
+        written == recorded
+    });
+    assert!(resumed.await, "recording resumed once Postgres came back");
+    let recorded = metric(&app.metrics().await, "hop_clicks_recorded_total", &[]) as i64;
+    assert_eq!(total(&db).await, recorded);
+    assert_eq!(
+        recorded + dropped as i64,
+        206,
+        "every click is either stored or counted as dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_country_header_is_believed_only_from_trusted_proxies() {
+    let db = TestDb::new().await;
+    Seed::new("geo", "https://example.com/g").insert(&db).await;
+    let trusting = ClickSettings {
+        click_country_header: Some("cf-ipcountry".parse().unwrap()),
+        click_trusted_proxies: hop_redirect::clicks::Nets(vec!["127.0.0.1/32".parse().unwrap()]),
+        click_flush_ms: 100,
+        ..ClickSettings::default()
+    };
+    let wary = ClickSettings {
+        click_country_header: Some("cf-ipcountry".parse().unwrap()),
+        click_flush_ms: 100,
+        ..ClickSettings::default()
+    };
+    for (settings, expected) in [(trusting, Some("DE".to_owned())), (wary, None)] {
+        db.client()
+            .await
+            .batch_execute("TRUNCATE clicks, click_counts, click_referrers")
+            .await
+            .unwrap();
+        let app = spawn_recording(
+            db.args.clone(),
+            hop_testkit::redis_args(),
+            cache(true, true),
+            settings,
+        )
+        .await;
+        app.http
+            .get(format!("{}/geo", app.base))
+            .header("cf-ipcountry", "de")
+            .send()
+            .await
+            .unwrap();
+        assert!(eventually(Duration::from_secs(2), || async { raw(&db).await == 1 }).await);
+        let country: Option<String> = db
+            .client()
+            .await
+            .query_one("SELECT country FROM clicks", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(country, expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_can_be_turned_off() {
+    let db = TestDb::new().await;
+    Seed::new("quiet", "https://example.com/q")
+        .insert(&db)
+        .await;
+    let off = ClickSettings {
+        clicks_enabled: false,
+        ..ClickSettings::default()
+    };
+    let app = spawn_recording(
+        db.args.clone(),
+        hop_testkit::redis_args(),
+        cache(true, true),
+        off,
+    )
+    .await;
+    assert_eq!(app.follow("quiet").await.0, 302);
+    app.shut_down().await;
+    assert_eq!(total(&db).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_made_ahead_and_dropped_after_retention() {
+    use hop_redirect::clicks::partitions::{DAYS_AHEAD, maintain, partition_name};
+    let db = TestDb::new().await;
+    let pool = hop_kit::postgres::pool(&db.args).unwrap();
+    let client = db.client().await;
+    client
+        .batch_execute("CREATE TABLE clicks_20200101 PARTITION OF clicks FOR VALUES FROM ('2020-01-01') TO ('2020-01-02')")
+        .await
+        .unwrap();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+    let dropped = maintain(&pool, 30, today).await.unwrap();
+    assert_eq!(dropped, ["clicks_20200101"]);
+    let partitions: Vec<String> = client
+        .query("SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'clicks'::regclass ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for offset in 0..=DAYS_AHEAD {
+        let day = today + chrono::Days::new(offset);
+        assert!(
+            partitions.contains(&partition_name(day)),
+            "{} missing from {partitions:?}",
+            partition_name(day)
+        );
+    }
+    assert!(!partitions.contains(&"clicks_20200101".to_owned()));
+    // Idempotent: a second run creates and drops nothing new.
+    assert!(maintain(&pool, 30, today).await.unwrap().is_empty());
+    // A click lands in its day's partition.
+    client
+        .execute("INSERT INTO clicks (at, link_id, agent_class) VALUES ('2026-11-28 10:00:00+00', 1, 'other')", &[])
+        .await
+        .unwrap();
+    let stored: i64 = client
+        .query_one("SELECT count(*) FROM clicks_20261128", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1);
+}
