@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/links", post(create).get(list))
         .route("/links/create", post(create))
         .route("/links/{code}", get(read).patch(update).delete(remove))
+        .route("/links/{code}/stats", get(stats))
 }
 
 /// A link as the API shows it. The owner-only fields are absent from the public view.
@@ -253,4 +254,92 @@ async fn remove(
         .delete_link(state.request(request, &request_id))
         .await?;
     Ok(http::StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /links/{code}/stats`.
+#[derive(Debug, serde::Deserialize)]
+pub struct StatsParams {
+    from: Option<String>,
+    to: Option<String>,
+    unit: Option<String>,
+    include_bots: Option<String>,
+}
+
+/// `GET /links/{code}/stats?from=&to=&unit=hour|day&include_bots=`: the owner's click
+/// statistics.
+async fn stats(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    user: AuthUser,
+    Path(code): Path<String>,
+    Query(params): Query<StatsParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut errors = Vec::new();
+    let mut time = |field: &str, raw: Option<String>| {
+        let raw = raw?;
+        match DateTime::parse_from_rfc3339(&raw) {
+            Ok(t) => Some(timestamp(t.with_timezone(&Utc))),
+            Err(_) => {
+                errors.push(FieldError::new(field, "must be an RFC 3339 timestamp"));
+                None
+            }
+        }
+    };
+    let (from, to) = (time("from", params.from), time("to", params.to));
+    let unit = match params.unit.as_deref() {
+        None => pb::TimeUnit::Unspecified,
+        Some("hour") => pb::TimeUnit::Hour,
+        Some("day") => pb::TimeUnit::Day,
+        Some(_) => {
+            errors.push(FieldError::new("unit", "must be hour or day"));
+            pb::TimeUnit::Unspecified
+        }
+    };
+    let include_bots = match params.include_bots.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => {
+            errors.push(FieldError::new("include_bots", "must be true or false"));
+            false
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    let request = pb::GetLinkStatsRequest {
+        code,
+        actor_user_id: user.user_id.to_string(),
+        from,
+        to,
+        unit: unit as i32,
+        include_bots,
+    };
+    let stats = state
+        .links()
+        .get_link_stats(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    let series: Vec<serde_json::Value> = stats
+        .series
+        .into_iter()
+        .map(|p| serde_json::json!({"bucket": p.bucket.and_then(rfc3339), "clicks": p.clicks}))
+        .collect();
+    let referrers: Vec<serde_json::Value> = stats
+        .top_referrers
+        .into_iter()
+        .map(|r| serde_json::json!({"host": r.name, "clicks": r.clicks}))
+        .collect();
+    let classes: serde_json::Map<String, serde_json::Value> = stats
+        .agent_classes
+        .into_iter()
+        .map(|c| (c.name, c.clicks.into()))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "code": stats.code,
+        "include_bots": include_bots,
+        "total": stats.total,
+        "series": series,
+        "top_referrers": referrers,
+        "agent_classes": classes,
+    })))
 }

@@ -8,6 +8,7 @@ use crate::edit::{Cursor, LinkChanges};
 use crate::error::LinksError;
 use crate::mint::Minter;
 use crate::read_model::ReadModel;
+use crate::stats::{Stats, StatsQuery};
 use crate::store::{NewRow, Store};
 use crate::writer::{Insert, Writer};
 use chrono::{DateTime, Utc};
@@ -259,6 +260,20 @@ impl LinkService {
             }
         });
         Ok((links, next))
+    }
+
+    /// Click statistics of the actor's link; anyone else gets `NotFound`.
+    pub async fn stats(
+        &self,
+        code: &str,
+        actor: i64,
+        query: &StatsQuery,
+    ) -> Result<Stats, LinksError> {
+        let link = self.get(code).await?;
+        if link.owner_id != Some(actor) {
+            return Err(LinksError::NotFound);
+        }
+        crate::stats::read(self.store.pool(), link.id, query).await
     }
 
     /// A live (not deleted) link by code.

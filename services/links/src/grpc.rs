@@ -5,6 +5,7 @@
 use crate::domain::{CreateFields, Link, LinkService, NewLink};
 use crate::edit::{Cursor, LinkChanges, UpdateFields};
 use crate::error::LinksError;
+use crate::stats::{StatsQuery, Unit};
 use chrono::{DateTime, Utc};
 use hop_kit::metrics::RpcMetrics;
 use hop_proto::links::v1 as pb;
@@ -157,11 +158,46 @@ impl pb::link_service_server::LinkService for LinksApi {
 
     async fn get_link_stats(
         &self,
-        _: Request<pb::GetLinkStatsRequest>,
+        request: Request<pb::GetLinkStatsRequest>,
     ) -> Result<Response<pb::LinkStats>, Status> {
-        Err(Status::unimplemented(
-            "GetLinkStats arrives with click recording (issue 4)",
-        ))
+        let (metadata, _, req) = request.into_parts();
+        self.call("GetLinkStats", &metadata, async {
+            let actor = require_actor(&req.actor_user_id)?;
+            let from = req.from.map(|t| from_timestamp("from", t)).transpose()?;
+            let to = req.to.map(|t| from_timestamp("to", t)).transpose()?;
+            let unit = match pb::TimeUnit::try_from(req.unit) {
+                Ok(pb::TimeUnit::Hour) => Some(Unit::Hour),
+                Ok(pb::TimeUnit::Day) => Some(Unit::Day),
+                Ok(pb::TimeUnit::Unspecified) => None,
+                Err(_) => return Err(LinksError::invalid("unit", "must be hour or day")),
+            };
+            let query = StatsQuery::parse(from, to, unit, req.include_bots, Utc::now())?;
+            let stats = self.links.stats(&req.code, actor, &query).await?;
+            let named = |items: Vec<(String, i64)>| {
+                items
+                    .into_iter()
+                    .map(|(name, n)| pb::NamedCount {
+                        name,
+                        clicks: n.max(0) as u64,
+                    })
+                    .collect()
+            };
+            Ok(pb::LinkStats {
+                code: req.code,
+                total: stats.total.max(0) as u64,
+                series: stats
+                    .series
+                    .into_iter()
+                    .map(|(bucket, n)| pb::SeriesPoint {
+                        bucket: Some(timestamp(bucket)),
+                        clicks: n.max(0) as u64,
+                    })
+                    .collect(),
+                top_referrers: named(stats.top_referrers),
+                agent_classes: named(stats.agent_classes),
+            })
+        })
+        .await
     }
 }
 

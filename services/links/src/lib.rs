@@ -7,6 +7,7 @@
 //!   knows nothing of gRPC.
 //! - [`edit`]: the validated changes of an update, and the cursor of "my links" pages.
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
+//! - [`stats`]: click statistics from the rollups the redirect service maintains.
 //! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
 //! - [`writer`]: batches concurrent creates into one INSERT and one commit.
 //! - [`read_model`]: write-through of each link to Redis and the invalidation message that
@@ -23,6 +24,7 @@ pub mod grpc;
 pub mod mint;
 pub mod read_model;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod writer;
 

@@ -1,0 +1,112 @@
+//! Click statistics through the API: owner only, from the rollups.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const MOBILE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+const BOT: &str = "Googlebot/2.1 (+http://www.google.com/bot.html)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_sees_totals_series_referrers_and_agents() {
+    let app = spawn_app_with(test_settings()).await;
+    let (owner, _) = app.account("stats@example.com").await;
+    let (stranger, _) = app.account("nosy@example.com").await;
+    let link: Value = app
+        .post_json(
+            "/links",
+            &json!({"url": "https://example.com/measured"}),
+            Some(&owner),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let code = link["code"].as_str().unwrap().to_owned();
+    for i in 0..12 {
+        let (ua, referer) = if i < 8 {
+            (MOBILE, "https://news.example.org/a")
+        } else {
+            (BOT, "https://crawl.example.net/")
+        };
+        let r = app
+            .http
+            .get(format!("{}/{code}", app.redirect))
+            .header("user-agent", ua)
+            .header("referer", referer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+    }
+    let path = format!("/links/{code}/stats");
+    let mut stats = Value::Null;
+    for _ in 0..60 {
+        stats = app.get_as(&path, &owner).await.json().await.unwrap();
+        if stats["total"] == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stats["total"], 8, "bots are left out by default: {stats}");
+    let series = stats["series"].as_array().unwrap();
+    assert_eq!(
+        series.len(),
+        8,
+        "seven days by day, zero-filled, today included: {stats}"
+    );
+    assert_eq!(
+        series
+            .iter()
+            .map(|p| p["clicks"].as_u64().unwrap())
+            .sum::<u64>(),
+        8
+    );
+    assert_eq!(
+        stats["top_referrers"],
+        json!([{"host": "news.example.org", "clicks": 8}])
+    );
+    assert_eq!(stats["agent_classes"], json!({"mobile": 8}));
+
+    let with_bots: Value = app
+        .get_as(
+            &format!("{path}?include_bots=true&unit=hour&from={}", hour_ago()),
+            &owner,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(with_bots["total"], 12);
+    assert_eq!(with_bots["agent_classes"], json!({"mobile": 8, "bot": 4}));
+    assert!(
+        with_bots["series"].as_array().unwrap().len() >= 2,
+        "an hour ago until now, by hour"
+    );
+
+    problem(app.get_as(&path, &stranger).await, 404).await;
+    problem(
+        app.http
+            .get(format!("{}{path}", app.api))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    for bad in [
+        "?unit=week",
+        "?from=yesterday",
+        "?include_bots=maybe",
+        "?from=2026-11-20T00:00:00Z&to=2026-11-10T00:00:00Z",
+        "?unit=hour&from=2020-01-01T00:00:00Z",
+    ] {
+        problem(app.get_as(&format!("{path}{bad}"), &owner).await, 400).await;
+    }
+}
+
+fn hour_ago() -> String {
+    (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
