@@ -34,6 +34,52 @@ pub enum Command {
     Serve(ServeCommand),
     /// Apply pending database migrations and exit
     Migrate(Box<MigrateArgs>),
+    /// Import the original system's CSV export (users, urls, events); safe to run twice
+    Import(Box<ImportArgs>),
+    /// Manage accounts
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Set a user's password, read from the first line of standard input (imported users
+    /// have none until this is run): `echo 'new password' | hop users set-password ada@example.com`
+    SetPassword(Box<SetPasswordArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Folder holding seed-users.csv, seed-urls.csv and seed-events.csv.
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: std::path::PathBuf,
+    /// The users file (default: DIR/seed-users.csv).
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<std::path::PathBuf>,
+    /// The urls file (default: DIR/seed-urls.csv).
+    #[arg(long, value_name = "FILE")]
+    pub urls: Option<std::path::PathBuf>,
+    /// The events file (default: DIR/seed-events.csv).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<std::path::PathBuf>,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SetPasswordArgs {
+    /// The account's email.
+    #[arg(value_name = "EMAIL")]
+    pub email: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]

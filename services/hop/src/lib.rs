@@ -6,12 +6,14 @@
 //! # Layout
 //!
 //! - [`cli`]: the clap definition: every flag is also an environment variable.
-//! - [`serve`]: `hop serve <service>` and `hop migrate`.
+//! - [`serve`]: `hop serve <service>`, `hop migrate` and the account commands.
+//! - [`import`]: `hop import`, the original system's CSV export into hop.
 //! - [`up`]: `hop up`: the services in one process, with a front listener that routes like
 //!   the production edge (`/links*`, `/auth*`, `/health*`, `/metrics` to the gateway, every
 //!   other GET/HEAD to redirect).
 
 pub mod cli;
+pub mod import;
 pub mod serve;
 pub mod up;
 
@@ -25,5 +27,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Serve(ServeCommand::Redirect(args)) => serve::redirect(*args).await,
         Command::Serve(ServeCommand::Auth(args)) => serve::auth(*args).await,
         Command::Migrate(args) => serve::migrate(*args).await,
+        Command::Import(args) => serve::import(*args).await,
+        Command::Users(cli::UsersCommand::SetPassword(args)) => serve::set_password(*args).await,
     }
 }

@@ -1,7 +1,11 @@
 //! `hop serve <service>` and `hop migrate`.
 
-use crate::cli::{AuthArgs, GatewayArgs, LinksArgs, MigrateArgs, RedirectArgs, addr};
+use crate::cli::{
+    AuthArgs, GatewayArgs, ImportArgs, LinksArgs, MigrateArgs, RedirectArgs, SetPasswordArgs, addr,
+};
+use anyhow::Context as _;
 use hop_kit::telemetry::init_telemetry;
+use std::time::Duration;
 
 pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("gateway", &args.log)?;
@@ -68,5 +72,65 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("migrate", &args.log)?;
     let applied = hop_kit::postgres::migrate(&args.database).await?;
     println!("applied {applied} migration(s)");
+    Ok(())
+}
+
+pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let _telemetry = init_telemetry("import", &args.log)?;
+    let defaults = crate::import::Sources::in_dir(&args.dir);
+    let sources = crate::import::Sources {
+        users: args.users.unwrap_or(defaults.users),
+        urls: args.urls.unwrap_or(defaults.urls),
+        events: args.events.unwrap_or(defaults.events),
+    };
+    let started = std::time::Instant::now();
+    let summary = crate::import::run(&args.database, &sources, !args.no_progress).await?;
+    let rows =
+        summary.users_added + summary.links_added + summary.events_added + summary.clicks_added;
+    eprintln!(
+        "imported {} users ({} already present), {} links ({} already present), {} events and {} clicks ({} events already present) in {:.1?}: {:.0} new rows/s",
+        summary.users_added,
+        summary.users_present,
+        summary.links_added,
+        summary.links_present,
+        summary.events_added,
+        summary.clicks_added,
+        summary.events_present,
+        started.elapsed(),
+        rows as f64 / started.elapsed().as_secs_f64().max(0.001),
+    );
+    Ok(())
+}
+
+pub async fn set_password(args: SetPasswordArgs) -> anyhow::Result<()> {
+    let _telemetry = init_telemetry("users", &args.log)?;
+    let email = hop_auth::credentials::Email::parse(&args.email)
+        .map_err(|e| anyhow::anyhow!("EMAIL {e}"))?;
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = hop_auth::credentials::Password::parse(line.trim_end_matches(['\r', '\n']))
+        .map_err(|e| anyhow::anyhow!("the password {e}"))?;
+    let hash = hop_auth::hashing::Hasher::new(1, Duration::from_secs(60))
+        .hash(&password)
+        .await?;
+    let (client, connection) = args
+        .database
+        .pg_config()?
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    tokio::spawn(connection);
+    let updated = client
+        .execute(
+            "UPDATE users SET password_hash = $1, updated_at = now() WHERE email = $2",
+            &[&hash, &email.as_str()],
+        )
+        .await?;
+    if updated == 0 {
+        anyhow::bail!("no account has the email {}", email.as_str());
+    }
+    println!("password set for {}", email.as_str());
     Ok(())
 }

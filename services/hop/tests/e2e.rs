@@ -362,3 +362,71 @@ fn migrate_applies_once() {
         .output();
     let _ = drop;
 }
+
+#[test]
+fn import_then_set_a_password_from_the_command_line() {
+    use std::io::Write as _;
+    let schema = hop_testkit::unique("imp");
+    let env = [
+        ("DATABASE_URL", hop_testkit::database_url()),
+        ("DATABASE_SCHEMA", schema.clone()),
+    ];
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let import = Command::new(HOP)
+        .args(["import", fixtures, "--no-progress"])
+        .envs(env.clone())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&import.stderr);
+    assert!(import.status.success(), "{report}");
+    assert!(report.contains("imported 400 users"), "{report}");
+
+    let mut child = Command::new(HOP)
+        .args(["users", "set-password", "CobaltRiver87@example.com"])
+        .envs(env.clone())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a brand new password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("password set for cobaltriver87@example.com")
+    );
+
+    let mut unknown = Command::new(HOP)
+        .args(["users", "set-password", "nobody@example.com"])
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    unknown
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"another password\n")
+        .unwrap();
+    let out = unknown.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account has the email"));
+    let _ = Command::new("psql")
+        .args([
+            &hop_testkit::database_url(),
+            "-c",
+            &format!("DROP SCHEMA {schema} CASCADE"),
+        ])
+        .output();
+}

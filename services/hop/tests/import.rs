@@ -1,0 +1,164 @@
+//! `hop import` of the original system's export, against the real PostgreSQL.
+
+use hop::import::{Sources, run};
+use hop_testkit::TestDb;
+use std::path::Path;
+
+fn fixtures() -> Sources {
+    Sources::in_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
+}
+
+fn data_rows(path: &Path) -> i64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    csv::Reader::from_reader(text.as_bytes()).records().count() as i64
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    db.client().await.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_export_imports_whole_and_only_once() {
+    let db = TestDb::new().await;
+    let sources = fixtures();
+    let summary = run(&db.args, &sources, false).await.unwrap();
+    let (users, urls, events) = (
+        data_rows(&sources.users),
+        data_rows(&sources.urls),
+        data_rows(&sources.events),
+    );
+    assert_eq!(summary.users_added as i64, users);
+    assert_eq!(summary.links_added as i64, urls);
+    assert_eq!((summary.events_added + summary.clicks_added) as i64, events);
+    assert_eq!(count(&db, "SELECT count(*) FROM users").await, users);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM users WHERE password_hash IS NULL"
+        )
+        .await,
+        users,
+        "no usable passwords"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM links").await, urls);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM link_events").await
+            + count(&db, "SELECT count(*) FROM clicks").await,
+        events
+    );
+
+    // Codes, owners, titles and active flags are kept.
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "SELECT l.target_url, l.title, l.is_active, u.email FROM links l JOIN users u ON u.id = l.owner_id WHERE l.code = 'r10UYL'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, String>(0),
+        "https://relay.cloud/ivory/kernel/1"
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("Roadmap update garden")
+    );
+    assert!(row.get::<_, bool>(2));
+    assert_eq!(row.get::<_, String>(3), "cobaltriver87@example.com");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM links WHERE NOT is_active").await,
+        377
+    );
+
+    let again = run(&db.args, &sources, false).await.unwrap();
+    assert_eq!(
+        (
+            again.users_added,
+            again.links_added,
+            again.events_added,
+            again.clicks_added
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(again.users_present as i64, users);
+    assert_eq!(count(&db, "SELECT count(*) FROM links").await, urls);
+    assert_eq!(count(&db, "SELECT count(*) FROM link_events").await, events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sources = fixtures();
+    for (from, name) in [
+        (&sources.users, "seed-users.csv"),
+        (&sources.urls, "seed-urls.csv"),
+        (&sources.events, "seed-events.csv"),
+    ] {
+        std::fs::copy(from, dir.path().join(name)).unwrap();
+    }
+    let urls = dir.path().join("seed-urls.csv");
+    let mut lines: Vec<String> = std::fs::read_to_string(&urls)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines[16] = lines[16].replace("https://", "javascript://");
+    lines[40] =
+        "41,1,ab/cd,https://example.com,t,True,2025-01-01 00:00:00,2025-01-01 00:00:00".to_owned();
+    lines[99] = "100,1".to_owned();
+    std::fs::write(&urls, lines.join("\n") + "\n").unwrap();
+
+    let error = run(&db.args, &Sources::in_dir(dir.path()), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("seed-urls.csv line 17: original_url must use http or https"),
+        "{error}"
+    );
+    assert!(
+        error.contains("seed-urls.csv line 41: short_code"),
+        "{error}"
+    );
+    assert!(error.contains("seed-urls.csv line 100"), "{error}");
+    assert!(error.contains("nothing was imported"), "{error}");
+    assert_eq!(count(&db, "SELECT count(*) FROM users").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM links").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_events_become_clicks_and_rollups() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seed-users.csv"),
+        "id,username,email,created_at\n7,ada,ada@example.com,2025-01-01 00:00:00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seed-urls.csv"),
+        "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seed-events.csv"),
+        "id,url_id,user_id,event_type,timestamp,details\n1,3,7,created,2025-01-01 00:00:00,{}\n2,3,,click,2025-01-03 10:15:00,\n3,3,,click,2025-01-03 10:45:00,\n4,3,,click,2025-01-04 09:00:00,\n",
+    )
+    .unwrap();
+    let summary = run(&db.args, &Sources::in_dir(dir.path()), false)
+        .await
+        .unwrap();
+    assert_eq!((summary.events_added, summary.clicks_added), (1, 3));
+    assert_eq!(
+        count(&db, "SELECT sum(clicks)::bigint FROM click_counts").await,
+        3
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM click_counts").await,
+        2,
+        "two distinct hours"
+    );
+}
