@@ -101,6 +101,9 @@ pub struct Stats {
     pub agent_classes: Vec<(String, i64)>,
 }
 
+/// How clicks without a Referer are listed among the referrers.
+pub const DIRECT: &str = "(direct)";
+
 /// How many referrers are listed.
 const TOP_REFERRERS: i64 = 10;
 
@@ -135,6 +138,14 @@ pub async fn read(pool: &Pool, link_id: i64, query: &StatsQuery) -> Result<Stats
              GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $5",
         )
         .await?;
+    let referred = client
+        .prepare_cached(
+            "SELECT COALESCE(sum(clicks), 0)::bigint FROM click_referrers \
+             WHERE link_id = $1 AND day >= $2::timestamptz::date AND day < $3::timestamptz::date + \
+                   CASE WHEN $3::timestamptz::time = '00:00' THEN 0 ELSE 1 END \
+               AND ($4 OR NOT is_bot)",
+        )
+        .await?;
     let step = query.unit.step().num_seconds() as f64;
     let (from, to, bots) = (&query.from, &query.to, &query.include_bots);
     let series = client
@@ -152,22 +163,26 @@ pub async fn read(pool: &Pool, link_id: i64, query: &StatsQuery) -> Result<Stats
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let top_referrers = client
+    let mut top_referrers: Vec<(String, i64)> = client
         .query(&referrers, &[&link_id, from, to, bots, &TOP_REFERRERS])
         .await?
         .iter()
-        .map(|r| {
-            let host: String = r.get(0);
-            let name = if host.is_empty() {
-                "(direct)".to_owned()
-            } else {
-                host
-            };
-            (name, r.get(1))
-        })
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
+    let total: i64 = agent_classes.iter().map(|(_, n)| n).sum();
+    // Clicks without a Referer have no referrer rows: they are the total less the rest.
+    let referred: i64 = client
+        .query_one(&referred, &[&link_id, from, to, bots])
+        .await?
+        .get(0);
+    let direct = (total - referred).max(0);
+    if direct > 0 {
+        top_referrers.push((DIRECT.to_owned(), direct));
+        top_referrers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top_referrers.truncate(TOP_REFERRERS as usize);
+    }
     Ok(Stats {
-        total: agent_classes.iter().map(|(_, n)| n).sum(),
+        total,
         series,
         top_referrers,
         agent_classes,

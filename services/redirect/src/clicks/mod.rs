@@ -29,8 +29,9 @@ pub struct ClickSettings {
     /// Clicks held in memory before new ones are dropped (and counted).
     #[arg(long, env = "CLICK_BUFFER_SIZE", value_name = "CLICK_BUFFER_SIZE", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub click_buffer_size: u64,
-    /// Most clicks written in one batch.
-    #[arg(long, env = "CLICK_BATCH_MAX", value_name = "CLICK_BATCH_MAX", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    /// Most clicks written in one batch (one transaction). Larger batches aggregate more
+    /// clicks into each rollup row.
+    #[arg(long, env = "CLICK_BATCH_MAX", value_name = "CLICK_BATCH_MAX", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub click_batch_max: u64,
     /// Longest a click waits in memory before its batch is written, in ms.
     #[arg(long, env = "CLICK_FLUSH_MS", value_name = "CLICK_FLUSH_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
@@ -56,7 +57,7 @@ impl Default for ClickSettings {
         Self {
             clicks_enabled: true,
             click_buffer_size: 100_000,
-            click_batch_max: 5_000,
+            click_batch_max: 50_000,
             click_flush_ms: 1000,
             click_country_header: None,
             click_trusted_proxies: Nets::default(),
