@@ -15,6 +15,10 @@
 #   read / read-auth   GET /links/{code} without and with a bearer token
 #   login          POST /auth/login (argon2id-bound)
 #   l1-hit-flood   redirect, L1 hit, measured while a login flood runs beside it
+#   l1-hit-norec   redirect, L1 hit, with click recording off (l1-hit records every click)
+#
+# After the rounds it generates 10 million clicks for one link and times its stats
+# (GET /links/{code}/stats), and times `hop import` of a generated export.
 #
 # Each round measures every scenario once, reference first; the report gives, per scenario,
 # the median requests/s and p99 over the rounds, and each redirect figure's ratio to the
@@ -82,7 +86,7 @@ REF=target/release/hop-reference
 
 REF_PORT=$(free_port); LINKS_PORT=$(free_port); LINKS_ADMIN=$(free_port); GW_PORT=$(free_port)
 AUTH_PORT=$(free_port); AUTH_ADMIN=$(free_port)
-R_L1=$(free_port); R_REDIS=$(free_port); R_PG=$(free_port)
+R_L1=$(free_port); R_REDIS=$(free_port); R_PG=$(free_port); R_NOREC=$(free_port)
 
 "$REF" "$REF_PORT" 2>/dev/null & PIDS+=($!)
 PORT=$LINKS_PORT ADMIN_PORT=$LINKS_ADMIN "$HOP" serve links >"$WORK/links.log" & PIDS+=($!)
@@ -94,6 +98,7 @@ PORT=$GW_PORT LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" AUTH_GRPC_URL="http:
   ANONYMOUS_LINKS=true RATE_LIMIT_LOGIN_IP_EMAIL=$HIGH RATE_LIMIT_LOGIN_IP=$HIGH RATE_LIMIT_CREATE_USER=$HIGH \
   "$HOP" serve gateway >"$WORK/gateway.log" & PIDS+=($!)
 PORT=$R_L1 CACHE_L1_CAPACITY=$((LINKS * 2)) "$HOP" serve redirect >"$WORK/r1.log" & PIDS+=($!)
+PORT=$R_NOREC CACHE_L1_CAPACITY=$((LINKS * 2)) CLICKS_ENABLED=false "$HOP" serve redirect >"$WORK/r4.log" & PIDS+=($!)
 PORT=$R_REDIS CACHE_L1_ENABLED=false "$HOP" serve redirect >"$WORK/r2.log" & PIDS+=($!)
 PORT=$R_PG CACHE_L1_ENABLED=false CACHE_REDIS_ENABLED=false "$HOP" serve redirect >"$WORK/r3.log" & PIDS+=($!)
 for url in "http://127.0.0.1:$REF_PORT/" "http://127.0.0.1:$GW_PORT/health/ready" "http://127.0.0.1:$AUTH_ADMIN/health/ready" \
@@ -126,8 +131,9 @@ BENCH_TOKEN=$(curl -fsS -X POST "http://127.0.0.1:$GW_PORT/auth/login" -H 'conte
   -d "{\"email\":\"$LOGIN_EMAIL\",\"password\":\"$LOGIN_PASSWORD\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
-# Warm L1 on the L1 instance (every code once), so l1-hit measures hits.
+# Warm L1 on the L1 instances (every code once), so l1-hit measures hits.
 wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$R_L1" >/dev/null
+wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$R_NOREC" >/dev/null
 
 # run NAME URL SCRIPT ROUND [CONNECTIONS] -> appends "name round rps p99_ms errors" to results
 RESULTS=$WORK/results.txt
@@ -147,6 +153,7 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS" >&2
   run reference  "http://127.0.0.1:$REF_PORT" bench/wrk/codes.lua "$round"
   run l1-hit     "http://127.0.0.1:$R_L1"     bench/wrk/codes.lua "$round"
+  run l1-hit-norec "http://127.0.0.1:$R_NOREC" bench/wrk/codes.lua "$round"
   run l1-off     "http://127.0.0.1:$R_REDIS"  bench/wrk/codes.lua "$round"
   run caches-off "http://127.0.0.1:$R_PG"     bench/wrk/codes.lua "$round"
   run create     "http://127.0.0.1:$GW_PORT"  bench/wrk/create.lua "$round"
@@ -161,6 +168,73 @@ for round in $(seq 1 "$ROUNDS"); do
   wait "$FLOOD" || true
 done
 
+# Stats for a link with 10 million clicks: generated in Postgres the way the click writer
+# stores them (raw rows, then the rollups derived from them), then timed through the API.
+echo "generating 10 million clicks for one link..." >&2
+STATS_CODE=$(curl -fsS -X POST "http://127.0.0.1:$GW_PORT/links" -H "authorization: Bearer $BENCH_TOKEN" \
+  -H 'content-type: application/json' -d '{"url":"https://example.com/popular"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
+psql "$DB_BASE" -q <<SQL
+SET search_path = $DATABASE_SCHEMA;
+SET timezone = 'UTC';
+INSERT INTO clicks (at, link_id, referrer_host, agent_class, country)
+SELECT now() - (g % 31536000) * interval '1 second',
+       (SELECT id FROM links WHERE code = '$STATS_CODE'),
+       (ARRAY[NULL, 'news.example.org', 'mail.example.net', 'social.example.com'])[1 + g % 4],
+       (ARRAY['mobile', 'desktop', 'desktop', 'bot', 'other'])[1 + g % 5],
+       NULL
+FROM generate_series(1, 10000000) AS g;
+INSERT INTO click_counts (link_id, bucket, agent_class, clicks)
+SELECT link_id, date_trunc('hour', at), agent_class, count(*) FROM clicks
+WHERE link_id = (SELECT id FROM links WHERE code = '$STATS_CODE') GROUP BY 1, 2, 3
+ON CONFLICT (link_id, bucket, agent_class) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks;
+INSERT INTO click_referrers (link_id, day, referrer_host, is_bot, clicks)
+SELECT link_id, at::date, referrer_host, agent_class = 'bot', count(*) FROM clicks
+WHERE link_id = (SELECT id FROM links WHERE code = '$STATS_CODE') AND referrer_host IS NOT NULL GROUP BY 1, 2, 3, 4
+ON CONFLICT (link_id, day, referrer_host, is_bot) DO UPDATE SET clicks = click_referrers.clicks + EXCLUDED.clicks;
+ANALYZE click_counts; ANALYZE click_referrers;
+SQL
+YEAR_AGO=$(date -u -d '365 days ago' +%Y-%m-%dT%H:%M:%SZ)
+MONTH_AGO=$(date -u -d '30 days ago' +%Y-%m-%dT%H:%M:%SZ)
+STATS_RESULTS=$WORK/stats.txt
+for query in "" "?from=$YEAR_AGO&unit=day&include_bots=true" "?from=$MONTH_AGO&unit=hour"; do
+  for _ in $(seq 1 30); do
+    curl -fsS -o /dev/null -w '%{time_total}\n' -H "authorization: Bearer $BENCH_TOKEN" \
+      "http://127.0.0.1:$GW_PORT/links/$STATS_CODE/stats$query"
+  done | python3 -c "import sys, statistics; t = sorted(float(x) * 1000 for x in sys.stdin); print(f'| stats {sys.argv[1]!r} | {statistics.median(t):.1f} | {t[int(len(t) * 0.95) - 1]:.1f} |')" "${query:-last 7 days by day}" >>"$STATS_RESULTS"
+done
+TOTAL=$(curl -fsS -H "authorization: Bearer $BENCH_TOKEN" "http://127.0.0.1:$GW_PORT/links/$STATS_CODE/stats?from=$YEAR_AGO&unit=day&include_bots=true" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+
+# Import throughput: a generated export of 10k users, 100k links and 200k events.
+echo "timing hop import..." >&2
+mkdir -p "$WORK/export"
+python3 - "$WORK/export" <<'PY'
+import csv, random, string, sys
+out = sys.argv[1]
+random.seed(7)
+alphabet = string.ascii_letters + string.digits
+with open(f"{out}/seed-users.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(["id", "username", "email", "created_at"])
+    for i in range(1, 10001):
+        w.writerow([i, f"user{i}", f"user{i}@import.example", "2025-01-01 00:00:00"])
+codes = set()
+with open(f"{out}/seed-urls.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(["id", "user_id", "short_code", "original_url", "title", "is_active", "created_at", "updated_at"])
+    for i in range(1, 100001):
+        code = "".join(random.choice(alphabet) for _ in range(6))
+        while code in codes:
+            code = "".join(random.choice(alphabet) for _ in range(6))
+        codes.add(code)
+        w.writerow([i, random.randint(1, 10000), code, f"https://example.com/imported/{i}", f"Link {i}", "True", "2025-02-01 00:00:00", "2025-02-02 00:00:00"])
+with open(f"{out}/seed-events.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(["id", "url_id", "user_id", "event_type", "timestamp", "details"])
+    for i in range(1, 200001):
+        kind = "click" if i % 2 else "created"
+        w.writerow([i, random.randint(1, 100000), "" if kind == "click" else random.randint(1, 10000), kind, "2025-03-01 12:00:00", "{}"])
+PY
+IMPORT_REPORT=$("$HOP" import "$WORK/export" --no-progress 2>&1 >/dev/null | tail -n 1)
+
 python3 - "$RESULTS" "$ROUNDS" "$DURATION" "$CONNECTIONS" <<'PY'
 import statistics, sys, collections, datetime, os, platform
 path, rounds, duration, conns = sys.argv[1], *sys.argv[2:]
@@ -170,13 +244,13 @@ for line in open(path):
     rows[name][int(rnd)] = (float(rps), float(p99), int(bad))
 ref = rows["reference"]
 targets = {"l1-hit": 0.85, "l1-off": 0.40, "caches-off": 0.15}
-pairs = {"create-auth": "create", "read-auth": "read"}
+pairs = {"create-auth": "create", "read-auth": "read", "l1-hit": "l1-hit-norec"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"hop benchmark, {datetime.date.today()}, {os.cpu_count()} cores ({cpu}), wrk -t1 -c{conns} -d{duration}s, {rounds} rounds, medians")
 print()
 print("| scenario | requests/s | p99 (ms) | ratio to reference | target | errors |")
 print("|---|---:|---:|---:|---|---:|")
-for name in ["reference", "l1-hit", "l1-off", "caches-off", "create", "create-auth", "read", "read-auth", "login", "l1-hit-flood"]:
+for name in ["reference", "l1-hit", "l1-hit-norec", "l1-off", "caches-off", "create", "create-auth", "read", "read-auth", "login", "l1-hit-flood"]:
     r = rows[name]
     rps = statistics.median(v[0] for v in r.values())
     p99 = statistics.median(v[1] for v in r.values())
@@ -185,6 +259,11 @@ for name in ["reference", "l1-hit", "l1-off", "caches-off", "create", "create-au
         ratio = statistics.median(r[k][0] / ref[k][0] for k in r)
         verdict = "met" if ratio >= targets[name] else "MISSED"
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | {ratio:.2f} | ≥ {targets[name]:.2f} ({verdict}) | {bad} |")
+        if name in pairs:
+            base = rows[pairs[name]]
+            ratio = statistics.median(r[k][0] / base[k][0] for k in r)
+            verdict = "met" if ratio >= 0.90 else "MISSED"
+            print(f"| {name} (recording on) vs {pairs[name]} | | | {ratio:.2f} | ≥ 0.90 ({verdict}) | |")
     elif name == "create":
         verdict = "met" if rps >= 5000 else "MISSED"
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | ≥ 5,000/s ({verdict}) | {bad} |")
@@ -196,10 +275,17 @@ for name in ["reference", "l1-hit", "l1-off", "caches-off", "create", "create-au
     elif name == "l1-hit-flood":
         alone = statistics.median(v[1] for v in rows["l1-hit"].values())
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | p99 {p99 / alone:.1f}× l1-hit alone | | {bad} |")
-    elif name in ("read",):
+    elif name in ("read", "l1-hit-norec"):
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | | {bad} |")
     elif name == "login":
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | argon2id-bound (16 connections) | {bad} |")
     else:
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | 1.00 | | {bad} |")
 PY
+
+echo
+echo "| stats of a link with $TOTAL clicks | median (ms) | p95 (ms) |"
+echo "|---|---:|---:|"
+cat "$STATS_RESULTS"
+echo
+echo "import: $IMPORT_REPORT"

@@ -23,32 +23,32 @@ async fn the_owner_sees_totals_series_referrers_and_agents() {
         .await
         .unwrap();
     let code = link["code"].as_str().unwrap().to_owned();
-    for i in 0..12 {
-        let (ua, referer) = if i < 8 {
-            (MOBILE, "https://news.example.org/a")
-        } else {
-            (BOT, "https://crawl.example.net/")
+    for i in 0..14 {
+        let (ua, referer) = match i {
+            0..8 => (MOBILE, Some("https://news.example.org/a")),
+            8..12 => (BOT, Some("https://crawl.example.net/")),
+            _ => (MOBILE, None),
         };
-        let r = app
+        let mut request = app
             .http
             .get(format!("{}/{code}", app.redirect))
-            .header("user-agent", ua)
-            .header("referer", referer)
-            .send()
-            .await
-            .unwrap();
+            .header("user-agent", ua);
+        if let Some(referer) = referer {
+            request = request.header("referer", referer);
+        }
+        let r = request.send().await.unwrap();
         assert_eq!(r.status(), 302);
     }
     let path = format!("/links/{code}/stats");
     let mut stats = Value::Null;
     for _ in 0..60 {
         stats = app.get_as(&path, &owner).await.json().await.unwrap();
-        if stats["total"] == 8 {
+        if stats["total"] == 10 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(stats["total"], 8, "bots are left out by default: {stats}");
+    assert_eq!(stats["total"], 10, "bots are left out by default: {stats}");
     let series = stats["series"].as_array().unwrap();
     assert_eq!(
         series.len(),
@@ -60,13 +60,13 @@ async fn the_owner_sees_totals_series_referrers_and_agents() {
             .iter()
             .map(|p| p["clicks"].as_u64().unwrap())
             .sum::<u64>(),
-        8
+        10
     );
     assert_eq!(
         stats["top_referrers"],
-        json!([{"host": "news.example.org", "clicks": 8}])
+        json!([{"host": "news.example.org", "clicks": 8}, {"host": "(direct)", "clicks": 2}])
     );
-    assert_eq!(stats["agent_classes"], json!({"mobile": 8}));
+    assert_eq!(stats["agent_classes"], json!({"mobile": 10}));
 
     let with_bots: Value = app
         .get_as(
@@ -77,8 +77,8 @@ async fn the_owner_sees_totals_series_referrers_and_agents() {
         .json()
         .await
         .unwrap();
-    assert_eq!(with_bots["total"], 12);
-    assert_eq!(with_bots["agent_classes"], json!({"mobile": 8, "bot": 4}));
+    assert_eq!(with_bots["total"], 14);
+    assert_eq!(with_bots["agent_classes"], json!({"mobile": 10, "bot": 4}));
     assert!(
         with_bots["series"].as_array().unwrap().len() >= 2,
         "an hour ago until now, by hour"
