@@ -50,7 +50,7 @@ pub async fn serve(
         .timeout(Duration::from_secs(30))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(server.listener),
+            tonic::transport::server::TcpIncoming::from(server.listener).with_nodelay(Some(true)),
             stop.clone().cancelled_owned(),
         );
     let admin = server.admin.map(|listener| {
