@@ -36,7 +36,14 @@ async fn every_redirect_is_counted_within_two_seconds() {
     Seed::new("counted", "https://example.com/c")
         .insert(&db)
         .await;
-    let app = spawn_redirect(&db, cache(true, true)).await;
+    // The shipped settings (a flush a second), not the tests' faster ones.
+    let app = spawn_recording(
+        db.args.clone(),
+        hop_testkit::redis_args(),
+        cache(true, true),
+        ClickSettings::default(),
+    )
+    .await;
     for i in 0..60 {
         let ua = [
             IPHONE,
