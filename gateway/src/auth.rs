@@ -224,6 +224,7 @@ impl Verifier {
                 .metadata_mut()
                 .insert(hop_kit::grpc::REQUEST_ID_HEADER, value);
         }
+        hop_kit::telemetry::otel::inject_metadata(request.metadata_mut());
         match self.auth.clone().check_session(request).await {
             Ok(answer) => Ok(!answer.into_inner().active),
             Err(_) => Err(AuthFailure::Unavailable),

@@ -1,4 +1,5 @@
-//! The per-request middleware: request id, span, metrics and the `request_completed` line.
+//! The per-request middleware: request id, trace context, span, metrics and the
+//! `request_completed` line.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -18,8 +19,9 @@ pub struct RequestId(pub Arc<str>);
 const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Outermost layer of the API: takes the caller's `X-Request-Id` when it is sane (or makes
-/// one), echoes it on the response, runs the request in a span that every log line inside
-/// inherits, then records RED metrics and logs one `request_completed` line.
+/// one), echoes it on the response, runs the request in a span that joins the caller's
+/// trace (`traceparent`) and that every log line inside inherits, then records RED metrics
+/// and logs one `request_completed` line.
 pub async fn request_context(
     State(metrics): State<HttpMetrics>,
     mut req: Request,
@@ -42,7 +44,17 @@ pub async fn request_context(
         method = %method,
         endpoint = tracing::field::Empty,
         user_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        otel.name = method.as_str(),
+        otel.kind = "server",
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
+    let parent = hop_kit::telemetry::otel::extract_headers(req.headers());
+    if let Some(trace_id) = hop_kit::telemetry::otel::adopt(&span, parent) {
+        span.record("trace_id", trace_id);
+    }
     let mut response = next.run(req).instrument(span.clone()).await;
     let route = response
         .extensions()
@@ -56,6 +68,11 @@ pub async fn request_context(
     let status = response.status().as_u16();
     metrics.observe(&route, method.as_str(), status, elapsed);
     span.record("endpoint", route.as_str());
+    span.record("http.route", route.as_str());
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status >= 500 {

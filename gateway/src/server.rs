@@ -74,13 +74,14 @@ impl AppState {
         &self.settings
     }
 
-    /// A gRPC request carrying the request id and the deadline.
+    /// A gRPC request carrying the request id, the trace context and the deadline.
     pub fn request<T>(&self, message: T, request_id: &RequestId) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.settings.grpc_timeout());
         if let Ok(value) = request_id.0.parse() {
             request.metadata_mut().insert(REQUEST_ID_HEADER, value);
         }
+        hop_kit::telemetry::otel::inject_metadata(request.metadata_mut());
         request
     }
 }

@@ -76,6 +76,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     };
     let registry = hop_kit::metrics::registry("auth");
     let pool = hop_kit::postgres::pool(&config.database)?;
+    hop_kit::postgres::register_metrics(&pool, &registry);
     let redis = Redis::connect(&config.redis)?;
     let revocations = Revocations::new(redis.clone(), config.tokens.access_ttl + VERIFY_LEEWAY);
     let hasher = Hasher::new(config.hash_concurrency, config.hash_queue_timeout);

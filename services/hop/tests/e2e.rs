@@ -430,3 +430,214 @@ fn import_then_set_a_password_from_the_command_line() {
         ])
         .output();
 }
+
+/// An OTLP/gRPC collector in the test: keeps every span it is sent.
+mod collector {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use std::sync::{Arc, Mutex};
+
+    /// One received span: its resource's service.name, name, ids (hex) and attributes.
+    #[derive(Debug, Clone)]
+    pub struct Span {
+        pub service: String,
+        pub name: String,
+        pub trace_id: String,
+        pub span_id: String,
+        pub parent_span_id: String,
+        pub attributes: Vec<(String, String)>,
+    }
+
+    #[derive(Clone, Default)]
+    pub struct Collector {
+        pub spans: Arc<Mutex<Vec<Span>>>,
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn text(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        match value.and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(s)) => s.clone(),
+            Some(Value::IntValue(i)) => i.to_string(),
+            Some(Value::BoolValue(b)) => b.to_string(),
+            Some(Value::DoubleValue(d)) => d.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut spans = self.spans.lock().unwrap();
+            for resource_spans in request.into_inner().resource_spans {
+                let service = resource_spans
+                    .resource
+                    .iter()
+                    .flat_map(|r| &r.attributes)
+                    .find(|kv| kv.key == "service.name")
+                    .map(|kv| text(kv.value.as_ref()))
+                    .unwrap_or_default();
+                for span in resource_spans
+                    .scope_spans
+                    .into_iter()
+                    .flat_map(|s| s.spans)
+                {
+                    spans.push(Span {
+                        service: service.clone(),
+                        name: span.name,
+                        trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
+                        parent_span_id: hex(&span.parent_span_id),
+                        attributes: span
+                            .attributes
+                            .iter()
+                            .map(|kv| (kv.key.clone(), text(kv.value.as_ref())))
+                            .collect(),
+                    });
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    /// Starts the collector on a loopback port and returns its endpoint URL.
+    pub async fn start() -> (Collector, String) {
+        let collector = Collector::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = TraceServiceServer::new(collector.clone());
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await
+                .unwrap();
+        });
+        (collector, format!("http://{addr}"))
+    }
+}
+
+/// One API request is one trace: the caller's `traceparent` is joined by the gateway's
+/// server span, carried over gRPC to the links service, whose span is the gateway span's
+/// child; a redirect that carries a `traceparent` joins it too. The log lines of both
+/// services carry the request id and the trace id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_is_one_trace_across_services() {
+    let (collector, endpoint) = collector::start().await;
+    let port = hop_testkit::free_port();
+    let schema = hop_testkit::unique("e2e_trace");
+    let mut env = environment(
+        port,
+        &schema,
+        &format!("{}:", hop_testkit::unique("e2e_trace")),
+    );
+    env.push(("ANONYMOUS_LINKS", "true".to_owned()));
+    env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+    // The shipped sampler (parent-based, 5% of new traces): a sampled caller is kept.
+    let mut hop = Hop::start(&["up"], &env);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base).await;
+
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let caller_span = "b7ad6b7169203331";
+    let traceparent = format!("00-{trace_id}-{caller_span}-01");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let created = http
+        .post(format!("{base}/links"))
+        .header("traceparent", &traceparent)
+        .header("x-request-id", "trace-e2e-1")
+        .json(&serde_json::json!({"url": "https://example.com/traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["x-request-id"], "trace-e2e-1");
+    let code = created.json::<Value>().await.unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let redirected = http
+        .get(format!("{base}/{code}"))
+        .header("traceparent", &traceparent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirected.status(), 302);
+    // A request without a trace context is a new root, sampled at 5%: not asserted on.
+    http.get(format!("{base}/{code}")).send().await.unwrap();
+
+    // SIGTERM flushes the span batch before exit.
+    assert!(hop.terminate().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans = loop {
+        let spans: Vec<_> = collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .cloned()
+            .collect();
+        if spans.iter().any(|s| s.name == "CreateLink") && spans.iter().any(|s| s.name == "GET /{code}")
+            || Instant::now() > deadline
+        {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let attribute = |span: &collector::Span, key: &str| {
+        span.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let gateway = spans
+        .iter()
+        .find(|s| s.name == "POST" && attribute(s, "http.route") == "/links")
+        .unwrap_or_else(|| panic!("a gateway span for POST /links in {spans:#?}"));
+    assert_eq!(gateway.parent_span_id, caller_span, "joins the caller's span");
+    assert_eq!(gateway.service, "hop");
+    assert_eq!(attribute(gateway, "http.response.status_code"), "201");
+    let rpc = spans
+        .iter()
+        .find(|s| s.name == "CreateLink")
+        .unwrap_or_else(|| panic!("a links span for CreateLink in {spans:#?}"));
+    assert_eq!(
+        rpc.parent_span_id, gateway.span_id,
+        "the links span is the gateway span's child, across gRPC"
+    );
+    assert_eq!(attribute(rpc, "request_id"), "trace-e2e-1");
+    let redirect = spans
+        .iter()
+        .find(|s| s.name == "GET /{code}")
+        .unwrap_or_else(|| panic!("a redirect span in {spans:#?}"));
+    assert_eq!(redirect.parent_span_id, caller_span);
+
+    let lines = hop.json_lines();
+    let completed = lines
+        .iter()
+        .find(|l| l["event"] == "request_completed" && l["endpoint"] == "/links")
+        .expect("the create's request line");
+    assert_eq!(completed["trace_id"], trace_id);
+    assert_eq!(completed["request_id"], "trace-e2e-1");
+    let link_created = lines
+        .iter()
+        .find(|l| l["event"] == "link_created")
+        .expect("the links service's line");
+    assert_eq!(link_created["trace_id"], trace_id);
+    assert_eq!(link_created["request_id"], "trace-e2e-1");
+}

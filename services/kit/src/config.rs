@@ -221,6 +221,57 @@ pub struct LogArgs {
     /// Name of this instance in every log line's `logger` field. Default: hostname.
     #[arg(long, env = "INSTANCE_ID", value_name = "INSTANCE_ID")]
     pub instance_id: Option<String>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Count requests, lookups and calls for /metrics. Off only to measure what counting
+    /// costs: /metrics then shows the process metrics and frozen counters.
+    #[arg(long, env = "METRICS_ENABLED", value_name = "METRICS_ENABLED", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Metrics")]
+    pub metrics_enabled: bool,
+}
+
+/// Traces, exported by OTLP/gRPC (DESIGN.md §10). The names are OpenTelemetry's own.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Traces")]
+pub struct TraceArgs {
+    /// OTLP/gRPC collector to send spans to, e.g. http://otel-collector:4317. Unset: no traces.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_parser = parse_otlp_endpoint
+    )]
+    pub otlp_endpoint: Option<String>,
+    /// Which traces to keep: always_on, always_off, traceidratio, parentbased_always_on,
+    /// parentbased_always_off or parentbased_traceidratio (a caller's sampled flag wins).
+    #[arg(
+        long,
+        env = "OTEL_TRACES_SAMPLER",
+        value_name = "OTEL_TRACES_SAMPLER",
+        default_value = "parentbased_traceidratio",
+        value_parser = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]
+    )]
+    pub sampler: String,
+    /// The ratio of new traces kept by the *traceidratio samplers, 0 to 1.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_name = "OTEL_TRACES_SAMPLER_ARG", default_value_t = 0.05, value_parser = parse_ratio)]
+    pub sampler_arg: f64,
+    /// The `service.name` resource of every span. Default: hop-<service> (`hop` for `hop up`).
+    #[arg(long, env = "OTEL_SERVICE_NAME", value_name = "OTEL_SERVICE_NAME")]
+    pub service_name: Option<String>,
+}
+
+fn parse_otlp_endpoint(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(s.trim_end_matches('/').to_owned()),
+        _ => Err("must be an http:// or https:// URL with a host".into()),
+    }
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err("must be a number from 0 to 1".into()),
+    }
 }
 
 /// Where the public reaches hop.

@@ -139,7 +139,8 @@ pub fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-/// Runs one RPC's domain call inside a span carrying the caller's request id, converts
+/// Runs one RPC's domain call inside a span carrying the caller's request id and trace
+/// context (so it joins the caller's trace), converts
 /// its error to a status, and records the call's duration and code in `metrics`.
 pub async fn traced<T, E: Into<tonic::Status>>(
     metrics: &crate::metrics::RpcMetrics,
@@ -153,15 +154,26 @@ pub async fn traced<T, E: Into<tonic::Status>>(
         "rpc",
         service,
         rpc = method,
-        request_id = request_id(metadata)
+        request_id = request_id(metadata),
+        trace_id = tracing::field::Empty,
+        otel.name = method,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.grpc.status_code = tracing::field::Empty,
     );
+    if let Some(trace_id) =
+        crate::telemetry::otel::adopt(&span, crate::telemetry::otel::extract_metadata(metadata))
+    {
+        span.record("trace_id", trace_id);
+    }
     let started = std::time::Instant::now();
     let result = async { work.await.map_err(Into::into) }
-        .instrument(span)
+        .instrument(span.clone())
         .await;
     let code = result
         .as_ref()
         .map_or_else(tonic::Status::code, |_| tonic::Code::Ok);
+    span.record("rpc.grpc.status_code", code as i32);
     metrics.observe(method, code_name(code), started.elapsed());
     result.map(tonic::Response::new)
 }

@@ -20,6 +20,26 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     1.0, 2.5, 5.0, 10.0,
 ];
 
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether this process counts (METRICS_ENABLED; on unless a benchmark turns it off).
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Turns counting on or off for the whole process.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Adds one to `counter`, unless counting is off.
+#[inline]
+pub fn inc(counter: &prometheus::IntCounter) {
+    if enabled() {
+        counter.inc();
+    }
+}
+
 /// The Prometheus text format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -104,6 +124,9 @@ impl HttpMetrics {
     }
 
     pub fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        if !enabled() {
+            return;
+        }
         let mut buf = itoa_status(status);
         self.requests
             .with_label_values(&[route, method, status_str(&mut buf)])
@@ -134,6 +157,9 @@ pub struct RouteHandles {
 
 impl RouteHandles {
     pub fn observe(&self, elapsed: Duration) {
+        if !enabled() {
+            return;
+        }
         self.requests.inc();
         self.duration.observe(elapsed.as_secs_f64());
     }
@@ -166,6 +192,9 @@ impl RpcMetrics {
 
     /// `code` is the gRPC status name ("OK", "NOT_FOUND", …).
     pub fn observe(&self, method: &str, code: &str, elapsed: Duration) {
+        if !enabled() {
+            return;
+        }
         self.requests.with_label_values(&[method, code]).inc();
         self.duration
             .with_label_values(&[method])

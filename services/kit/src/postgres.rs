@@ -32,6 +32,76 @@ pub fn pool(args: &DatabaseArgs) -> Result<Pool, ConfigError> {
         .map_err(|e| ConfigError::new("DATABASE_POOL_SIZE", format!("cannot build the pool: {e}")))
 }
 
+/// Registers the pool's gauges in `registry`, read from the pool at every scrape:
+/// `hop_postgres_pool_connections{state="in_use"|"idle"}`,
+/// `hop_postgres_pool_max_connections` and `hop_postgres_pool_waiting_requests` (callers
+/// queued for a connection, the first sign of saturation).
+pub fn register_metrics(pool: &Pool, registry: &prometheus::Registry) {
+    let collector = PoolCollector::new(pool.clone());
+    registry
+        .register(Box::new(collector))
+        .expect("the pool's metrics are registered once per registry");
+}
+
+struct PoolCollector {
+    pool: Pool,
+    connections: prometheus::IntGaugeVec,
+    max: prometheus::IntGauge,
+    waiting: prometheus::IntGauge,
+}
+
+impl PoolCollector {
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            connections: prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "hop_postgres_pool_connections",
+                    "Pooled Postgres connections by state",
+                ),
+                &["state"],
+            )
+            .expect("valid metric"),
+            max: prometheus::IntGauge::new(
+                "hop_postgres_pool_max_connections",
+                "The pool's size limit (DATABASE_POOL_SIZE)",
+            )
+            .expect("valid metric"),
+            waiting: prometheus::IntGauge::new(
+                "hop_postgres_pool_waiting_requests",
+                "Callers waiting for a pooled connection",
+            )
+            .expect("valid metric"),
+        }
+    }
+}
+
+impl prometheus::core::Collector for PoolCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        let mut descs = self.connections.desc();
+        descs.extend(self.max.desc());
+        descs.extend(self.waiting.desc());
+        descs
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let status = self.pool.status();
+        let idle = status.available as i64;
+        self.connections
+            .with_label_values(&["idle"])
+            .set(idle);
+        self.connections
+            .with_label_values(&["in_use"])
+            .set(status.size as i64 - idle);
+        self.max.set(status.max_size as i64);
+        self.waiting.set(status.waiting as i64);
+        let mut families = self.connections.collect();
+        families.extend(self.max.collect());
+        families.extend(self.waiting.collect());
+        families
+    }
+}
+
 /// A health probe: one round trip on a pooled connection.
 pub async fn ping(pool: &Pool) -> Result<(), String> {
     let client = pool.get().await.map_err(|e| e.to_string())?;

@@ -60,6 +60,7 @@ pub struct Server {
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let registry = hop_kit::metrics::registry("links");
     let pool = hop_kit::postgres::pool(&config.database)?;
+    hop_kit::postgres::register_metrics(&pool, &registry);
     let redis = Redis::connect(&config.redis)?;
     let permutation = CodePermutation::new(config.secret.expose());
     let minter = Minter::new(pool.clone(), permutation, &registry);

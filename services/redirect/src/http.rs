@@ -6,6 +6,9 @@
 
 use crate::clicks::Recorder;
 use crate::metrics::Metrics;
+
+/// The W3C trace context header.
+const TRACEPARENT: &str = "traceparent";
 use crate::resolver::{Entry, Resolver};
 use bytes::Bytes;
 use hop_kit::health::Health;
@@ -82,11 +85,49 @@ impl App {
         match path {
             "/metrics" => self.render_metrics(started),
             p if p.starts_with("/health") => self.health_check(p, req.method(), started),
+            p if hop_kit::telemetry::otel::enabled() && req.headers().contains_key(TRACEPARENT) => {
+                self.redirect_traced(&p[1..], head, req, peer, started)
+                    .await
+            }
             p => {
                 self.redirect(&p[1..], head, req.headers(), peer, started)
                     .await
             }
         }
+    }
+
+    /// A redirect whose caller sent a trace context: the same, inside a server span that
+    /// joins the caller's trace.
+    async fn redirect_traced<B>(
+        &self,
+        code: &str,
+        head: bool,
+        req: &Request<B>,
+        peer: Option<IpAddr>,
+        started: Instant,
+    ) -> Response<Body> {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "redirect",
+            service = "redirect",
+            method = %req.method(),
+            code,
+            trace_id = tracing::field::Empty,
+            otel.name = "GET /{code}",
+            otel.kind = "server",
+            http.route = "/{code}",
+            http.response.status_code = tracing::field::Empty,
+        );
+        let parent = hop_kit::telemetry::otel::extract_headers(req.headers());
+        if let Some(trace_id) = hop_kit::telemetry::otel::adopt(&span, parent) {
+            span.record("trace_id", trace_id);
+        }
+        let response = self
+            .redirect(code, head, req.headers(), peer, started)
+            .instrument(span.clone())
+            .await;
+        span.record("http.response.status_code", response.status().as_u16());
+        response
     }
 
     async fn redirect(

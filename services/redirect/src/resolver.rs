@@ -167,15 +167,15 @@ impl Resolver {
     /// The entry for `code` (a code of possible shape) at `now`.
     pub async fn resolve(&self, code: &str, now: Instant) -> Result<Entry, Unavailable> {
         let Some(l1) = &self.l1 else {
-            return self.lookup_stores(code).await;
+            return self.lookup(code).await;
         };
         if let Some(slot) = l1.get(code)
             && slot.expires > now
         {
-            self.metrics.l1.hit.inc();
+            hop_kit::metrics::inc(&self.metrics.l1.hit);
             return slot.entry;
         }
-        self.metrics.l1.miss.inc();
+        hop_kit::metrics::inc(&self.metrics.l1.miss);
         // A miss or an expired slot: the first caller gets the guard and looks the code up;
         // concurrent callers wait for its answer.
         let fresh = |_: &String, slot: &mut Slot| {
@@ -189,10 +189,10 @@ impl Resolver {
             EntryResult::Retained(entry) => return entry,
             EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => guard,
             EntryResult::Removed(..) | EntryResult::Timeout => {
-                return self.lookup_stores(code).await;
+                return self.lookup(code).await;
             }
         };
-        let entry = self.lookup_stores(code).await;
+        let entry = self.lookup(code).await;
         let ttl = match &entry {
             Ok(Entry::Link(_)) => self.link_ttl,
             Ok(Entry::Missing) => self.missing_ttl,
@@ -223,39 +223,57 @@ impl Resolver {
         self.l1.as_ref().map_or(0, |l1| l1.len() as u64)
     }
 
+    /// [`Self::lookup_stores`], in a span when traces are exported: a miss is the part of
+    /// a redirect worth a trace (an L1 hit takes microseconds and is not traced unless the
+    /// caller sent a `traceparent`).
+    async fn lookup(&self, code: &str) -> Result<Entry, Unavailable> {
+        if !hop_kit::telemetry::otel::enabled() {
+            return self.lookup_stores(code).await;
+        }
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "lookup",
+            service = "redirect",
+            code,
+            otel.name = "redirect lookup",
+            otel.kind = "internal"
+        );
+        self.lookup_stores(code).instrument(span).await
+    }
+
     async fn lookup_stores(&self, code: &str) -> Result<Entry, Unavailable> {
         if let Some(redis) = &self.redis {
             match redis.get(&redis.key(REDIS_LINK_KEY, code)).await {
                 Ok(Some(value)) => match ReadEntry::decode(&value) {
                     Some(entry) => {
-                        self.metrics.redis.hit.inc();
+                        hop_kit::metrics::inc(&self.metrics.redis.hit);
                         return Ok(Entry::from_read(code, entry));
                     }
-                    None => self.metrics.redis.miss.inc(),
+                    None => hop_kit::metrics::inc(&self.metrics.redis.miss),
                 },
-                Ok(None) => self.metrics.redis.miss.inc(),
-                Err(RedisError::BreakerOpen) => self.metrics.redis.skipped.inc(),
-                Err(RedisError::Command(_)) => self.metrics.redis.error.inc(),
+                Ok(None) => hop_kit::metrics::inc(&self.metrics.redis.miss),
+                Err(RedisError::BreakerOpen) => hop_kit::metrics::inc(&self.metrics.redis.skipped),
+                Err(RedisError::Command(_)) => hop_kit::metrics::inc(&self.metrics.redis.error),
             }
         }
         let found = tokio::time::timeout(self.lookup_timeout, store::find(&self.pool, code)).await;
         match found {
             Ok(Ok(Some(entry))) => {
-                self.metrics.postgres.hit.inc();
+                hop_kit::metrics::inc(&self.metrics.postgres.hit);
                 self.fill_redis(code, &entry);
                 Ok(Entry::from_read(code, entry))
             }
             Ok(Ok(None)) => {
-                self.metrics.postgres.miss.inc();
+                hop_kit::metrics::inc(&self.metrics.postgres.miss);
                 Ok(Entry::Missing)
             }
             Ok(Err(e)) => {
-                self.metrics.postgres.error.inc();
+                hop_kit::metrics::inc(&self.metrics.postgres.error);
                 self.warn_throttled(&e.to_string());
                 Err(Unavailable)
             }
             Err(_) => {
-                self.metrics.postgres.error.inc();
+                hop_kit::metrics::inc(&self.metrics.postgres.error);
                 self.warn_throttled("lookup timed out");
                 Err(Unavailable)
             }

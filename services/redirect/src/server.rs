@@ -48,6 +48,7 @@ impl Redirect {
         let registry = hop_kit::metrics::registry("redirect");
         let metrics = Metrics::new(&registry);
         let pool = hop_kit::postgres::pool(&config.database)?;
+        hop_kit::postgres::register_metrics(&pool, &registry);
         let redis = Redis::connect(&config.redis)?;
         let resolver = Resolver::new(
             &config.cache,

@@ -10,6 +10,7 @@
 //! flushes both writers when dropped; tests that do not call it log nothing.
 
 mod json;
+pub mod otel;
 mod rotate;
 
 pub use json::JsonLayer;
@@ -19,16 +20,29 @@ use crate::config::{ConfigError, LogArgs};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{EnvFilter, Layer, fmt::writer::MakeWriterExt, prelude::*};
 
-/// Flushes buffered log lines when dropped; keep it alive for the life of `main`.
+/// Flushes buffered log lines and spans when dropped; keep it alive for the life of `main`.
 #[must_use = "dropping the guard stops log output"]
 pub struct TelemetryGuard {
     _writers: Vec<WorkerGuard>,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.tracer.take()
+            && let Err(e) = provider.shutdown_with_timeout(std::time::Duration::from_secs(3))
+        {
+            eprintln!("hop: flushing traces at exit failed: {e}");
+        }
+    }
 }
 
 /// Installs the process-wide subscriber for `service` ("gateway", "redirect", … or "hop"
-/// for `hop up`).
+/// for `hop up`): JSON logs, and OTLP traces when an endpoint is configured. Call it
+/// inside the Tokio runtime.
 pub fn init_telemetry(service: &'static str, args: &LogArgs) -> anyhow::Result<TelemetryGuard> {
     let filter = parse_filter(&args.log_level)?;
+    crate::metrics::set_enabled(args.metrics_enabled);
     let logger = args.instance_id.clone().unwrap_or_else(hostname);
     let (stdout, stdout_guard) = NonBlockingBuilder::default()
         .lossy(true)
@@ -54,11 +68,23 @@ pub fn init_telemetry(service: &'static str, args: &LogArgs) -> anyhow::Result<T
         }
         None => JsonLayer::new(service, logger, stdout).boxed(),
     };
+    let tracer = otel::provider(service, &args.trace)?;
+    // Spans of hop's own crates become OpenTelemetry spans whatever LOG_LEVEL says; the
+    // libraries' internals stay out of traces.
+    let traces = tracer.as_ref().map(|provider| {
+        otel::layer(provider).with_filter(
+            tracing_subscriber::filter::Targets::new().with_target("hop", tracing::Level::INFO),
+        )
+    });
     tracing_subscriber::registry()
         .with(layer.with_filter(filter))
+        .with(traces)
         .try_init()
         .map_err(|e| anyhow::anyhow!("telemetry already initialised: {e}"))?;
-    Ok(TelemetryGuard { _writers: guards })
+    Ok(TelemetryGuard {
+        _writers: guards,
+        tracer,
+    })
 }
 
 /// LOG_LEVEL as an env-filter; a bare level applies to everything, and the chatty HTTP/2

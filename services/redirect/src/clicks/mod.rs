@@ -187,7 +187,7 @@ impl Recorder {
             country,
         };
         match sender.try_send(click) {
-            Ok(()) => self.metrics.recorded.inc(),
+            Ok(()) => hop_kit::metrics::inc(&self.metrics.recorded),
             Err(_) => self.metrics.dropped.inc(),
         }
     }
