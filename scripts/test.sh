@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # hop's one test command: formatting, lints, and every test (unit, property, integration,
-# end-to-end) against a real PostgreSQL and Redis.
+# end-to-end) against a real PostgreSQL and Redis, then the observability checks
+# (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
+# Prometheus and Alertmanager).
 #
 #   scripts/test.sh            everything (what CI runs)
 #   scripts/test.sh --no-lint  tests only
@@ -20,10 +22,29 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-lint) LINT=0; shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+
+# Tools the checks need, from Debian and PyPI, installed when missing (CI starts bare).
+need_tools() {
+  local missing=()
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "--- installing ${missing[*]}" >&2
+    if [ "$(id -u)" = 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+    else
+      echo "missing ${missing[*]}: install them (apt-get install ${missing[*]})" >&2; exit 1
+    fi
+  fi
+  python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+}
+need_tools
 
 THROWAWAY=$(mktemp -d)
 cleanup() {
@@ -67,3 +88,6 @@ if [ "$LINT" = 1 ]; then
 fi
 echo "--- cargo test" >&2
 cargo test --workspace --locked "${CARGO_ARGS[@]}"
+if [ ${#CARGO_ARGS[@]} -eq 0 ]; then
+  scripts/check-observability.sh
+fi

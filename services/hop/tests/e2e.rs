@@ -487,11 +487,7 @@ mod collector {
                     .find(|kv| kv.key == "service.name")
                     .map(|kv| text(kv.value.as_ref()))
                     .unwrap_or_default();
-                for span in resource_spans
-                    .scope_spans
-                    .into_iter()
-                    .flat_map(|s| s.spans)
-                {
+                for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
                     spans.push(Span {
                         service: service.clone(),
                         name: span.name,
@@ -591,7 +587,8 @@ async fn one_request_is_one_trace_across_services() {
             .filter(|s| s.trace_id == trace_id)
             .cloned()
             .collect();
-        if spans.iter().any(|s| s.name == "CreateLink") && spans.iter().any(|s| s.name == "GET /{code}")
+        if spans.iter().any(|s| s.name == "CreateLink")
+            && spans.iter().any(|s| s.name == "GET /{code}")
             || Instant::now() > deadline
         {
             break spans;
@@ -609,7 +606,10 @@ async fn one_request_is_one_trace_across_services() {
         .iter()
         .find(|s| s.name == "POST" && attribute(s, "http.route") == "/links")
         .unwrap_or_else(|| panic!("a gateway span for POST /links in {spans:#?}"));
-    assert_eq!(gateway.parent_span_id, caller_span, "joins the caller's span");
+    assert_eq!(
+        gateway.parent_span_id, caller_span,
+        "joins the caller's span"
+    );
     assert_eq!(gateway.service, "hop");
     assert_eq!(attribute(gateway, "http.response.status_code"), "201");
     let rpc = spans

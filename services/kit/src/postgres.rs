@@ -87,9 +87,7 @@ impl prometheus::core::Collector for PoolCollector {
     fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
         let status = self.pool.status();
         let idle = status.available as i64;
-        self.connections
-            .with_label_values(&["idle"])
-            .set(idle);
+        self.connections.with_label_values(&["idle"]).set(idle);
         self.connections
             .with_label_values(&["in_use"])
             .set(status.size as i64 - idle);

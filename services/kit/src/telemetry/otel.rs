@@ -54,13 +54,10 @@ pub fn provider(service: &str, args: &TraceArgs) -> anyhow::Result<Option<SdkTra
         .with_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
-    let name = args
-        .service_name
-        .clone()
-        .unwrap_or_else(|| match service {
-            "hop" => "hop".to_owned(),
-            one => format!("hop-{one}"),
-        });
+    let name = args.service_name.clone().unwrap_or_else(|| match service {
+        "hop" => "hop".to_owned(),
+        one => format!("hop-{one}"),
+    });
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(name)
         .with_attribute(opentelemetry::KeyValue::new(
@@ -126,9 +123,7 @@ pub fn inject_metadata(metadata: &mut tonic::metadata::MetadataMap) {
 pub fn valid_trace_id(cx: &opentelemetry::Context) -> Option<String> {
     let span = cx.span();
     let context = span.span_context();
-    context
-        .is_valid()
-        .then(|| context.trace_id().to_string())
+    context.is_valid().then(|| context.trace_id().to_string())
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
