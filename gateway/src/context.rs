@@ -74,9 +74,14 @@ pub async fn request_context(
         span.record("otel.status_code", "ERROR");
     }
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    // Probes and scrapes arrive every few seconds from every monitor; their lines would
+    // drown the API's, so they log at debug unless they fail.
+    let routine = route.starts_with("/health") || route == "/metrics";
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, duration_ms, "request_completed");
+        } else if routine {
+            tracing::debug!(status, duration_ms, "request_completed");
         } else {
             tracing::info!(status, duration_ms, "request_completed");
         }

@@ -39,6 +39,19 @@ pub enum Command {
     /// Manage accounts
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Exit 0 if URL answers 2xx within the timeout, 1 otherwise: a container healthcheck
+    /// for images without curl (`hop probe http://127.0.0.1:8080/health/ready`)
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// An http:// URL to GET (plain HTTP/1.1; no TLS).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,12 +8,14 @@
 //! - [`cli`]: the clap definition: every flag is also an environment variable.
 //! - [`serve`]: `hop serve <service>`, `hop migrate` and the account commands.
 //! - [`import`]: `hop import`, the original system's CSV export into hop.
+//! - [`probe`]: `hop probe URL`, the containers' healthcheck.
 //! - [`up`]: `hop up`: the services in one process, with a front listener that routes like
 //!   the production edge (`/links*`, `/auth*`, `/health*`, `/metrics` to the gateway, every
 //!   other GET/HEAD to redirect).
 
 pub mod cli;
 pub mod import;
+pub mod probe;
 pub mod serve;
 pub mod up;
 
@@ -29,5 +31,6 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => serve::migrate(*args).await,
         Command::Import(args) => serve::import(*args).await,
         Command::Users(cli::UsersCommand::SetPassword(args)) => serve::set_password(*args).await,
+        Command::Probe(args) => probe::run(&args).await,
     }
 }

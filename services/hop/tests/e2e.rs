@@ -128,6 +128,22 @@ async fn hop_up_creates_a_link_that_a_browser_can_follow() {
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
 
+    // The containers' healthcheck: `hop probe` succeeds on 2xx only.
+    let probe = |url: String| {
+        Command::new(HOP)
+            .args(["probe", &url])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(probe(format!("{base}/health/ready")));
+    assert!(!probe(format!("{base}/links/nosuchcode")), "404 fails");
+    assert!(
+        !probe(format!("http://127.0.0.1:{}/", hop_testkit::free_port())),
+        "nothing listening fails"
+    );
+
     let landing = landing_page().await;
     let http = reqwest::Client::new();
     let credentials =

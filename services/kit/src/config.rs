@@ -223,8 +223,9 @@ pub struct LogArgs {
     pub instance_id: Option<String>,
     #[command(flatten)]
     pub trace: TraceArgs,
-    /// Count requests, lookups and calls for /metrics. Off only to measure what counting
-    /// costs: /metrics then shows the process metrics and frozen counters.
+    /// Count requests, cache lookups, RPCs and recorded clicks for /metrics. Off only to
+    /// measure what that costs: those series then stand still (drops, writes and gauges
+    /// still move).
     #[arg(long, env = "METRICS_ENABLED", value_name = "METRICS_ENABLED", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Metrics")]
     pub metrics_enabled: bool,
 }

@@ -2,8 +2,9 @@
 //! `/health/live` and `/health/ready` (DESIGN.md §3).
 //!
 //! - live: the process answers (always 200 while serving).
-//! - ready: every *required* dependency is up and the service is not draining; 503
-//!   otherwise, so load balancers stop sending traffic.
+//! - ready: every *required* dependency is up, at least one of each "any of" group is up
+//!   (the redirect service serves from Redis or Postgres), and the service is not
+//!   draining; 503 otherwise, so load balancers stop sending traffic.
 //! - health: the full report; a down optional dependency (Redis) is "degraded", still 200.
 //!
 //! Probes run on an interval, never per request, so a health check costs a few atomic
@@ -36,6 +37,7 @@ pub struct Health {
 struct Inner {
     service: &'static str,
     checks: RwLock<Vec<Arc<Check>>>,
+    any_of: RwLock<Vec<Vec<Arc<Check>>>>,
     draining: AtomicBool,
     up_gauge: IntGaugeVec,
 }
@@ -104,6 +106,7 @@ impl Health {
             inner: Arc::new(Inner {
                 service,
                 checks: RwLock::new(Vec::new()),
+                any_of: RwLock::new(Vec::new()),
                 draining: AtomicBool::new(false),
                 up_gauge,
             }),
@@ -178,10 +181,42 @@ impl Health {
         redis: &crate::redis::Redis,
         stop: &CancellationToken,
     ) {
+        self.probe_stores(pool, redis, true, stop);
+    }
+
+    /// Probes the stores of a service that reads from either (the redirect service): ready
+    /// while at least one answers. With Postgres down, an instance still serves what Redis
+    /// and its own cache hold, so it must stay in the load balancer.
+    pub fn spawn_read_store_probes(
+        &self,
+        pool: &crate::postgres::Pool,
+        redis: &crate::redis::Redis,
+        stop: &CancellationToken,
+    ) {
+        let (postgres, redis) = self.probe_stores(pool, redis, false, stop);
+        self.require_any(vec![postgres, redis]);
+    }
+
+    /// Ready only while at least one of `group` is up.
+    pub fn require_any(&self, group: Vec<Arc<Check>>) {
+        self.inner
+            .any_of
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(group);
+    }
+
+    fn probe_stores(
+        &self,
+        pool: &crate::postgres::Pool,
+        redis: &crate::redis::Redis,
+        postgres_required: bool,
+        stop: &CancellationToken,
+    ) -> (Arc<Check>, Arc<Check>) {
         let pool = pool.clone();
-        self.spawn_probe(
+        let postgres = self.spawn_probe(
             "postgres",
-            true,
+            postgres_required,
             STORE_PROBE_INTERVAL,
             stop.clone(),
             move || {
@@ -190,7 +225,7 @@ impl Health {
             },
         );
         let redis = redis.clone();
-        self.spawn_probe(
+        let redis = self.spawn_probe(
             "redis",
             false,
             STORE_PROBE_INTERVAL,
@@ -200,6 +235,7 @@ impl Health {
                 async move { redis.ping().await }
             },
         );
+        (postgres, redis)
     }
 
     /// Marks the service as shutting down: ready turns 503 so traffic moves elsewhere.
@@ -210,6 +246,13 @@ impl Health {
     pub fn is_ready(&self) -> bool {
         !self.inner.draining.load(Ordering::Relaxed)
             && self.checks().iter().all(|c| !c.required || c.is_up())
+            && self
+                .inner
+                .any_of
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .all(|group| group.iter().any(|c| c.is_up()))
     }
 
     fn checks(&self) -> Vec<Arc<Check>> {
@@ -308,6 +351,23 @@ mod tests {
     fn parse(r: Option<(u16, String)>) -> (u16, Value) {
         let (s, b) = r.unwrap();
         (s, serde_json::from_str(&b).unwrap())
+    }
+
+    #[test]
+    fn a_reader_is_ready_while_either_store_answers() {
+        let health = Health::new("redirect", &crate::metrics::registry("redirect"));
+        let pg = health.check("postgres", false);
+        let redis = health.check("redis", false);
+        health.require_any(vec![pg.clone(), redis.clone()]);
+        assert_eq!(parse(health.respond("/health/ready")).0, 503);
+        pg.set(Err("refused".into()));
+        redis.set(Ok(()));
+        assert_eq!(parse(health.respond("/health/ready")).0, 200);
+        assert_eq!(parse(health.respond("/health")).1["status"], "degraded");
+        redis.set(Err("refused".into()));
+        assert_eq!(parse(health.respond("/health/ready")).0, 503);
+        pg.set(Ok(()));
+        assert_eq!(parse(health.respond("/health/ready")).0, 200);
     }
 
     #[test]

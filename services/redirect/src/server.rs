@@ -84,7 +84,7 @@ impl Redirect {
     pub fn start(&self, stop: &CancellationToken) -> anyhow::Result<()> {
         self.app
             .health()
-            .spawn_store_probes(&self.pool, &self.redis, stop);
+            .spawn_read_store_probes(&self.pool, &self.redis, stop);
         if let Some(writer) = lock(&self.writer).take() {
             partitions::spawn(
                 self.pool.clone(),

@@ -85,10 +85,16 @@ async fn postgres_down_cached_links_still_served_unknown_codes_503() {
     let response = app.get("/unknowncode").await;
     assert_eq!(response.status(), 503, "not a false 404");
     assert_eq!(response.headers()["retry-after"], "1");
-    let not_ready = eventually(Duration::from_secs(6), || async {
-        app.get("/health/ready").await.status() == 503
+    let degraded = eventually(Duration::from_secs(6), || async {
+        let h: serde_json::Value = app.get("/health").await.json().await.unwrap();
+        h["checks"]["postgres"]["status"] == "down"
     });
-    assert!(not_ready.await);
+    assert!(degraded.await);
+    assert_eq!(
+        app.get("/health/ready").await.status(),
+        200,
+        "with Redis up the instance still serves, so it stays in the load balancer"
+    );
 
     postgres.restart();
     let recovered = eventually(Duration::from_secs(10), || async {
