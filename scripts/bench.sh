@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # hop's redirect and create benchmark (DESIGN.md §12), reproducible in one command:
 #
-#   scripts/bench.sh [--rounds N] [--duration SECS] [--connections C]
+#   scripts/bench.sh [--rounds N] [--duration SECS] [--connections C] [--only A,B,...]
+#
+# --only runs just the named scenarios (e.g. --only reference,l1-hit-bare,l1-hit-obs)
+# and skips the stats and import measurements: for a quick, repeated comparison.
 #
 # In one run it starts the reference (bench/reference: a bare hyper server answering a
 # constant 302) and hop's services from a release build, then measures with wrk (1 thread):
@@ -37,12 +40,14 @@ ROUNDS=3
 DURATION=10
 CONNECTIONS=64
 LINKS=10000
+ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --links) LINKS=$2; shift 2 ;;
+    --only) ONLY=",$2,"; shift 2 ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -150,6 +155,7 @@ wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$R_BARE" 
 RESULTS=$WORK/results.txt
 run() {
   local name=$1 url=$2 script=$3 round=$4 conns=${5:-$CONNECTIONS} out rps p99 bad
+  if [ -n "$ONLY" ] && [[ "$ONLY" != *",$name,"* ]]; then return 0; fi
   out=$(wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$script" "$url")
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -188,11 +194,15 @@ for round in $(seq 1 "$ROUNDS"); do
   TOKEN=$BENCH_TOKEN run read-auth "http://127.0.0.1:$GW_PORT" bench/wrk/read.lua "$round"
   run login      "http://127.0.0.1:$GW_PORT"  bench/wrk/login.lua "$round" 16
   # A login flood beside the redirect measurement: argon2 must not starve redirects.
-  wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/wrk/login.lua "http://127.0.0.1:$GW_PORT" >/dev/null & FLOOD=$!
-  sleep 1
-  run l1-hit-flood "http://127.0.0.1:$R_L1"   bench/wrk/codes.lua "$round"
-  wait "$FLOOD" || true
+  if [ -z "$ONLY" ] || [[ "$ONLY" == *",l1-hit-flood,"* ]]; then
+    wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/wrk/login.lua "http://127.0.0.1:$GW_PORT" >/dev/null & FLOOD=$!
+    sleep 1
+    run l1-hit-flood "http://127.0.0.1:$R_L1"   bench/wrk/codes.lua "$round"
+    wait "$FLOOD" || true
+  fi
 done
+
+if [ -z "$ONLY" ]; then
 
 # Stats for a link with 10 million clicks: generated in Postgres the way the click writer
 # stores them (raw rows, then the rollups derived from them), then timed through the API.
@@ -260,6 +270,7 @@ with open(f"{out}/seed-events.csv", "w", newline="") as f:
         w.writerow([i, random.randint(1, 100000), "" if kind == "click" else random.randint(1, 10000), kind, "2025-03-01 12:00:00", "{}"])
 PY
 IMPORT_REPORT=$("$HOP" import "$WORK/export" --no-progress 2>&1 >/dev/null | tail -n 1)
+fi
 
 python3 - "$RESULTS" "$ROUNDS" "$DURATION" "$CONNECTIONS" <<'PY'
 import statistics, sys, collections, datetime, os, platform
@@ -278,6 +289,8 @@ print("| scenario | requests/s | p99 (ms) | ratio to reference | target | errors
 print("|---|---:|---:|---:|---|---:|")
 pair_targets = {"l1-hit-obs": 0.95}
 for name in ["reference", "l1-hit", "l1-hit-rec", "l1-hit-bare", "l1-hit-obs", "l1-off", "caches-off", "create", "create-auth", "read", "read-auth", "login", "l1-hit-flood"]:
+    if name not in rows or (name in pairs and pairs[name] not in rows):
+        continue
     r = rows[name]
     rps = statistics.median(v[0] for v in r.values())
     p99 = statistics.median(v[1] for v in r.values())
@@ -295,7 +308,7 @@ for name in ["reference", "l1-hit", "l1-hit-rec", "l1-hit-bare", "l1-hit-obs", "
         target = pair_targets.get(name, 0.90)
         verdict = "met" if ratio >= target else "MISSED"
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | {ratio:.2f} of {pairs[name]} | ≥ {target:.2f} ({verdict}) | {bad} |")
-    elif name == "l1-hit-flood":
+    elif name == "l1-hit-flood" and "l1-hit" in rows:
         alone = statistics.median(v[1] for v in rows["l1-hit"].values())
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | p99 {p99 / alone:.1f}× l1-hit alone | | {bad} |")
     elif name == "l1-hit-bare":
@@ -309,11 +322,13 @@ for name in ["reference", "l1-hit", "l1-hit-rec", "l1-hit-bare", "l1-hit-obs", "
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | 1.00 | | {bad} |")
 PY
 
-echo
-echo "| stats of a link with $TOTAL clicks | median (ms) | p95 (ms) |"
-echo "|---|---:|---:|"
-cat "$STATS_RESULTS"
-echo
-echo "import: $IMPORT_REPORT"
+if [ -z "$ONLY" ]; then
+  echo
+  echo "| stats of a link with $TOTAL clicks | median (ms) | p95 (ms) |"
+  echo "|---|---:|---:|"
+  cat "$STATS_RESULTS"
+  echo
+  echo "import: $IMPORT_REPORT"
+fi
 kill -TERM "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null || true
 echo "traces: the l1-hit-obs instance exported $(cut -d= -f2 "$WORK/sink.out" 2>/dev/null || echo '?') spans (L1 hits make none)"

@@ -2,7 +2,9 @@
 # hop's one test command: formatting, lints, and every test (unit, property, integration,
 # end-to-end) against a real PostgreSQL and Redis, then the observability checks
 # (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
-# Prometheus and Alertmanager).
+# Prometheus and Alertmanager) and the deployment checks (scripts/check-deploy.sh:
+# hadolint, actionlint, compose, kustomize + kubernetes-validate, nginx -t, and the real
+# nginx in front of hop with upstreams killed under load).
 #
 #   scripts/test.sh            everything (what CI runs)
 #   scripts/test.sh --no-lint  tests only
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-lint) LINT=0; shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -90,4 +92,5 @@ echo "--- cargo test" >&2
 cargo test --workspace --locked "${CARGO_ARGS[@]}"
 if [ ${#CARGO_ARGS[@]} -eq 0 ]; then
   scripts/check-observability.sh
+  scripts/check-deploy.sh
 fi

