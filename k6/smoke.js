@@ -38,6 +38,9 @@ export const options = {
       [KIND.stats]: [500, 1000],
       [KIND.remove]: [500, 1000],
       [KIND.ready]: [250, 500],
+      // argon2id, once each, in setup()
+      [KIND.register]: [1000, 2000],
+      [KIND.login]: [1000, 2000],
     }),
   ),
   maxRedirects: 0,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hop's one test command: formatting, lints, and every test (unit, property, integration,
-# end-to-end) against a real PostgreSQL and Redis, then the observability checks
+# end-to-end) against a real PostgreSQL and Redis, then the k6 smoke scenario against a
+# `hop up` (scripts/k6-smoke.sh; its thresholds gate the run), the observability checks
 # (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
 # Prometheus and Alertmanager) and the deployment checks (scripts/check-deploy.sh:
 # hadolint, actionlint, compose, kustomize + kubernetes-validate, nginx -t, and the real
@@ -91,6 +92,8 @@ fi
 echo "--- cargo test" >&2
 cargo test --workspace --locked "${CARGO_ARGS[@]}"
 if [ ${#CARGO_ARGS[@]} -eq 0 ]; then
+  echo "--- k6 smoke (k6/smoke.js against hop up; its thresholds gate the run)" >&2
+  scripts/k6-smoke.sh
   scripts/check-observability.sh
   scripts/check-deploy.sh
 fi

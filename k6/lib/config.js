@@ -110,14 +110,17 @@ function round(n) {
 }
 
 /**
- * handleSummary for a scenario: writes the whole summary data as
+ * handleSummary for a scenario: writes k6's summary data (less setup()'s return value) as
  * SUMMARY_DIR/<scenario>.json and prints a short text report.
  */
 export function summaryWriter(scenario) {
   return function handleSummary(data) {
     const dir = (__ENV.SUMMARY_DIR || "k6/results").replace(/\/+$/, "");
     const out = { stdout: textSummary(scenario, data) };
-    out[`${dir}/${scenario}.json`] = JSON.stringify(data, null, 2);
+    // setup() data holds access tokens (and every seeded code): not worth keeping.
+    const kept = Object.assign({}, data);
+    delete kept.setup_data;
+    out[`${dir}/${scenario}.json`] = JSON.stringify(kept, null, 2);
     return out;
   };
 }
@@ -149,15 +152,19 @@ export function textSummary(scenario, data) {
   // Latency of the load phase when a threshold made k6 keep it, else of every request.
   const loadDur = m["http_req_duration{phase:load}"];
   const dur = (loadDur && loadDur.values) || v("http_req_duration");
-  const durLabel = loadDur ? "latency" : "latency*";
+
   const failed = v("http_req_failed");
   const checks = v("checks");
   const seconds = ((data.state && data.state.testRunDurationMs) || 0) / 1000;
   const lines = [];
   lines.push("");
   lines.push(`hop k6 — ${scenario} (${seconds.toFixed(1)} s, ${BASE_URL})`);
-  lines.push(`  requests    ${reqs.count || 0}  (${(reqs.rate || 0).toFixed(1)}/s)`);
-  lines.push(`  ${pad(durLabel, 11)} p95 ${ms(dur["p(95)"])}  p99 ${ms(dur["p(99)"])}  max ${ms(dur.max)}` +
+  const loadCount = loadDur && loadDur.values ? loadDur.values.count : undefined;
+  lines.push(
+    `  requests    ${reqs.count || 0}  (${(reqs.rate || 0).toFixed(1)}/s)` +
+      (loadCount !== undefined ? `, ${loadCount} in the load phase` : ""),
+  );
+  lines.push(`  latency     p95 ${ms(dur["p(95)"])}  p99 ${ms(dur["p(99)"])}  max ${ms(dur.max)}` +
     (loadDur ? "  (load phase)" : "  (all requests, setup included)"));
   lines.push(`  error rate  ${pct(failed.rate)}  (${failed.passes || 0} failed requests)`);
   if (checks.passes !== undefined) {
@@ -166,7 +173,7 @@ export function textSummary(scenario, data) {
   const dropped = v("dropped_iterations");
   if (dropped.count) lines.push(`  dropped     ${dropped.count} iterations (not enough VUs for the rate)`);
   const vusMax = v("vus_max");
-  if (vusMax.max) lines.push(`  VUs         up to ${v("vus").max || vusMax.max}`);
+  if (vusMax.max) lines.push(`  VUs         ${v("vus").max || 0} active at most (sampled), ${vusMax.max} allocated`);
 
   // Per request kind: every `http_req_duration{name:...}` submetric (those with thresholds).
   const kinds = Object.keys(m)
