@@ -3,8 +3,9 @@
 
     scripts/load-report.py docs/load docs/load-chart.svg
 
-Reads docs/load/<target>/<scenario>.json (k6 summaries) and docs/load/connections.txt
-(wrk: connections, requests/s, p99 ms, socket errors, non-3xx). The chart has one row per
+Reads docs/load/<target>/<scenario>.json (k6 summaries), docs/load/saturation.txt (wrk's
+requests/s and the redirect process's cores) and docs/load/connections.txt (hold:
+connections, held, requests/s, p50, p99, p99.9 ms, errors, redirect CPU in cores). The chart has one row per
 scenario: throughput bars on the left, p95 and p99 bars on the right, one colour per
 target. Standard library only.
 """
@@ -50,7 +51,7 @@ def load(root):
     return results
 
 
-def table(results, connections):
+def table(results, connections, saturation):
     lines = [
         "| scenario | target | requests | req/s | p95 (ms) | p99 (ms) | errors | thresholds |",
         "|---|---|---:|---:|---:|---:|---:|---|",
@@ -65,11 +66,15 @@ def table(results, connections):
                 f"| {scenario} | {target} | {r['count']:,} | {r['rps']:,.0f} | {r['p95']:.1f} | "
                 f"{r['p99']:.1f} | {r['errors']:.2%} | {'pass' if r['ok'] else 'FAIL'} |"
             )
+    if saturation:
+        rps, cores = saturation
+        lines += ["", f"saturation (wrk, 64 connections): {rps:,.0f} req/s on {cores:.2f} cores "
+                      f"of the redirect process: {rps / cores:,.0f} req/s per core"]
     if connections:
-        lines += ["", "| keep-alive connections | req/s | p99 (ms) | socket errors | non-3xx |",
-                  "|---:|---:|---:|---:|---:|"]
-        for c, rps, p99, errors, bad in connections:
-            lines.append(f"| {c:,} | {rps:,.0f} | {p99:.2f} | {errors} | {bad} |")
+        lines += ["", "| keep-alive connections | held | req/s | p50 (ms) | p99 (ms) | p99.9 (ms) | errors | redirect CPU (cores) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for c, held, rps, p50, p99, p999, errors, cores in connections:
+            lines.append(f"| {c:,} | {held:,} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {p999:.2f} | {errors} | {cores:.2f} |")
     return "\n".join(lines)
 
 
@@ -126,11 +131,17 @@ def main():
     conn_file = os.path.join(root, "connections.txt")
     if os.path.exists(conn_file):
         for line in open(conn_file):
-            c, rps, p99, errors, bad = line.split()
-            connections.append((int(c), float(rps), float(p99), int(errors), int(bad)))
-    print(table(results, connections))
+            c, held, rps, p50, p99, p999, errors, cores = line.split()
+            connections.append((int(c), int(held), float(rps), float(p50), float(p99),
+                                float(p999), int(errors), float(cores)))
+    saturation = None
+    sat_file = os.path.join(root, "saturation.txt")
+    if os.path.exists(sat_file):
+        _, rps, cores = open(sat_file).read().split()
+        saturation = (float(rps), float(cores))
+    print(table(results, connections, saturation))
     if connections:
-        held = [c for c, _, p99, errors, _ in connections if p99 < 50 and errors == 0]
+        held = [c for c, h, _, _, p99, _, errors, _ in connections if p99 < 50 and errors == 0 and h == c]
         print(f"\nceiling: {max(held):,} connections held with p99 under 50 ms" if held
               else "\nceiling: no step held p99 under 50 ms")
     if results:

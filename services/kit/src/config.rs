@@ -70,6 +70,15 @@ pub struct DatabaseArgs {
     /// Bound on connecting, waiting for a pooled connection and on each statement, in ms.
     #[arg(long, env = "DATABASE_TIMEOUT_MS", value_name = "DATABASE_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub database_timeout_ms: u64,
+    /// TLS to PostgreSQL: `require` encrypts and verifies the server's certificate (against
+    /// DATABASE_CA_FILE, else the system's roots); `disable` or `prefer` connect in plain
+    /// text. A `sslmode` in DATABASE_URL wins.
+    #[arg(long, env = "DATABASE_SSLMODE", value_name = "DATABASE_SSLMODE", default_value = "prefer", value_parser = ["disable", "prefer", "require"])]
+    pub database_sslmode: String,
+    /// PEM file of the CA that signed the server's certificate (managed providers publish
+    /// one). Unset: the system's CA certificates.
+    #[arg(long, env = "DATABASE_CA_FILE", value_name = "DATABASE_CA_FILE")]
+    pub database_ca_file: Option<std::path::PathBuf>,
 }
 
 impl DatabaseArgs {
@@ -102,6 +111,11 @@ impl DatabaseArgs {
             })?,
             None => {
                 let mut c = tokio_postgres::Config::new();
+                c.ssl_mode(match self.database_sslmode.as_str() {
+                    "require" => tokio_postgres::config::SslMode::Require,
+                    "disable" => tokio_postgres::config::SslMode::Disable,
+                    _ => tokio_postgres::config::SslMode::Prefer,
+                });
                 c.host(&self.database_host)
                     .port(self.database_port)
                     .dbname(&self.database_name)
@@ -134,6 +148,8 @@ impl DatabaseArgs {
             database_schema: schema.to_owned(),
             database_pool_size: 8,
             database_timeout_ms: 2000,
+            database_sslmode: "prefer".into(),
+            database_ca_file: None,
         }
     }
 }
@@ -142,7 +158,7 @@ impl DatabaseArgs {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Redis")]
 pub struct RedisArgs {
-    /// Redis URL (redis://[:password@]host:port[/db]).
+    /// Redis URL (redis://[:password@]host:port[/db]; rediss:// for TLS).
     #[arg(
         long,
         env = "REDIS_URL",
@@ -176,6 +192,10 @@ pub struct RedisArgs {
     /// Lifetime of a link entry in Redis, in seconds.
     #[arg(long, env = "REDIS_LINK_TTL_SECS", value_name = "REDIS_LINK_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_link_ttl_secs: u64,
+    /// PEM file of the CA that signed a rediss:// server's certificate. Unset: the
+    /// system's CA certificates.
+    #[arg(long, env = "REDIS_CA_FILE", value_name = "REDIS_CA_FILE")]
+    pub redis_ca_file: Option<std::path::PathBuf>,
 }
 
 impl RedisArgs {
@@ -188,6 +208,7 @@ impl RedisArgs {
             redis_breaker_failures: 3,
             redis_breaker_cooldown_ms: 2000,
             redis_link_ttl_secs: 86_400,
+            redis_ca_file: None,
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   registries, RED histograms and the process collector.
 //! - [`health`]: dependency probes behind `/health`, `/health/live` and `/health/ready`.
 //! - [`postgres`]: the connection pool and the embedded migrations; [`redis`]: the Redis
-//!   client with fail-fast commands behind a circuit breaker.
+//!   client with fail-fast commands behind a circuit breaker; [`tls`]: rustls client
+//!   configurations for both (`sslmode=require`, `rediss://`).
 //! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and
 //!   metrics) of the gRPC services; [`shutdown`]: SIGINT/SIGTERM; [`grpc`]: helpers the
 //!   tonic adapters share.
@@ -31,6 +32,7 @@ pub mod redis;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 
 /// hop's version, as built.

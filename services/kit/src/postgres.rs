@@ -15,13 +15,14 @@ mod embedded {
 /// A pool that connects lazily: building it never touches the network, so a service starts
 /// (and reports itself not ready) while Postgres is down.
 pub fn pool(args: &DatabaseArgs) -> Result<Pool, ConfigError> {
-    let manager = Manager::from_config(
-        args.pg_config()?,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let config = args.pg_config()?;
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls(args, &config)? {
+        Some(tls) => Manager::from_config(config, tls, manager_config),
+        None => Manager::from_config(config, NoTls, manager_config),
+    };
     Pool::builder(manager)
         .max_size(args.database_pool_size as usize)
         .runtime(Runtime::Tokio1)
@@ -100,6 +101,20 @@ impl prometheus::core::Collector for PoolCollector {
     }
 }
 
+/// The TLS connector when the configuration asks for TLS (`sslmode=require`), else `None`
+/// (plain text). `prefer`, libpq's default, is plain text here: hop does not guess, and
+/// a connection that should be encrypted says so.
+fn tls(
+    args: &DatabaseArgs,
+    config: &tokio_postgres::Config,
+) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, ConfigError> {
+    if config.get_ssl_mode() != tokio_postgres::config::SslMode::Require {
+        return Ok(None);
+    }
+    let client = crate::tls::client_config(args.database_ca_file.as_deref(), "DATABASE_CA_FILE")?;
+    Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(client)))
+}
+
 /// A health probe: one round trip on a pooled connection.
 pub async fn ping(pool: &Pool) -> Result<(), String> {
     let client = pool.get().await.map_err(|e| e.to_string())?;
@@ -136,11 +151,12 @@ pub fn is_unique_violation(error: &tokio_postgres::Error, constraint: &str) -> b
 /// Postgres) and holds an advisory lock, so instances starting together migrate once.
 pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<usize> {
     let config = args.migration_config()?;
-    let mut client = match connect(&config).await {
+    let tls = tls(args, &config)?;
+    let mut client = match connect(&config, tls.as_ref()).await {
         Ok(client) => client,
         Err(e) if is_missing_database(&e) => {
-            create_database(&config).await?;
-            connect(&config).await?
+            create_database(&config, tls.as_ref()).await?;
+            connect(&config, tls.as_ref()).await?
         }
         Err(e) => {
             return Err(e)
@@ -178,14 +194,32 @@ pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<usize> {
 
 async fn connect(
     config: &tokio_postgres::Config,
+    tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
 ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
+    let client = match tls {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await?;
+            spawn_connection(connection);
+            client
+        }
+        None => {
+            let (client, connection) = config.connect(NoTls).await?;
+            spawn_connection(connection);
+            client
+        }
+    };
+    Ok(client)
+}
+
+fn spawn_connection<F>(connection: F)
+where
+    F: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "migration_connection_closed");
         }
     });
-    Ok(client)
 }
 
 fn is_missing_database(e: &tokio_postgres::Error) -> bool {
@@ -193,13 +227,16 @@ fn is_missing_database(e: &tokio_postgres::Error) -> bool {
         .is_some_and(|db| *db.code() == tokio_postgres::error::SqlState::INVALID_CATALOG_NAME)
 }
 
-async fn create_database(config: &tokio_postgres::Config) -> anyhow::Result<()> {
+async fn create_database(
+    config: &tokio_postgres::Config,
+    tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
+) -> anyhow::Result<()> {
     let name = config.get_dbname().unwrap_or("hop").to_owned();
     crate::config::parse_identifier(&name)
         .map_err(|e| ConfigError::new("DATABASE_NAME", format!("cannot be created: {e}")))?;
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let client = connect(&admin).await.with_context(|| {
+    let client = connect(&admin, tls).await.with_context(|| {
         format!("database {name} does not exist and the postgres database is unreachable")
     })?;
     match client

@@ -78,8 +78,12 @@ impl Redis {
     /// Starts connecting in the background and returns at once: a service starts (degraded)
     /// while Redis is down, and the client reconnects on its own when Redis comes back.
     pub fn connect(args: &RedisArgs) -> Result<Self, ConfigError> {
-        let config = Config::from_url(&args.redis_url)
+        let mut config = Config::from_url(&args.redis_url)
             .map_err(|e| ConfigError::new("REDIS_URL", format!("is not a Redis URL: {e}")))?;
+        if args.redis_url.starts_with("rediss://") {
+            let tls = crate::tls::client_config(args.redis_ca_file.as_deref(), "REDIS_CA_FILE")?;
+            config.tls = Some(fred::types::config::TlsConnector::from(tls).into());
+        }
         let timeout = Duration::from_millis(args.redis_timeout_ms);
         let client = builder(&config, timeout)
             .build()
