@@ -158,7 +158,7 @@ impl DatabaseArgs {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Redis")]
 pub struct RedisArgs {
-    /// Redis URL (redis://[:password@]host:port[/db]; rediss:// for TLS).
+    /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS.
     #[arg(
         long,
         env = "REDIS_URL",
@@ -276,7 +276,7 @@ pub struct TraceArgs {
     /// The ratio of new traces kept by the *traceidratio samplers, 0 to 1.
     #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_name = "OTEL_TRACES_SAMPLER_ARG", default_value_t = 0.05, value_parser = parse_ratio)]
     pub sampler_arg: f64,
-    /// The `service.name` resource of every span. Default: hop-<service> (`hop` for `hop up`).
+    /// The `service.name` resource of every span. Default: `hop-<service>` (`hop` for `hop up`).
     #[arg(long, env = "OTEL_SERVICE_NAME", value_name = "OTEL_SERVICE_NAME")]
     pub service_name: Option<String>,
 }

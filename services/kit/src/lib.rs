@@ -4,7 +4,8 @@
 //!
 //! - [`config`]: the environment-driven settings every service reads (database, Redis,
 //!   logging, listeners), as clap argument groups so `hop --help` lists them all.
-//! - [`telemetry`]: JSON logs to stdout and to a size-rotated file; [`metrics`]: Prometheus
+//! - [`telemetry`]: JSON logs to stdout and to a size-rotated file, and OTLP traces with
+//!   W3C context carried over gRPC ([`telemetry::otel`]); [`metrics`]: Prometheus
 //!   registries, RED histograms and the process collector.
 //! - [`health`]: dependency probes behind `/health`, `/health/live` and `/health/ready`.
 //! - [`postgres`]: the connection pool and the embedded migrations; [`redis`]: the Redis

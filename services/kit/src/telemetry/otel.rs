@@ -9,7 +9,7 @@
 //! Context crosses services as the W3C `traceparent` header: the gateway reads it from the
 //! caller ([`extract_headers`]) and writes it into each gRPC call's metadata
 //! ([`inject_metadata`]); links and auth read it back ([`extract_metadata`]), so one
-//! request is one trace. [`trace_id`] gives the id that log lines carry.
+//! request is one trace. [`adopt`] joins a span to it and gives the id that log lines carry.
 
 use crate::config::TraceArgs;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
