@@ -221,11 +221,11 @@ SELECT now() - (g % 31536000) * interval '1 second',
        NULL
 FROM generate_series(1, 10000000) AS g;
 INSERT INTO click_counts (link_id, bucket, agent_class, clicks)
-SELECT link_id, date_trunc('hour', at), agent_class, count(*) FROM clicks
+SELECT link_id, date_trunc('hour', at), agent_class, sum(clicks) FROM clicks
 WHERE link_id = (SELECT id FROM links WHERE code = '$STATS_CODE') GROUP BY 1, 2, 3
 ON CONFLICT (link_id, bucket, agent_class) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks;
 INSERT INTO click_referrers (link_id, day, referrer_host, is_bot, clicks)
-SELECT link_id, at::date, referrer_host, agent_class = 'bot', count(*) FROM clicks
+SELECT link_id, at::date, referrer_host, agent_class = 'bot', sum(clicks) FROM clicks
 WHERE link_id = (SELECT id FROM links WHERE code = '$STATS_CODE') AND referrer_host IS NOT NULL GROUP BY 1, 2, 3, 4
 ON CONFLICT (link_id, day, referrer_host, is_bot) DO UPDATE SET clicks = click_referrers.clicks + EXCLUDED.clicks;
 ANALYZE click_counts; ANALYZE click_referrers;

@@ -4,8 +4,9 @@
 //! reference-counted, nothing parsed) into a bounded channel and moves on; when the channel
 //! is full the click is dropped and counted, never waited for. A background
 //! [`writer::ClickWriter`] takes batches at least once a second, classifies them (referrer
-//! host, agent class, country) and writes each batch in one transaction: the raw rows, the
-//! hourly rollup per link and agent class, and the daily rollup per referrer.
+//! host, agent class, country) and writes each batch in one transaction: the raw rows
+//! (identical clicks in the same second folded into one row with a count), the hourly
+//! rollup per link and agent class, and the daily rollup per referrer.
 //! [`partitions`] keeps the raw table's daily partitions ahead of time and drops old ones.
 
 pub mod classify;
@@ -105,6 +106,7 @@ pub struct ClickMetrics {
     pub recorded: IntCounter,
     pub dropped: IntCounter,
     pub written: IntCounter,
+    pub rows_written: IntCounter,
     pub write_failures: IntCounter,
     pub buffered: IntGauge,
 }
@@ -129,6 +131,10 @@ impl ClickMetrics {
                 "Clicks dropped because the buffer was full or recording had stopped",
             ),
             written: counter("hop_clicks_written_total", "Clicks written to Postgres"),
+            rows_written: counter(
+                "hop_click_rows_written_total",
+                "Raw click rows written to Postgres (identical clicks in the same second share a row)",
+            ),
             write_failures: counter(
                 "hop_click_write_failures_total",
                 "Batches that could not be written (retried)",

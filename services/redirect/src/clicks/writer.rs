@@ -1,6 +1,8 @@
 //! The background half of click recording: batches from the buffer, written in one
-//! transaction each (raw rows by COPY, plus the rollups, aggregated first so a busy link
-//! costs one rollup row per batch), at least once per CLICK_FLUSH_MS.
+//! transaction each, at least once per CLICK_FLUSH_MS. A batch is folded before it goes
+//! out: identical clicks in the same second become one raw row with a count (COPY), and
+//! each link costs one row per hour and agent class in the rollup upsert. Postgres's work
+//! therefore follows the number of distinct links and visitor kinds, not the click rate.
 //!
 //! A batch that cannot be written (Postgres down) is kept and retried on the next tick;
 //! meanwhile the buffer fills and further clicks are dropped and counted, so redirects
@@ -141,8 +143,9 @@ impl ClickWriter {
     async fn flush(&mut self, pending: &mut Vec<Click>) {
         let rows: Vec<Row> = pending.iter().map(|c| self.classify(c)).collect();
         match write(&self.pool, &rows).await {
-            Ok(()) => {
+            Ok(raw_rows) => {
                 self.metrics.written.inc_by(rows.len() as u64);
+                self.metrics.rows_written.inc_by(raw_rows as u64);
                 pending.clear();
             }
             Err(e) => {
@@ -177,9 +180,39 @@ impl ClickWriter {
     }
 }
 
-/// One transaction: the raw rows, then the rollups (aggregated here, so each rollup row
-/// appears once per statement).
-async fn write(pool: &Pool, rows: &[Row]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// What makes two clicks identical in the raw table: the second, the link, the referrer
+/// host, the agent class and the country. Identical clicks are written as one row with a
+/// count (migration V5), so a busy link costs a row per second per kind of visitor.
+type RawKey<'a> = (i64, i64, Option<&'a str>, &'static str, Option<&'a str>);
+
+/// Folds identical clicks (see [`RawKey`]) into one row each, with how many there were.
+/// Sorted by time and link so the COPY appends in order.
+fn coalesce(rows: &[Row]) -> Vec<(RawKey<'_>, i32)> {
+    let mut folded: HashMap<RawKey<'_>, i32> = HashMap::with_capacity(rows.len() / 4);
+    for row in rows {
+        let key = (
+            row.at.timestamp(),
+            row.link_id,
+            row.referrer.as_deref(),
+            row.agent_class,
+            row.country.as_deref(),
+        );
+        let count = folded.entry(key).or_default();
+        *count = count.saturating_add(1);
+    }
+    let mut folded: Vec<_> = folded.into_iter().collect();
+    folded.sort_unstable_by_key(|((second, link, ..), _)| (*second, *link));
+    folded
+}
+
+/// One transaction: the raw rows (identical clicks folded into one row with a count), then
+/// the rollups (aggregated here, so each rollup row appears once per statement).
+/// Returns how many raw rows were written.
+async fn write(
+    pool: &Pool,
+    rows: &[Row],
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let raw = coalesce(rows);
     let mut hourly: HashMap<(i64, i64, &str), i64> = HashMap::new();
     let mut referrers: HashMap<(i64, NaiveDate, &str, bool), i64> = HashMap::new();
     for row in rows {
@@ -203,7 +236,9 @@ async fn write(pool: &Pool, rows: &[Row]) -> Result<(), Box<dyn std::error::Erro
     let tx = client.transaction().await?;
     // COPY: the cheapest way into Postgres for many rows.
     let sink = tx
-        .copy_in("COPY clicks (at, link_id, referrer_host, agent_class, country) FROM STDIN BINARY")
+        .copy_in(
+            "COPY clicks (at, link_id, referrer_host, agent_class, country, clicks) FROM STDIN BINARY",
+        )
         .await?;
     let types = [
         Type::TIMESTAMPTZ,
@@ -211,19 +246,15 @@ async fn write(pool: &Pool, rows: &[Row]) -> Result<(), Box<dyn std::error::Erro
         Type::TEXT,
         Type::TEXT,
         Type::TEXT,
+        Type::INT4,
     ];
     let writer = BinaryCopyInWriter::new(sink, &types);
     let mut writer = std::pin::pin!(writer);
-    for row in rows {
+    for ((second, link_id, referrer, agent_class, country), count) in &raw {
+        let at = DateTime::<Utc>::from_timestamp(*second, 0).unwrap_or_default();
         writer
             .as_mut()
-            .write(&[
-                &row.at,
-                &row.link_id,
-                &row.referrer,
-                &row.agent_class,
-                &row.country,
-            ])
+            .write(&[&at, link_id, referrer, agent_class, country, count])
             .await?;
     }
     writer.finish().await?;
@@ -260,5 +291,57 @@ async fn write(pool: &Pool, rows: &[Row]) -> Result<(), Box<dyn std::error::Erro
     .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(raw.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(at: &str, link_id: i64, referrer: Option<&str>, country: Option<&str>) -> Row {
+        Row {
+            at: at.parse().unwrap(),
+            link_id,
+            referrer: referrer.map(str::to_owned),
+            agent_class: "mobile",
+            country: country.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn identical_clicks_in_a_second_share_a_row_and_nothing_is_lost() {
+        let rows = [
+            row("2026-11-28T10:00:00.100Z", 1, None, None),
+            row("2026-11-28T10:00:00.900Z", 1, None, None),
+            row("2026-11-28T10:00:01.000Z", 1, None, None),
+            row("2026-11-28T10:00:00.500Z", 2, None, None),
+            row(
+                "2026-11-28T10:00:00.500Z",
+                1,
+                Some("news.example.org"),
+                None,
+            ),
+            row("2026-11-28T10:00:00.600Z", 1, None, Some("NL")),
+            row("2026-11-28T10:00:00.700Z", 1, None, Some("NL")),
+        ];
+        let folded = coalesce(&rows);
+        let second = "2026-11-28T10:00:00Z"
+            .parse::<DateTime<Utc>>()
+            .unwrap()
+            .timestamp();
+        let count = |key: RawKey<'_>| folded.iter().find(|(k, _)| *k == key).map(|(_, n)| *n);
+        assert_eq!(count((second, 1, None, "mobile", None)), Some(2));
+        assert_eq!(count((second + 1, 1, None, "mobile", None)), Some(1));
+        assert_eq!(count((second, 2, None, "mobile", None)), Some(1));
+        assert_eq!(
+            count((second, 1, Some("news.example.org"), "mobile", None)),
+            Some(1)
+        );
+        assert_eq!(count((second, 1, None, "mobile", Some("NL"))), Some(2));
+        assert_eq!(folded.len(), 5);
+        let total: i32 = folded.iter().map(|(_, n)| n).sum();
+        assert_eq!(total as usize, rows.len());
+        // In time order, so the COPY appends.
+        assert!(folded.windows(2).all(|w| w[0].0.0 <= w[1].0.0));
+    }
 }

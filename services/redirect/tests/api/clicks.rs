@@ -18,7 +18,17 @@ async fn total(db: &TestDb) -> i64 {
         .get(0)
 }
 
+/// Clicks in the raw table (identical clicks in the same second share a row).
 async fn raw(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one("SELECT COALESCE(sum(clicks), 0)::bigint FROM clicks", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn raw_rows(db: &TestDb) -> i64 {
     db.client()
         .await
         .query_one("SELECT count(*) FROM clicks", &[])
@@ -70,6 +80,13 @@ async fn every_redirect_is_counted_within_two_seconds() {
     let counted = eventually(Duration::from_secs(2), || async { total(&db).await == 60 });
     assert!(counted.await, "60 redirects, {} counted", total(&db).await);
     assert_eq!(raw(&db).await, 60);
+    // Six kinds of visitor (three agents, two referrers), all within a second or two:
+    // identical clicks share a raw row, so there are far fewer rows than clicks.
+    let rows = raw_rows(&db).await;
+    assert!(
+        (6..60).contains(&rows),
+        "60 clicks of 6 kinds stored in {rows} raw rows"
+    );
     let classes: Vec<(String, i64)> = db
         .client()
         .await
@@ -330,7 +347,7 @@ async fn partitions_are_made_ahead_and_dropped_after_retention() {
         .await
         .unwrap();
     let stored: i64 = client
-        .query_one("SELECT count(*) FROM clicks_20261128", &[])
+        .query_one("SELECT sum(clicks)::bigint FROM clicks_20261128", &[])
         .await
         .unwrap()
         .get(0);
