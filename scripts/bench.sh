@@ -19,7 +19,8 @@
 #   read / read-auth   GET /links/{code} without and with a bearer token
 #   login          POST /auth/login (argon2id-bound)
 #   l1-hit-flood   redirect, L1 hit, measured while a login flood runs beside it
-#   l1-hit-rec     redirect, L1 hit, recording every click (compare with l1-hit)
+#   l1-hit-rec     redirect, L1 hit, recording every click (compare with l1-hit); the
+#                  fold ratio (clicks per raw row) is printed after the table
 #   l1-hit-obs     redirect, L1 hit, metrics on and traces exported to an OTLP sink at the
 #                  default sampling (compare with l1-hit-bare: metrics and traces off)
 #
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
     --connections) CONNECTIONS=$2; shift 2 ;;
     --links) LINKS=$2; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -332,3 +333,7 @@ if [ -z "$ONLY" ]; then
 fi
 kill -TERM "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null || true
 echo "traces: the l1-hit-obs instance exported $(cut -d= -f2 "$WORK/sink.out" 2>/dev/null || echo '?') spans (L1 hits make none)"
+# How far the click writer folded identical clicks (same second, link and visitor kind).
+curl -fsS "http://127.0.0.1:$R_REC/metrics" 2>/dev/null | awk '
+  /^hop_clicks_written_total[{ ]/ {c += $NF} /^hop_click_rows_written_total[{ ]/ {r += $NF}
+  END {if (r > 0) printf "clicks: the l1-hit-rec instance wrote %d clicks as %d raw rows (%.1f clicks a row)\n", c, r, c / r}'
