@@ -30,8 +30,8 @@ pub struct ClickSettings {
     /// Clicks held in memory before new ones are dropped (and counted).
     #[arg(long, env = "CLICK_BUFFER_SIZE", value_name = "CLICK_BUFFER_SIZE", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub click_buffer_size: u64,
-    /// Most clicks written in one batch (one transaction). Larger batches aggregate more
-    /// clicks into each rollup row.
+    /// Most clicks written in one batch (one transaction). Larger batches fold more
+    /// clicks into each raw row and each rollup row.
     #[arg(long, env = "CLICK_BATCH_MAX", value_name = "CLICK_BATCH_MAX", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub click_batch_max: u64,
     /// Longest a click waits in memory before its batch is written, in ms.
