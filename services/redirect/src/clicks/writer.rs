@@ -13,9 +13,8 @@ use super::{Click, ClickMetrics, ClickSettings};
 use chrono::{DateTime, NaiveDate, Utc};
 use hop_kit::postgres::Pool;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_util::sync::CancellationToken;
@@ -40,8 +39,15 @@ pub struct ClickWriter {
     metrics: ClickMetrics,
     batch_max: usize,
     flush_every: Duration,
-    preparer: Arc<Mutex<Preparer>>,
+    /// The preparer thread's inbox; dropping it (with the writer) ends the thread.
+    jobs: std::sync::mpsc::Sender<Job>,
 }
+
+/// Clicks to prepare, and where to send the batch.
+type Job = (Vec<Click>, oneshot::Sender<Batch>);
+
+/// How much lower than the redirect workers the preparer thread runs (a nice value).
+const PREPARER_NICENESS: i32 = 10;
 
 /// A click as stored, before folding.
 struct Row {
@@ -98,11 +104,11 @@ struct Batch {
     referrers: ReferrerIncrements,
 }
 
-/// Classifies and folds clicks into a [`Batch`]. This is the writer's CPU work (about ten
-/// milliseconds for a full batch in the profile), so it runs on the blocking pool rather than on an async
-/// worker, where it would hold up the connections queued behind it. (Measured: moving it
-/// changed neither throughput nor p99 in `scripts/bench.sh`; the p99 gap between
-/// recording on and off is still unexplained, see capacity-plan.md.)
+/// Turns clicks into a [`Batch`]: classifies and folds them. That is the writer's CPU
+/// work, about 10 ms for a full batch, and it runs on a thread of its own at a lower
+/// priority (nice +10), so the kernel gives the redirect workers the core whenever both
+/// want it. (In `scripts/bench.sh` this, like the blocking pool before it, did not move
+/// the redirect p99 measurably; see capacity-plan.md.)
 #[derive(Default)]
 struct Preparer {
     classifier: Classifier,
@@ -110,6 +116,34 @@ struct Preparer {
 }
 
 impl Preparer {
+    /// Starts the preparer thread; it serves jobs until every sender is gone.
+    fn spawn() -> std::sync::mpsc::Sender<Job> {
+        let (jobs, inbox) = std::sync::mpsc::channel::<Job>();
+        let started = std::thread::Builder::new()
+            .name("hop-click-prep".into())
+            .spawn(move || {
+                lower_priority();
+                let mut preparer = Preparer::default();
+                for (clicks, reply) in inbox {
+                    // A panic in a classifier loses that batch (the reply is dropped, and
+                    // the writer counts the clicks), not the thread; the caches start over.
+                    let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        preparer.prepare(clicks)
+                    }));
+                    match prepared {
+                        // The writer may be gone (shutdown gave up): nothing to do then.
+                        Ok(batch) => drop(reply.send(batch)),
+                        Err(_) => preparer = Preparer::default(),
+                    }
+                }
+            });
+        if let Err(e) = started {
+            // Without the thread every prepare fails, and the clicks are counted as lost.
+            tracing::error!(service = "redirect", error = %e, "click_preparer_not_started");
+        }
+        jobs
+    }
+
     fn prepare(&mut self, clicks: Vec<Click>) -> Batch {
         let rows: Vec<Row> = clicks.iter().map(|c| self.classify(c)).collect();
         // The clicks (and the request buffers their header values point into) are freed
@@ -156,7 +190,7 @@ impl ClickWriter {
             metrics,
             batch_max: settings.click_batch_max as usize,
             flush_every: Duration::from_millis(settings.click_flush_ms),
-            preparer: Arc::default(),
+            jobs: Preparer::spawn(),
         }
     }
 
@@ -264,25 +298,24 @@ impl ClickWriter {
         clicks
     }
 
-    /// Classifies and folds `clicks` on the blocking pool.
+    /// Classifies and folds `clicks` on the preparer thread.
     async fn prepare(&self, clicks: Vec<Click>) -> Batch {
         let count = clicks.len();
-        let preparer = Arc::clone(&self.preparer);
-        let work = move || {
-            preparer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .prepare(clicks)
-        };
-        match tokio::task::spawn_blocking(work).await {
-            Ok(batch) => batch,
-            // Only a panic in the classifiers gets here; the batch is lost with it.
-            Err(e) => {
-                tracing::error!(service = "redirect", error = %e, lost = count, "click_batch_prepare_failed");
-                self.metrics.dropped.inc_by(count as u64);
-                Batch::default()
-            }
+        let (reply, batch) = oneshot::channel();
+        if self.jobs.send((clicks, reply)).is_ok()
+            && let Ok(batch) = batch.await
+        {
+            return batch;
         }
+        // Only a panic in the classifiers (or a thread that never started) gets here; the
+        // clicks are lost with it.
+        tracing::error!(
+            service = "redirect",
+            lost = count,
+            "click_batch_prepare_failed"
+        );
+        self.metrics.dropped.inc_by(count as u64);
+        Batch::default()
     }
 
     /// Writes `batch`; gives it back when the write failed, for a later attempt.
@@ -301,6 +334,22 @@ impl ClickWriter {
                 tracing::warn!(service = "redirect", error = %e, waiting = batch.clicks, "click_write_failed");
                 Some(batch)
             }
+        }
+    }
+}
+
+/// Lowers the calling thread's priority by [`PREPARER_NICENESS`]. Lowering needs no
+/// privilege; where it is refused anyway (a sandbox), the thread runs at normal priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux, setpriority on a thread id sets that thread's nice value alone.
+        let thread = rustix::thread::gettid();
+        let result = rustix::process::getpriority_process(Some(thread)).and_then(|nice| {
+            rustix::process::setpriority_process(Some(thread), nice + PREPARER_NICENESS)
+        });
+        if let Err(e) = result {
+            tracing::warn!(service = "redirect", error = %e, "click_preparer_priority_unchanged");
         }
     }
 }
