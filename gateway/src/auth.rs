@@ -17,6 +17,7 @@ use crate::server::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use hop_kit::problem::Problem;
+use hop_kit::service_auth::ServiceChannel;
 use hop_kit::token::Claims;
 use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
@@ -26,7 +27,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tonic::transport::Channel;
 
 /// Tokens are accepted this long past `exp`, for clock skew between machines.
 pub const LEEWAY_SECS: u64 = 30;
@@ -57,14 +57,7 @@ impl IntoResponse for AuthFailure {
                 Problem::unavailable("authentication is unavailable; retry shortly")
             }
         };
-        let mut response = problem.into_response();
-        if self != Self::Unavailable {
-            let challenge = http::HeaderValue::from_static(r#"Bearer realm="hop""#);
-            response
-                .headers_mut()
-                .insert(http::header::WWW_AUTHENTICATE, challenge);
-        }
-        response
+        problem.into_response()
     }
 }
 
@@ -78,11 +71,13 @@ pub struct AuthUser {
 struct KeySet {
     by_kid: HashMap<String, Arc<DecodingKey>>,
     validation: Option<Arc<Validation>>,
+    /// The longest lifetime (`exp - iat`) auth issues, in seconds.
+    max_lifetime: i64,
     fetched: Option<Instant>,
 }
 
 pub struct Verifier {
-    auth: AuthServiceClient<Channel>,
+    auth: AuthServiceClient<ServiceChannel>,
     deny: Arc<DenyList>,
     grpc_timeout: Duration,
     keys: RwLock<KeySet>,
@@ -92,7 +87,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(
-        auth: AuthServiceClient<Channel>,
+        auth: AuthServiceClient<ServiceChannel>,
         deny: Arc<DenyList>,
         grpc_timeout: Duration,
     ) -> Self {
@@ -103,6 +98,7 @@ impl Verifier {
             keys: RwLock::new(KeySet {
                 by_kid: HashMap::new(),
                 validation: None,
+                max_lifetime: 0,
                 fetched: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
@@ -154,7 +150,7 @@ impl Verifier {
             return Err(AuthFailure::Invalid);
         }
         let kid = header.kid.ok_or(AuthFailure::Invalid)?;
-        let (key, validation) = match self.key(&kid) {
+        let (key, validation, max_lifetime) = match self.key(&kid) {
             Some(found) => found,
             None => {
                 self.fetch_keys(false).await?;
@@ -163,14 +159,26 @@ impl Verifier {
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|_| AuthFailure::Invalid)?;
+        // A token auth would never issue: one that lives longer than the access TTL (a
+        // leaked signing key's forgeries), or issued in the future.
+        let lifetime = data.claims.exp - data.claims.iat;
+        if lifetime > max_lifetime + LEEWAY_SECS as i64
+            || data.claims.iat > now + LEEWAY_SECS as i64
+        {
+            return Err(AuthFailure::Invalid);
+        }
         let claims = Arc::new(data.claims);
         self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
 
-    fn key(&self, kid: &str) -> Option<(Arc<DecodingKey>, Arc<Validation>)> {
+    fn key(&self, kid: &str) -> Option<(Arc<DecodingKey>, Arc<Validation>, i64)> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        Some((keys.by_kid.get(kid)?.clone(), keys.validation.clone()?))
+        Some((
+            keys.by_kid.get(kid)?.clone(),
+            keys.validation.clone()?,
+            keys.max_lifetime,
+        ))
     }
 
     /// Fetches the public keys; unless `force`, at most once per [`MIN_REFETCH`].
@@ -200,10 +208,12 @@ impl Verifier {
         validation.set_issuer(&[published.issuer]);
         validation.set_audience(&[published.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet {
             by_kid,
             validation: Some(Arc::new(validation)),
+            max_lifetime: i64::try_from(published.access_ttl_seconds).unwrap_or(i64::MAX / 2),
             fetched: Some(Instant::now()),
         };
         Ok(())

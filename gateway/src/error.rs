@@ -40,6 +40,50 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Longest framework message kept as a problem's `detail`.
+const MAX_REJECTION_DETAIL: usize = 300;
+
+/// Outer layer: an error answered without a problem body (axum's own rejections of an
+/// undecodable path segment or a malformed query, a timeout layer's bare status) becomes
+/// problem+json with the same status, its text kept as the detail.
+pub async fn problems_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == hop_kit::problem::CONTENT_TYPE.as_bytes());
+    // Only client errors: a 5xx of ours is a problem already, and /health's 503 carries
+    // its own report.
+    if !status.is_client_error() || is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4 * MAX_REJECTION_DETAIL)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail: String = match text.as_str() {
+        "" => status
+            .canonical_reason()
+            .unwrap_or("rejected")
+            .to_lowercase(),
+        _ => text.chars().take(MAX_REJECTION_DETAIL).collect(),
+    };
+    let mut problem = Problem::for_status(status, detail).into_response();
+    // Keep what the framework said about the exchange (Allow, Retry-After, ...).
+    for name in [
+        http::header::ALLOW,
+        http::header::RETRY_AFTER,
+        http::header::CONNECTION,
+    ] {
+        if let Some(value) = parts.headers.remove(&name) {
+            problem.headers_mut().insert(name, value);
+        }
+    }
+    problem
+}
+
 /// Maps a gRPC status from a backend to what the public sees. Messages of client errors
 /// are written for clients by the services; server-side failures stay opaque.
 pub fn problem_from_status(status: &tonic::Status) -> Problem {

@@ -9,12 +9,13 @@ use crate::settings::Settings;
 use anyhow::Context as _;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use hop_kit::config::{ConfigError, RedisArgs};
+use hop_kit::config::{ConfigError, RedisArgs, Secret};
 use hop_kit::grpc::REQUEST_ID_HEADER;
 use hop_kit::health::Health;
 use hop_kit::metrics::HttpMetrics;
 use hop_kit::problem::Problem;
 use hop_kit::redis::Redis;
+use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use prometheus::Registry;
@@ -38,6 +39,8 @@ pub struct Config {
     /// The auth service, e.g. `http://127.0.0.1:50052`.
     pub auth_url: String,
     pub settings: Settings,
+    /// The deployment secret: the service token every gRPC call carries is derived from it.
+    pub secret: Secret,
     /// For the session deny-list and the shared rate limits.
     pub redis: RedisArgs,
     pub shutdown_grace: Duration,
@@ -46,19 +49,19 @@ pub struct Config {
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    links: LinkServiceClient<Channel>,
-    auth: AuthServiceClient<Channel>,
+    links: LinkServiceClient<ServiceChannel>,
+    auth: AuthServiceClient<ServiceChannel>,
     verifier: Arc<Verifier>,
     limiter: Arc<RateLimiter>,
     settings: Arc<Settings>,
 }
 
 impl AppState {
-    pub fn links(&self) -> LinkServiceClient<Channel> {
+    pub fn links(&self) -> LinkServiceClient<ServiceChannel> {
         self.links.clone()
     }
 
-    pub fn auth(&self) -> AuthServiceClient<Channel> {
+    pub fn auth(&self) -> AuthServiceClient<ServiceChannel> {
         self.auth.clone()
     }
 
@@ -108,12 +111,13 @@ impl Gateway {
         let auth_channel = channel(&config.auth_url, timeout)
             .map_err(|e| ConfigError::new("AUTH_GRPC_URL", e.to_string()))?;
         let redis = Redis::connect(&config.redis)?;
-        let auth = AuthServiceClient::new(auth_channel.clone());
+        let token = ServiceToken::derive(&config.secret);
+        let auth = AuthServiceClient::new(authenticated(auth_channel.clone(), token.clone()));
         let registry = hop_kit::metrics::registry("gateway");
         let deny = Arc::new(DenyList::default());
         Ok(Self {
             state: AppState {
-                links: LinkServiceClient::new(links_channel.clone()),
+                links: LinkServiceClient::new(authenticated(links_channel.clone(), token)),
                 auth: auth.clone(),
                 verifier: Arc::new(Verifier::new(auth, deny.clone(), timeout)),
                 limiter: Arc::new(RateLimiter::new(redis.clone())),
@@ -146,9 +150,10 @@ impl Gateway {
             .merge(hop_kit::serve::admin_router(health, registries))
             .route_layer(axum::middleware::from_fn(expose_matched_path))
             .with_state(self.state.clone());
-        api.fallback(not_found)
+        api.fallback(fallback)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::Extension(BodyLimit(limit)))
+            .layer(axum::middleware::from_fn(crate::error::problems_only))
             .layer(axum::middleware::from_fn_with_state(
                 self.metrics.clone(),
                 request_context,
@@ -230,7 +235,22 @@ fn channel(url: &str, timeout: Duration) -> Result<Channel, tonic::transport::Er
         .connect_lazy())
 }
 
-async fn not_found() -> Response {
+/// No route: a write to what can only be a short code (`POST /{code}`) is refused as the
+/// redirect service refuses it, with `Allow: GET, HEAD`; anything else is a 404.
+async fn fallback(method: http::Method, uri: http::Uri) -> Response {
+    let path = uri.path();
+    let one_segment = path.len() > 1 && !path[1..].contains('/');
+    let readable = method == http::Method::GET || method == http::Method::HEAD;
+    if one_segment && !readable && !hop_kit::link::is_edge_route(path) {
+        let mut response = Problem::method_not_allowed()
+            .with_detail("a short link answers only GET and HEAD")
+            .into_response();
+        response.headers_mut().insert(
+            http::header::ALLOW,
+            http::HeaderValue::from_static("GET, HEAD"),
+        );
+        return response;
+    }
     Problem::not_found("no such route").into_response()
 }
 

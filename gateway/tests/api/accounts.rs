@@ -148,7 +148,9 @@ fn forge(claims: &Claims, secret: &str) -> String {
         .unwrap()
 }
 
-const APP_SECRET: &str = "gateway-tests-secret-0000";
+const APP_SECRET: &str = crate::helpers::SECRET;
+/// The public development key hop up once fell back to; no deployment may trust it.
+const OLD_DEVELOPMENT_KEY: &str = "hop-development-secret-do-not-use-in-production";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_tokens_are_refused() {
@@ -207,6 +209,32 @@ async fn forged_tokens_are_refused() {
         APP_SECRET,
     );
     let unknown_kid = forge(&valid, "an entirely different secret key");
+    let old_development_key = forge(&valid, OLD_DEVELOPMENT_KEY);
+    // Correctly signed (as a leaked key would sign), but not what auth ever issues.
+    let now = chrono::Utc::now().timestamp();
+    let year_long = forge(
+        &Claims {
+            iat: now,
+            exp: now + 365 * 24 * 3600,
+            ..valid.clone()
+        },
+        APP_SECRET,
+    );
+    let not_yet_valid = forge(
+        &Claims {
+            nbf: Some(now + 600),
+            ..valid.clone()
+        },
+        APP_SECRET,
+    );
+    let issued_in_the_future = forge(
+        &Claims {
+            iat: now + 600,
+            exp: now + 900,
+            ..valid.clone()
+        },
+        APP_SECRET,
+    );
     let payload_swap = format!(
         "{}.{}.{}",
         parts[0],
@@ -224,6 +252,10 @@ async fn forged_tokens_are_refused() {
         ("wrong issuer", wrong_issuer.as_str()),
         ("wrong audience", wrong_audience.as_str()),
         ("unknown kid", unknown_kid.as_str()),
+        ("the old development key", old_development_key.as_str()),
+        ("a lifetime of a year", year_long.as_str()),
+        ("nbf in the future", not_yet_valid.as_str()),
+        ("iat in the future", issued_in_the_future.as_str()),
         ("swapped payload", payload_swap.as_str()),
         ("garbage", "not.a.jwt"),
     ] {
@@ -242,9 +274,18 @@ async fn forged_tokens_are_refused() {
         .await
         .unwrap();
     assert_eq!(no_scheme.status(), 401);
-    // A correctly signed token for a session that exists is still accepted.
+    // A correctly signed token for a session that exists is still accepted, and so is one
+    // whose nbf has passed.
     assert_eq!(
         authed_me(&app, &forge(&valid, APP_SECRET)).await.status(),
+        200
+    );
+    let started = Claims {
+        nbf: Some(now - 5),
+        ..valid.clone()
+    };
+    assert_eq!(
+        authed_me(&app, &forge(&started, APP_SECRET)).await.status(),
         200
     );
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const PUBLIC_BASE_URL: &str = "https://sho.rt";
+/// The test deployment's SECRET_KEY, shared by every service a test spawns.
+pub const SECRET: &str = "gateway-tests-secret-0000";
 pub const BODY_LIMIT: usize = 4096;
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -155,9 +157,10 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: None,
         public_base_url: PUBLIC_BASE_URL.into(),
-        secret: Secret::parse("gateway-tests-secret-0000").unwrap(),
+        secret: Secret::parse(SECRET).unwrap(),
         database: db.args.clone(),
         redis: redis.clone(),
+        reflection: false,
         shutdown_grace: Duration::from_secs(1),
     })
     .await
@@ -167,13 +170,14 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
     let auth = hop_auth::build(hop_auth::Config {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: None,
-        secret: Secret::parse("gateway-tests-secret-0000").unwrap(),
+        secret: Secret::parse(SECRET).unwrap(),
         signing_key_file: None,
         tokens: hop_auth::Settings::test_defaults().tokens(),
         hash_concurrency: 2,
         hash_queue_timeout: Duration::from_secs(10),
         database: db.args.clone(),
         redis: redis.clone(),
+        reflection: false,
         shutdown_grace: Duration::from_secs(1),
     })
     .await
@@ -239,6 +243,7 @@ pub async fn spawn_gateway_with(
         addr: "127.0.0.1:0".parse().unwrap(),
         links_url: links_url.into(),
         auth_url: auth_url.into(),
+        secret: Secret::parse(SECRET).unwrap(),
         settings: Settings {
             body_limit_bytes: BODY_LIMIT as u64,
             ..settings

@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod helpers;
+mod hostile;
 mod links;
 mod ownership;
 mod stats;

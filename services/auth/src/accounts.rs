@@ -166,6 +166,7 @@ impl Accounts {
             jti: random_hex::<16>(),
             iat: now,
             exp: now + self.tokens.access_ttl.as_secs() as i64,
+            nbf: None,
         };
         self.key
             .sign(&claims)

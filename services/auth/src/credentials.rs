@@ -86,7 +86,8 @@ impl fmt::Debug for Password {
     }
 }
 
-/// An optional display name: 1 to 64 characters, no control characters.
+/// An optional display name: 1 to 64 characters, no control or invisible format
+/// characters (a bidi override would make one user's name read as another's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -96,8 +97,8 @@ impl Username {
         if name.is_empty() || name.chars().count() > 64 {
             return Err("must be 1 to 64 characters");
         }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters");
+        if name.chars().any(hop_kit::text::is_hidden) {
+            return Err(hop_kit::text::HIDDEN_MESSAGE);
         }
         Ok(Self(name.to_owned()))
     }
@@ -180,6 +181,14 @@ mod tests {
             format!("{:?}", Password::parse("correct horse").unwrap()),
             "Password(..)"
         );
+    }
+
+    #[test]
+    fn usernames_refuse_bidi_overrides_and_invisibles() {
+        assert!(Username::parse("Ada Lovelace").is_ok());
+        assert!(Username::parse("admin\u{202E}nimda").is_err());
+        assert!(Username::parse("a\u{2066}b\u{2069}").is_err());
+        assert!(Username::parse("zero\u{200B}width").is_err());
     }
 
     #[test]

@@ -134,6 +134,7 @@ impl pb::auth_service_server::AuthService for AuthApi {
                 }],
                 issuer: tokens.issuer.clone(),
                 audience: tokens.audience.clone(),
+                access_ttl_seconds: tokens.access_ttl.as_secs(),
             })
         })
         .await

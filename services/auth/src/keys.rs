@@ -107,6 +107,7 @@ mod tests {
             jti: "j".into(),
             iat: now,
             exp: now + 60,
+            nbf: None,
         }
     }
 

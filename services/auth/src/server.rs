@@ -1,5 +1,5 @@
-//! Building and running the auth service: gRPC (AuthService, grpc.health.v1, reflection)
-//! and the admin HTTP listener (`/health*`, `/metrics`).
+//! Building and running the auth service: gRPC (AuthService, grpc.health.v1, optional
+//! reflection; every call but health needs the service token) and the admin HTTP listener (`/health*`, `/metrics`).
 
 use crate::accounts::{Accounts, TokenSettings};
 use crate::grpc::AuthApi;
@@ -14,6 +14,7 @@ use hop_kit::health::Health;
 use hop_kit::metrics::RpcMetrics;
 use hop_kit::postgres::Pool;
 use hop_kit::redis::Redis;
+use hop_kit::service_auth::ServiceToken;
 use hop_proto::auth::v1::auth_service_server::AuthServiceServer;
 use prometheus::Registry;
 use std::future::Future;
@@ -45,6 +46,8 @@ pub struct Config {
     pub hash_queue_timeout: Duration,
     pub database: DatabaseArgs,
     pub redis: RedisArgs,
+    /// Serve gRPC reflection (GRPC_REFLECTION).
+    pub reflection: bool,
     pub shutdown_grace: Duration,
 }
 
@@ -56,6 +59,8 @@ pub struct Server {
     registry: Registry,
     pool: Pool,
     redis: Redis,
+    token: ServiceToken,
+    reflection: bool,
     grace: Duration,
 }
 
@@ -107,6 +112,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         registry,
         pool,
         redis,
+        token: ServiceToken::derive(&config.secret),
+        reflection: config.reflection,
         grace: config.shutdown_grace,
     })
 }
@@ -144,6 +151,8 @@ impl Server {
             health: self.health,
             registry: self.registry,
             grace: self.grace,
+            token: self.token,
+            reflection: self.reflection,
         };
         let service = GrpcService {
             routes: Routes::new(AuthServiceServer::new(self.api)),

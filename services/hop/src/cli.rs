@@ -4,7 +4,9 @@
 use clap::{Args, Parser, Subcommand};
 use hop_auth::Settings as AuthSettings;
 use hop_gateway::Settings as ApiSettings;
-use hop_kit::config::{DatabaseArgs, LogArgs, PublicArgs, RedisArgs, SecretArgs};
+use hop_kit::config::{
+    DataDirArgs, DatabaseArgs, GrpcArgs, LogArgs, PublicArgs, RedisArgs, SecretArgs,
+};
 use hop_redirect::{CacheSettings, ClickSettings};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -39,6 +41,9 @@ pub enum Command {
     /// Manage accounts
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Print the service token internal gRPC calls carry (derived from SECRET_KEY), for
+    /// `grpcurl -H "x-hop-service-token: $(hop service-token)" ...`
+    ServiceToken(Box<ServiceTokenArgs>),
     /// Exit 0 if URL answers 2xx within the timeout, 1 otherwise: a container healthcheck
     /// for images without curl (`hop probe http://127.0.0.1:8080/health/ready`)
     Probe(ProbeArgs),
@@ -52,6 +57,12 @@ pub struct ProbeArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     pub timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceTokenArgs {
+    #[command(flatten)]
+    pub secret: SecretArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +152,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub secret: SecretArgs,
     #[command(flatten)]
+    pub data: DataDirArgs,
+    #[command(flatten)]
     pub api: ApiSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
@@ -183,6 +196,8 @@ pub struct GatewayArgs {
     )]
     pub auth_grpc_url: String,
     #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
     pub api: ApiSettings,
     #[command(flatten)]
     pub redis: RedisArgs,
@@ -212,6 +227,8 @@ pub struct LinksArgs {
     pub public: PublicArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -262,6 +279,8 @@ pub struct AuthArgs {
     pub admin_port: u16,
     #[command(flatten)]
     pub secret: SecretArgs,
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
     #[command(flatten)]
     pub auth: AuthSettings,
     #[command(flatten)]

@@ -32,5 +32,6 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Import(args) => serve::import(*args).await,
         Command::Users(cli::UsersCommand::SetPassword(args)) => serve::set_password(*args).await,
         Command::Probe(args) => probe::run(&args).await,
+        Command::ServiceToken(args) => serve::service_token(*args),
     }
 }

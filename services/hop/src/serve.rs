@@ -13,6 +13,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         addr: addr(args.host, args.port),
         links_url: args.links_grpc_url,
         auth_url: args.auth_grpc_url,
+        secret: args.secret.require()?,
         settings: args.api,
         redis: args.redis,
         shutdown_grace: args.lifecycle.grace(),
@@ -30,6 +31,7 @@ pub async fn links(args: LinksArgs) -> anyhow::Result<()> {
         secret: args.secret.require()?,
         database: args.database,
         redis: args.redis,
+        reflection: args.grpc.grpc_reflection,
         shutdown_grace: args.lifecycle.grace(),
     })
     .await?;
@@ -62,10 +64,18 @@ pub async fn auth(args: AuthArgs) -> anyhow::Result<()> {
         hash_queue_timeout: args.auth.hash_queue_timeout(),
         database: args.database,
         redis: args.redis,
+        reflection: args.grpc.grpc_reflection,
         shutdown_grace: args.lifecycle.grace(),
     })
     .await?;
     server.run(hop_kit::shutdown::signal()).await
+}
+
+/// `hop service-token`: the credential internal gRPC calls carry, for grpcurl.
+pub fn service_token(args: crate::cli::ServiceTokenArgs) -> anyhow::Result<()> {
+    let token = hop_kit::service_auth::ServiceToken::derive(&args.secret.require()?);
+    println!("{}", token.expose());
+    Ok(())
 }
 
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {

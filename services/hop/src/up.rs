@@ -54,7 +54,7 @@ impl Up {
             .clone()
             .unwrap_or_else(|| default_public_url(bound));
         let grace = args.lifecycle.grace();
-        let secret = args.secret.or_development()?;
+        let secret = args.secret.or_generated(&args.data.hop_data_dir)?;
         let internal = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
         let links = hop_links::build(hop_links::Config {
             grpc_addr: internal,
@@ -63,19 +63,21 @@ impl Up {
             secret: secret.clone(),
             database: args.database.clone(),
             redis: args.redis.clone(),
+            reflection: false,
             shutdown_grace: grace,
         })
         .await?;
         let auth = hop_auth::build(hop_auth::Config {
             grpc_addr: internal,
             admin_addr: None,
-            secret,
+            secret: secret.clone(),
             signing_key_file: args.auth.auth_signing_key_file.clone(),
             tokens: args.auth.tokens(),
             hash_concurrency: args.auth.hash_concurrency(),
             hash_queue_timeout: args.auth.hash_queue_timeout(),
             database: args.database.clone(),
             redis: args.redis.clone(),
+            reflection: false,
             shutdown_grace: grace,
         })
         .await?;
@@ -83,6 +85,7 @@ impl Up {
             addr: bound,
             links_url: format!("http://{}", links.grpc_addr()),
             auth_url: format!("http://{}", auth.grpc_addr()),
+            secret,
             settings: args.api,
             redis: args.redis.clone(),
             shutdown_grace: grace,
@@ -175,13 +178,7 @@ impl Up {
 /// The edge's routing rule: the API and admin paths go to the gateway, every other GET or
 /// HEAD is a redirect, anything else is the gateway's to refuse.
 pub fn goes_to_redirect(method: &Method, path: &str) -> bool {
-    let api = ["/links", "/auth", "/health"].iter().any(|prefix| {
-        path == *prefix
-            || path
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('/'))
-    }) || path == "/metrics";
-    !api && (method == Method::GET || method == Method::HEAD)
+    !hop_kit::link::is_edge_route(path) && (method == Method::GET || method == Method::HEAD)
 }
 
 fn default_public_url(bound: SocketAddr) -> String {
@@ -207,5 +204,60 @@ mod tests {
         assert!(!goes_to_redirect(&Method::GET, "/health/ready"));
         assert!(!goes_to_redirect(&Method::GET, "/metrics"));
         assert!(!goes_to_redirect(&Method::POST, "/abc1234"));
+        // Whole segments only: an alias that starts like a route is still a redirect.
+        assert!(goes_to_redirect(&Method::GET, "/healthy"));
+        assert!(goes_to_redirect(&Method::GET, "/health-check"));
+        assert!(goes_to_redirect(&Method::GET, "/authority"));
+        assert!(!goes_to_redirect(&Method::GET, "/health"));
+    }
+
+    /// The edge files route exactly [`hop_kit::link::EDGE_ROUTES`], by whole segment, as
+    /// `hop up` does: nginx's gateway locations and the Ingress's gateway paths.
+    #[test]
+    fn nginx_and_the_ingress_route_the_one_list() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let nginx = std::fs::read_to_string(format!("{root}/infra/nginx/conf.d/hop.conf")).unwrap();
+        let mut routed: Vec<String> = Vec::new();
+        for line in nginx.lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix("location ") else {
+                continue;
+            };
+            if rest.starts_with('@') {
+                continue; // a named location, reached only internally
+            }
+            let rest = rest.trim_end_matches('{').trim();
+            if let Some(words) = rest
+                .strip_prefix("~ ^/(")
+                .and_then(|r| r.strip_suffix(")(/|$)"))
+            {
+                routed.extend(words.split('|').map(str::to_owned));
+            } else if let Some(exact) = rest.strip_prefix("= /") {
+                if exact != "nginx-health" {
+                    routed.push(exact.to_owned());
+                }
+            } else {
+                assert_eq!(
+                    rest, "/",
+                    "nginx routes by a prefix that is not a whole segment: {line}"
+                );
+            }
+        }
+        routed.sort();
+        assert_eq!(routed, hop_kit::link::EDGE_ROUTES, "nginx's locations");
+
+        let ingress =
+            std::fs::read_to_string(format!("{root}/infra/k8s/base/ingress.yaml")).unwrap();
+        let mut paths: Vec<String> = ingress
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- path: /"))
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+        paths.sort();
+        assert_eq!(paths, hop_kit::link::EDGE_ROUTES, "the Ingress's paths");
+        assert!(
+            ingress.contains("pathType: Prefix"),
+            "Prefix matches whole segments"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! variable. The original project's names are kept (`DATABASE_HOST`, `REDIS_URL`,
 //! `LOG_LEVEL`, …); `DATABASE_URL` is accepted as one alternative to the parts.
 
+pub use crate::secret::{DataDirArgs, MIN_SECRET_LEN, Secret, SecretArgs};
 use std::time::Duration;
 
 /// Where PostgreSQL is and how hop talks to it.
@@ -305,78 +306,14 @@ pub struct PublicArgs {
     pub public_base_url: String,
 }
 
-/// The deployment secret.
+/// How a gRPC service (links, auth) serves.
 #[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Secrets")]
-pub struct SecretArgs {
-    /// Keys the code permutation (and, with accounts, token signing). At least 16 characters,
-    /// stable for the life of the deployment. Required by `hop serve`; `hop up` falls back to
-    /// an insecure development key with a warning.
-    #[arg(
-        long,
-        env = "SECRET_KEY",
-        value_name = "SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub secret_key: Option<String>,
-}
-
-/// Shortest accepted SECRET_KEY.
-pub const MIN_SECRET_LEN: usize = 16;
-
-/// The development key `hop up` uses when SECRET_KEY is unset. Public, so never secure.
-pub const DEV_SECRET: &str = "hop-development-secret-do-not-use-in-production";
-
-impl SecretArgs {
-    /// The secret, which must be set.
-    pub fn require(&self) -> Result<Secret, ConfigError> {
-        match &self.secret_key {
-            Some(key) => Secret::parse(key),
-            None => Err(ConfigError::new(
-                "SECRET_KEY",
-                "must be set (at least 16 characters; generate one with `openssl rand -hex 32`)",
-            )),
-        }
-    }
-
-    /// The secret, or the development key with a warning when it is unset.
-    pub fn or_development(&self) -> Result<Secret, ConfigError> {
-        match &self.secret_key {
-            Some(key) => Secret::parse(key),
-            None => {
-                tracing::warn!(
-                    "SECRET_KEY is unset: using the public development key; set it before exposing hop"
-                );
-                Ok(Secret(DEV_SECRET.as_bytes().to_vec()))
-            }
-        }
-    }
-}
-
-/// Secret bytes; `Debug` never prints them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn parse(key: &str) -> Result<Self, ConfigError> {
-        if key.chars().count() < MIN_SECRET_LEN {
-            return Err(ConfigError::new(
-                "SECRET_KEY",
-                "must be at least 16 characters",
-            ));
-        }
-        Ok(Self(key.as_bytes().to_vec()))
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
+#[command(next_help_heading = "gRPC")]
+pub struct GrpcArgs {
+    /// Serve gRPC server reflection (for grpcurl). Off by default; when on, reflection
+    /// calls need the service token like every RPC (`hop service-token` prints it).
+    #[arg(long, env = "GRPC_REFLECTION", value_name = "GRPC_REFLECTION", default_value = "false", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub grpc_reflection: bool,
 }
 
 /// A configuration value that cannot work, named by its environment variable.
@@ -446,22 +383,6 @@ mod tests {
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("hop.sh").is_err());
         assert!(parse_base_url("https://x.io/?a=b").is_err());
-    }
-
-    #[test]
-    fn secrets_are_long_enough_and_never_printed() {
-        let short = SecretArgs {
-            secret_key: Some("short".into()),
-        };
-        assert_eq!(short.require().unwrap_err().variable, "SECRET_KEY");
-        let unset = SecretArgs { secret_key: None };
-        assert!(unset.require().is_err());
-        assert_eq!(
-            unset.or_development().unwrap().expose(),
-            DEV_SECRET.as_bytes()
-        );
-        let good = Secret::parse("0123456789abcdef-secret").unwrap();
-        assert_eq!(format!("{good:?}"), "Secret(..)");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! What every gRPC service shares: serving (with grpc.health.v1, reflection, an admin HTTP
-//! listener and a bounded drain), and helpers for the adapters.
+//! What every gRPC service shares: serving (with grpc.health.v1, optional reflection, the
+//! service-token check of [`crate::service_auth`], an admin HTTP listener and a bounded
+//! drain), and helpers for the adapters.
 
 use crate::health::Health;
 use anyhow::Context as _;
@@ -16,6 +17,10 @@ pub struct GrpcServer {
     pub health: Health,
     pub registry: prometheus::Registry,
     pub grace: Duration,
+    /// What every call but grpc.health must carry ([`crate::service_auth`]).
+    pub token: crate::service_auth::ServiceToken,
+    /// Serve gRPC server reflection (GRPC_REFLECTION), behind the token like every RPC.
+    pub reflection: bool,
 }
 
 /// What a gRPC service serves: its routes, its full name (for grpc.health.v1) and its
@@ -36,18 +41,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let health_service = grpc_health(&server.health, service.name, &stop);
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(service.descriptor)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
-    let routes = service
-        .routes
-        .add_service(health_service)
-        .add_service(reflection);
+    let mut routes = service.routes.add_service(health_service);
+    if server.reflection {
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(service.descriptor)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building gRPC reflection")?;
+        routes = routes.add_service(reflection);
+    }
     let grpc = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
+        .layer(crate::service_auth::RequireServiceToken::new(server.token))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(server.listener).with_nodelay(Some(true)),

@@ -14,6 +14,9 @@
 //! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and
 //!   metrics) of the gRPC services; [`shutdown`]: SIGINT/SIGTERM; [`grpc`]: helpers the
 //!   tonic adapters share.
+//! - [`secret`]: SECRET_KEY, the secret `hop up` generates when it is unset, and the keys
+//!   derived from it; [`service_auth`]: the credential every internal gRPC call carries.
+//! - [`text`]: what free text (titles, usernames) may not contain.
 //! - [`problem`]: RFC 9457 problem+json bodies; [`token`]: the access-token claims the auth
 //!   service signs and the gateway verifies.
 //! - [`link`]: the validated newtypes of the link domain ([`link::ShortCode`],
@@ -30,9 +33,12 @@ pub mod metrics;
 pub mod postgres;
 pub mod problem;
 pub mod redis;
+pub mod secret;
 pub mod serve;
+pub mod service_auth;
 pub mod shutdown;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 pub mod token;
 

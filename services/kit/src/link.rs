@@ -24,7 +24,25 @@ pub const REDIS_LINK_KEY: &str = "link";
 /// redirect instances drop their L1 copy.
 pub const INVALIDATION_CHANNEL: &str = "links:invalidate";
 
+/// The first path segments the edge (`hop up`'s router, nginx, the Ingress) sends to the
+/// gateway, as whole segments: `/health` and `/health/...`, never `/healthy`. One list:
+/// `hop up` routes by it, the alias validator refuses each word (through
+/// [`RESERVED_WORDS`]), and a test holds nginx's and the Ingress's locations to it.
+pub const EDGE_ROUTES: &[&str] = &["auth", "health", "links", "metrics"];
+
+/// Whether `path`'s first segment is one of [`EDGE_ROUTES`] (so the gateway answers it).
+pub fn is_edge_route(path: &str) -> bool {
+    let first = path
+        .strip_prefix('/')
+        .unwrap_or(path)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    EDGE_ROUTES.contains(&first)
+}
+
 /// Words that name hop's own routes, or that users would mistake for them; never aliases.
+/// Every [`EDGE_ROUTES`] word is one (a unit test holds them together).
 pub const RESERVED_WORDS: &[&str] = &[
     "admin",
     "api",
@@ -227,15 +245,15 @@ impl RedirectType {
     }
 }
 
-/// Validates a title: trimmed, at most [`MAX_TITLE_CHARS`] characters, no control
-/// characters. An empty title is no title.
+/// Validates a title: trimmed, at most [`MAX_TITLE_CHARS`] characters, no control or
+/// invisible format characters ([`crate::text`]). An empty title is no title.
 pub fn parse_title(raw: &str) -> Result<Option<String>, &'static str> {
     let title = raw.trim();
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err("must be at most 200 characters");
     }
-    if title.chars().any(char::is_control) {
-        return Err("must not contain control characters");
+    if title.chars().any(crate::text::is_hidden) {
+        return Err(crate::text::HIDDEN_MESSAGE);
     }
     Ok((!title.is_empty()).then(|| title.to_owned()))
 }
@@ -358,6 +376,16 @@ mod tests {
         assert_eq!(Alias::parse("../etc"), Err(AliasError::BadCharacter));
         assert_eq!(Alias::parse("Links"), Err(AliasError::Reserved));
         assert_eq!(Alias::parse("health"), Err(AliasError::Reserved));
+        // Starting like a route is fine: the edge routes whole segments.
+        assert!(Alias::parse("healthy").is_ok());
+        assert!(Alias::parse("health-check").is_ok());
+        for route in EDGE_ROUTES {
+            assert_eq!(Alias::parse(route), Err(AliasError::Reserved), "{route}");
+            assert_eq!(
+                Alias::parse(&route.to_uppercase()),
+                Err(AliasError::Reserved)
+            );
+        }
     }
 
     #[test]
@@ -387,6 +415,9 @@ mod tests {
         assert_eq!(parse_title("   "), Ok(None));
         assert!(parse_title(&"é".repeat(201)).is_err());
         assert!(parse_title("a\u{0}b").is_err());
+        assert!(parse_title("invoice \u{202E}fdp.exe").is_err());
+        assert!(parse_title("zero\u{200B}width").is_err());
+        assert_eq!(parse_title("café ☕"), Ok(Some("café ☕".to_owned())));
     }
 
     #[test]

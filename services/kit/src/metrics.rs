@@ -95,6 +95,16 @@ pub fn render(registries: &[&Registry]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The `method` label of a request: one of the methods hop answers, or "other". Anything a
+/// client sends lands in this fixed set.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
 /// Request rate, errors and duration per route of an HTTP service.
 #[derive(Clone)]
 pub struct HttpMetrics {
@@ -123,10 +133,13 @@ impl HttpMetrics {
         Self { requests, duration }
     }
 
+    /// `route` must be a template (or "other"); `method` is folded into
+    /// [`method_label`]'s fixed set, so a client cannot mint series.
     pub fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         if !enabled() {
             return;
         }
+        let method = method_label(method);
         let mut buf = itoa_status(status);
         self.requests
             .with_label_values(&[route, method, status_str(&mut buf)])
@@ -138,6 +151,7 @@ impl HttpMetrics {
 
     /// Pre-resolved series for a hot route, so each request costs two atomic adds.
     pub fn handles(&self, route: &str, method: &str, status: u16) -> RouteHandles {
+        let method = method_label(method);
         let mut buf = itoa_status(status);
         RouteHandles {
             requests: self
@@ -243,5 +257,24 @@ mod tests {
         assert!(text.contains(r#"status="302""#));
         assert!(text.contains("hop_build_info"));
         assert!(text.contains(r#"le="0.0001""#));
+    }
+
+    #[test]
+    fn methods_fold_into_a_fixed_set() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("OPTIONS"), "OPTIONS");
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(method_label("XYZZY"), "other");
+        let r = registry("gateway");
+        let http = HttpMetrics::new(&r);
+        for i in 0..50 {
+            http.observe("other", &format!("M{i}"), 405, Duration::from_micros(10));
+        }
+        let text = render(&[&r]);
+        assert_eq!(
+            text.matches("hop_http_requests_total{").count(),
+            1,
+            "{text}"
+        );
     }
 }

@@ -8,6 +8,9 @@ use serde::Serialize;
 /// The media type of every error body.
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// The `WWW-Authenticate` challenge of every 401.
+pub const BEARER_CHALLENGE: &str = r#"Bearer realm="hop""#;
+
 /// An HTTP error as the client sees it. Never carries internal messages.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -137,6 +140,36 @@ impl Problem {
             .with_detail("a backend did not answer in time")
     }
 
+    /// The problem for a bare `status` some layer answered without a body of ours (a
+    /// framework's own rejection): its kind by status, and `detail` as given.
+    pub fn for_status(status: http::StatusCode, detail: impl Into<String>) -> Self {
+        let (kind, title) = match status.as_u16() {
+            400 => ("/problems/bad-request", "Bad request"),
+            401 => ("/problems/unauthorized", "Unauthorized"),
+            403 => ("/problems/forbidden", "Forbidden"),
+            404 => ("/problems/not-found", "Not found"),
+            405 => ("/problems/method-not-allowed", "Method not allowed"),
+            408 => ("/problems/request-timeout", "Request timeout"),
+            413 => ("/problems/payload-too-large", "Payload too large"),
+            415 => ("/problems/unsupported-media-type", "Unsupported media type"),
+            422 => ("/problems/bad-request", "Bad request"),
+            431 => (
+                "/problems/headers-too-large",
+                "Request header fields too large",
+            ),
+            429 => ("/problems/rate-limited", "Too many requests"),
+            500..=599 => return Self::internal(),
+            _ => ("/problems/bad-request", "Bad request"),
+        };
+        Self::new(status.as_u16(), kind, title).with_detail(detail)
+    }
+
+    /// 408: the request (head or body) did not arrive in time.
+    pub fn request_timeout(secs: u64) -> Self {
+        Self::new(408, "/problems/request-timeout", "Request timeout")
+            .with_detail(format!("the request did not arrive within {secs} s"))
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| r#"{"status":500}"#.to_owned())
     }
@@ -149,6 +182,10 @@ impl axum::response::IntoResponse for Problem {
             .header(http::header::CONTENT_TYPE, CONTENT_TYPE);
         if let Some(secs) = self.retry_after {
             builder = builder.header(http::header::RETRY_AFTER, secs);
+        }
+        if self.status == 401 {
+            // RFC 9110 §11.6.1: every 401, whichever route or layer produced it.
+            builder = builder.header(http::header::WWW_AUTHENTICATE, BEARER_CHALLENGE);
         }
         builder
             .body(axum::body::Body::from(self.to_json()))

@@ -32,4 +32,8 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, unix seconds.
     pub exp: i64,
+    /// Not valid before, unix seconds. hop's own tokens leave it out; verifiers check it
+    /// when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }

@@ -4,7 +4,8 @@
 //! every failure reported at once); [`LinkService`] creates and reads links, minting a code
 //! unless an alias was asked for, and keeps the redirect read model in step.
 
-use crate::edit::{Cursor, LinkChanges};
+use crate::cursor::Cursor;
+use crate::edit::LinkChanges;
 use crate::error::LinksError;
 use crate::mint::Minter;
 use crate::read_model::ReadModel;

@@ -1,5 +1,4 @@
-//! Changing links: the validated set of changes a PATCH asks for, and the opaque cursor of
-//! "my links" pages.
+//! Changing links: the validated set of changes a PATCH asks for.
 
 use crate::error::LinksError;
 use chrono::{DateTime, Utc};
@@ -105,50 +104,9 @@ impl LinkChanges {
     }
 }
 
-/// A position in "my links, newest first": the last item's creation time and id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: DateTime<Utc>,
-    pub id: i64,
-}
-
-impl Cursor {
-    /// Opaque to clients: 32 hex digits.
-    pub fn encode(&self) -> String {
-        format!(
-            "{:016x}{:016x}",
-            self.created_at.timestamp_micros() as u64,
-            self.id as u64
-        )
-    }
-
-    pub fn decode(raw: &str) -> Result<Self, LinksError> {
-        let invalid = || LinksError::invalid("cursor", "is not a cursor from a previous page");
-        if raw.len() != 32 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid());
-        }
-        let micros = u64::from_str_radix(&raw[..16], 16).map_err(|_| invalid())? as i64;
-        let id = u64::from_str_radix(&raw[16..], 16).map_err(|_| invalid())? as i64;
-        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
-        Ok(Self { created_at, id })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor {
-            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
-            id: 4242,
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        for bad in ["", "zz", &"g".repeat(32), "../../etc/passwd"] {
-            assert!(Cursor::decode(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn an_empty_update_is_refused_and_clearing_is_a_change() {

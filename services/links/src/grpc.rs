@@ -2,8 +2,9 @@
 //! calls the domain inside a span carrying the caller's request id, records the RPC's
 //! metrics and converts the result. No business rules live here.
 
+use crate::cursor::CursorKey;
 use crate::domain::{CreateFields, Link, LinkService, NewLink};
-use crate::edit::{Cursor, LinkChanges, UpdateFields};
+use crate::edit::{LinkChanges, UpdateFields};
 use crate::error::LinksError;
 use crate::stats::{StatsQuery, Unit};
 use chrono::{DateTime, Utc};
@@ -17,11 +18,17 @@ pub struct LinksApi {
     links: Arc<LinkService>,
     own_hosts: Arc<[String]>,
     public_base_url: Arc<str>,
+    cursors: CursorKey,
     metrics: RpcMetrics,
 }
 
 impl LinksApi {
-    pub fn new(links: Arc<LinkService>, public_base_url: &str, metrics: RpcMetrics) -> Self {
+    pub fn new(
+        links: Arc<LinkService>,
+        public_base_url: &str,
+        cursors: CursorKey,
+        metrics: RpcMetrics,
+    ) -> Self {
         let own_hosts: Vec<String> = hop_kit::link::host_of(public_base_url)
             .into_iter()
             .collect();
@@ -29,6 +36,7 @@ impl LinksApi {
             links,
             own_hosts: own_hosts.into(),
             public_base_url: public_base_url.into(),
+            cursors,
             metrics,
         }
     }
@@ -106,12 +114,12 @@ impl pb::link_service_server::LinkService for LinksApi {
             let actor = require_actor(&req.actor_user_id)?;
             let cursor = Some(req.cursor.as_str())
                 .filter(|c| !c.is_empty())
-                .map(Cursor::decode)
+                .map(|c| self.cursors.decode(c))
                 .transpose()?;
             let (links, next) = self.links.list(actor, req.limit, cursor).await?;
             Ok(pb::ListLinksResponse {
                 items: links.iter().map(|l| self.to_proto(l)).collect(),
-                next_cursor: next.map(|c| c.encode()).unwrap_or_default(),
+                next_cursor: next.map(|c| self.cursors.encode(&c)).unwrap_or_default(),
             })
         })
         .await

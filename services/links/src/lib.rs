@@ -5,7 +5,8 @@
 //!
 //! - [`domain`]: what a link is and what may be done to it ([`domain::LinkService`]);
 //!   knows nothing of gRPC.
-//! - [`edit`]: the validated changes of an update, and the cursor of "my links" pages.
+//! - [`edit`]: the validated changes of an update; [`cursor`]: the signed cursor of "my
+//!   links" pages.
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
 //! - [`stats`]: click statistics from the rollups the redirect service maintains.
 //! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
@@ -17,6 +18,7 @@
 //! - [`server`]: [`build`] binds the gRPC and admin (health, metrics) listeners; `run`
 //!   serves until shutdown and drains.
 
+pub mod cursor;
 pub mod domain;
 pub mod edit;
 pub mod error;

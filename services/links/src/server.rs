@@ -1,6 +1,8 @@
 //! Building and running the links service: the gRPC listener (LinkService, grpc.health.v1,
-//! server reflection) and the admin HTTP listener (`/health*`, `/metrics`).
+//! optional reflection; every call but health needs the service token) and the admin HTTP
+//! listener (`/health*`, `/metrics`).
 
+use crate::cursor::CursorKey;
 use crate::domain::LinkService;
 use crate::grpc::LinksApi;
 use crate::mint::Minter;
@@ -15,6 +17,7 @@ use hop_kit::health::Health;
 use hop_kit::metrics::RpcMetrics;
 use hop_kit::postgres::Pool;
 use hop_kit::redis::Redis;
+use hop_kit::service_auth::ServiceToken;
 use hop_proto::links::v1::link_service_server::LinkServiceServer;
 use prometheus::Registry;
 use std::future::Future;
@@ -39,6 +42,8 @@ pub struct Config {
     pub secret: Secret,
     pub database: DatabaseArgs,
     pub redis: RedisArgs,
+    /// Serve gRPC reflection (GRPC_REFLECTION).
+    pub reflection: bool,
     /// Bound on draining in-flight calls at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -52,6 +57,8 @@ pub struct Server {
     registry: Registry,
     pool: Pool,
     redis: Redis,
+    token: ServiceToken,
+    reflection: bool,
     grace: Duration,
 }
 
@@ -72,6 +79,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let api = LinksApi::new(
         Arc::new(links),
         &config.public_base_url,
+        CursorKey::derive(&config.secret),
         RpcMetrics::new(&registry),
     );
     let grpc = TcpListener::bind(config.grpc_addr)
@@ -93,6 +101,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         registry,
         pool,
         redis,
+        token: ServiceToken::derive(&config.secret),
+        reflection: config.reflection,
         grace: config.shutdown_grace,
     })
 }
@@ -131,6 +141,8 @@ impl Server {
             health: self.health,
             registry: self.registry,
             grace: self.grace,
+            token: self.token,
+            reflection: self.reflection,
         };
         let service = GrpcService {
             routes: Routes::new(LinkServiceServer::new(self.api)),

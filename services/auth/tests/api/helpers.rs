@@ -1,5 +1,6 @@
 use hop_auth::accounts::TokenSettings;
 use hop_kit::config::{RedisArgs, Secret};
+use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_testkit::TestDb;
@@ -7,8 +8,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+/// The test deployment's SECRET_KEY.
+pub const SECRET: &str = "auth-tests-secret-0123456789";
+
+/// The service token of the test deployment.
+pub fn token() -> ServiceToken {
+    ServiceToken::derive(&Secret::parse(SECRET).unwrap())
+}
+
 pub struct TestAuth {
-    pub client: AuthServiceClient<Channel>,
+    pub client: AuthServiceClient<ServiceChannel>,
     pub redis: RedisArgs,
     stop: CancellationToken,
 }
@@ -40,13 +49,14 @@ pub async fn spawn_auth_with_key(
     let server = hop_auth::build(hop_auth::Config {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: None,
-        secret: Secret::parse("auth-tests-secret-0123456789").unwrap(),
+        secret: Secret::parse(SECRET).unwrap(),
         signing_key_file,
         tokens: tokens(),
         hash_concurrency: 2,
         hash_queue_timeout: Duration::from_secs(10),
         database: db.args.clone(),
         redis: redis.clone(),
+        reflection: false,
         shutdown_grace: Duration::from_secs(1),
     })
     .await
@@ -58,7 +68,7 @@ pub async fn spawn_auth_with_key(
         .unwrap()
         .connect_lazy();
     TestAuth {
-        client: AuthServiceClient::new(channel),
+        client: AuthServiceClient::new(authenticated(channel, token())),
         redis,
         stop,
     }

@@ -1,6 +1,8 @@
 use crate::helpers::*;
 use hop_kit::link::ReadEntry;
+use hop_kit::service_auth::authenticated;
 use hop_proto::links::v1 as pb;
+use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use hop_testkit::TestDb;
 use std::collections::HashSet;
 
@@ -256,7 +258,7 @@ async fn racing_creates_of_one_alias_have_exactly_one_winner() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_health_and_reflection_are_served() {
+async fn grpc_health_is_open_and_reflection_needs_the_switch_and_the_token() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     use tonic_reflection::pb::v1::ServerReflectionRequest;
@@ -265,8 +267,9 @@ async fn grpc_health_and_reflection_are_served() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+    let links = spawn_links_configured(db.args.clone(), hop_testkit::redis_args(), true).await;
     let channel = links.channel.clone();
+    // No token: health checks answer, nothing else does.
     let mut health = HealthClient::new(channel.clone());
     let mut serving = false;
     for _ in 0..100 {
@@ -286,11 +289,23 @@ async fn grpc_health_and_reflection_are_served() {
         "grpc.health.v1 reports the service serving once Postgres answers"
     );
 
-    let mut reflection = ServerReflectionClient::new(channel);
-    let request = ServerReflectionRequest {
+    let list_services = || ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
+    let refused = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream_once(list_services()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let unauthenticated = LinkServiceClient::new(channel.clone())
+        .get_link(pb::GetLinkRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(unauthenticated.code(), tonic::Code::Unauthenticated);
+
+    let mut reflection = ServerReflectionClient::new(authenticated(channel, token()));
+    let request = list_services();
     let mut stream = reflection
         .server_reflection_info(tokio_stream_once(request))
         .await
@@ -303,6 +318,14 @@ async fn grpc_health_and_reflection_are_served() {
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
     assert!(names.contains(&"hop.links.v1.LinkService"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+
+    // Off by default, even with the token.
+    let off = spawn_links(&db).await;
+    let unimplemented = ServerReflectionClient::new(authenticated(off.channel.clone(), token()))
+        .server_reflection_info(tokio_stream_once(list_services()))
+        .await
+        .unwrap_err();
+    assert_eq!(unimplemented.code(), tonic::Code::Unimplemented);
 }
 
 /// A request stream of one message.

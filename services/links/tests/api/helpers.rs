@@ -1,5 +1,6 @@
 use hop_kit::codes::CodePermutation;
 use hop_kit::config::{DatabaseArgs, RedisArgs, Secret};
+use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::links::v1 as pb;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use hop_testkit::TestDb;
@@ -12,7 +13,7 @@ pub const SECRET: &str = "links-test-secret-0123456789";
 pub const PUBLIC_BASE_URL: &str = "https://hop.test";
 
 pub struct TestLinks {
-    pub client: LinkServiceClient<Channel>,
+    pub client: LinkServiceClient<ServiceChannel>,
     pub channel: Channel,
     pub admin: SocketAddr,
     pub redis: RedisArgs,
@@ -77,6 +78,15 @@ pub async fn spawn_links(db: &TestDb) -> TestLinks {
 }
 
 pub async fn spawn_links_with(database: DatabaseArgs, redis: RedisArgs) -> TestLinks {
+    spawn_links_configured(database, redis, false).await
+}
+
+/// The links service with gRPC reflection on or off (GRPC_REFLECTION).
+pub async fn spawn_links_configured(
+    database: DatabaseArgs,
+    redis: RedisArgs,
+    reflection: bool,
+) -> TestLinks {
     let config = hop_links::Config {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -84,6 +94,7 @@ pub async fn spawn_links_with(database: DatabaseArgs, redis: RedisArgs) -> TestL
         secret: Secret::parse(SECRET).unwrap(),
         database,
         redis: redis.clone(),
+        reflection,
         shutdown_grace: Duration::from_secs(1),
     };
     let server = hop_links::build(config).await.expect("links builds");
@@ -95,12 +106,17 @@ pub async fn spawn_links_with(database: DatabaseArgs, redis: RedisArgs) -> TestL
         .timeout(Duration::from_secs(10))
         .connect_lazy();
     TestLinks {
-        client: LinkServiceClient::new(channel.clone()),
+        client: LinkServiceClient::new(authenticated(channel.clone(), token())),
         channel,
         admin,
         redis,
         stop,
     }
+}
+
+/// The service token of the test deployment (from [`SECRET`]).
+pub fn token() -> ServiceToken {
+    ServiceToken::derive(&Secret::parse(SECRET).unwrap())
 }
 
 /// Field names of an INVALID_ARGUMENT's violations.

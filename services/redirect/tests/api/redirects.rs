@@ -157,13 +157,15 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
     let db = TestDb::new().await;
     let redis = hop_testkit::redis_args();
     let app = spawn_redirect_with(db.args.clone(), redis.clone(), cache(true, true)).await;
+    let secret = hop_kit::config::Secret::parse("redirect-tests-secret-000").unwrap();
     let links = hop_links::build(hop_links::Config {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: None,
         public_base_url: "https://hop.test".into(),
-        secret: hop_kit::config::Secret::parse("redirect-tests-secret-000").unwrap(),
+        secret: secret.clone(),
         database: db.args.clone(),
         redis,
+        reflection: false,
         shutdown_grace: std::time::Duration::from_secs(1),
     })
     .await
@@ -186,11 +188,15 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
         "now cached as missing"
     );
 
-    let mut client = hop_proto::links::v1::link_service_client::LinkServiceClient::connect(
-        format!("http://{grpc}"),
-    )
-    .await
-    .unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token = hop_kit::service_auth::ServiceToken::derive(&secret);
+    let mut client = hop_proto::links::v1::link_service_client::LinkServiceClient::new(
+        hop_kit::service_auth::authenticated(channel, token),
+    );
     client
         .create_link(hop_proto::links::v1::CreateLinkRequest {
             url: "https://example.com/fresh".into(),

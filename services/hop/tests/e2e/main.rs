@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod security;
+
 const HOP: &str = env!("CARGO_BIN_EXE_hop");
 
 /// A running `hop` process whose stdout lines are collected.
@@ -19,6 +21,8 @@ impl Hop {
     fn start(args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = Command::new(HOP);
         command
+            .env_remove("SECRET_KEY")
+            .env_remove("HOP_DATA_DIR")
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

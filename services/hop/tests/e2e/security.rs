@@ -1,0 +1,269 @@
+//! Secure by default, tried from outside the process as an attacker would: the secret `hop
+//! up` makes for itself, tokens forged with the key it once fell back to, and raw gRPC
+//! calls to the internal services without the deployment's credential.
+
+use super::{HOP, Hop, environment, wait_ready};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+use std::time::Duration;
+
+/// The public key `hop up` once used when SECRET_KEY was unset.
+const OLD_DEVELOPMENT_KEY: &str = "hop-development-secret-do-not-use-in-production";
+
+/// Registers and logs in; the access token.
+async fn account(base: &str, email: &str) -> String {
+    let http = reqwest::Client::new();
+    let credentials = serde_json::json!({"email": email, "password": "a long enough password"});
+    let registered = http
+        .post(format!("{base}/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    login(base, email).await
+}
+
+async fn login(base: &str, email: &str) -> String {
+    let credentials = serde_json::json!({"email": email, "password": "a long enough password"});
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{base}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn me(base: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{base}/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn claims_of(token: &str) -> hop_kit::token::Claims {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn events(hop: &Hop, name: &str) -> Vec<Value> {
+    hop.json_lines()
+        .into_iter()
+        .filter(|l| l["event"] == name)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_up_without_a_secret_makes_its_own_and_the_old_public_key_forges_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("hop-data");
+    let port = hop_testkit::free_port();
+    let schema = hop_testkit::unique("e2e_secret");
+    let mut env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
+    env.retain(|(k, _)| *k != "SECRET_KEY");
+    env.push(("HOP_DATA_DIR", dir.display().to_string()));
+    let base = format!("http://127.0.0.1:{port}");
+
+    let mut hop = Hop::start(&["up"], &env);
+    wait_ready(&base).await;
+    let file = dir.join(hop_kit::secret::SECRET_FILE);
+    let secret = std::fs::read_to_string(&file).unwrap();
+    let secret = secret.trim();
+    assert_eq!(secret.len(), 64, "256 random bits, hex");
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&dir), 0o700);
+
+    let token = account(&base, "owner@example.com").await;
+    assert_eq!(me(&base, &token).await.status(), 200);
+    // The same claims signed with the old public development key are worthless.
+    let forged = hop_auth::keys::SigningKey::derive(OLD_DEVELOPMENT_KEY.as_bytes())
+        .sign(&claims_of(&token))
+        .unwrap();
+    let refused = me(&base, &forged).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        hop_kit::problem::BEARER_CHALLENGE
+    );
+    // Signed with the generated secret, they verify: it is the deployment's key.
+    let resigned = hop_auth::keys::SigningKey::derive(secret.as_bytes())
+        .sign(&claims_of(&token))
+        .unwrap();
+    assert_eq!(me(&base, &resigned).await.status(), 200);
+
+    let generated = events(&hop, "secret_generated");
+    assert_eq!(generated.len(), 1, "{:?}", hop.json_lines());
+    assert_eq!(generated[0]["path"], file.display().to_string());
+    assert!(hop.terminate().success());
+    let everything = hop.lines.lock().unwrap().join("\n");
+    assert!(!everything.contains(secret), "the secret was logged");
+
+    // A restart reuses it: the token issued before still verifies.
+    let mut again = Hop::start(&["up"], &env);
+    wait_ready(&base).await;
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), secret);
+    assert_eq!(me(&base, &token).await.status(), 200);
+    assert_eq!(events(&again, "secret_loaded").len(), 1);
+    assert!(events(&again, "secret_generated").is_empty());
+    assert!(again.terminate().success());
+}
+
+/// Raw gRPC calls, the way grpcurl makes them: python's grpcio with no stubs, sending an
+/// empty message to a method by its path, with or without a token. Prints one status code
+/// name per call.
+const RAW_CALLS: &str = r#"
+import json, sys, grpc
+target, token, calls = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+channel = grpc.insecure_channel(target)
+metadata = [("x-hop-service-token", token)] if token else []
+out = []
+for path in calls:
+    if path.endswith("ServerReflectionInfo"):
+        call = channel.stream_stream(path)
+        try:
+            list(call(iter([b""]), timeout=5, metadata=metadata))
+            out.append("OK")
+        except grpc.RpcError as e:
+            out.append(e.code().name)
+        continue
+    try:
+        channel.unary_unary(path)(b"", timeout=5, metadata=metadata)
+        out.append("OK")
+    except grpc.RpcError as e:
+        out.append(e.code().name)
+print(json.dumps(out))
+"#;
+
+fn raw_calls(target: &str, token: &str, calls: &[&str]) -> Vec<String> {
+    let out = Command::new("python3")
+        .args(["-c", RAW_CALLS, target, token])
+        .arg(serde_json::to_string(calls).unwrap())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 with grpcio (pip install grpcio): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_grpc_refuses_every_call_without_the_deployments_token() {
+    let secret = "e2e-secret-key-0123456789";
+    let schema = hop_testkit::unique("e2e_grpc");
+    let prefix = format!("{}:", hop_testkit::unique("e2e"));
+    let migrate = Command::new(HOP)
+        .arg("migrate")
+        .env("DATABASE_URL", hop_testkit::database_url())
+        .env("DATABASE_SCHEMA", &schema)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    let (links_port, auth_port) = (hop_testkit::free_port(), hop_testkit::free_port());
+    let start = |service: &str, port: u16, reflection: &str| {
+        let mut env = environment(port, &schema, &prefix);
+        env.push(("ADMIN_PORT", hop_testkit::free_port().to_string()));
+        env.push(("GRPC_REFLECTION", reflection.to_owned()));
+        Hop::start(&["serve", service], &env)
+    };
+    let mut links = start("links", links_port, "false");
+    let mut auth = start("auth", auth_port, "true");
+    let token = hop_kit::service_auth::ServiceToken::derive(
+        &hop_kit::config::Secret::parse(secret).unwrap(),
+    );
+    let wrong = hop_kit::service_auth::ServiceToken::derive(
+        &hop_kit::config::Secret::parse("another deployment's secret").unwrap(),
+    );
+    let links_addr = format!("127.0.0.1:{links_port}");
+    let auth_addr = format!("127.0.0.1:{auth_port}");
+    let health = "/grpc.health.v1.Health/Check";
+    let reflection = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+    // Wait until both answer health checks (which need no token).
+    for addr in [&links_addr, &auth_addr] {
+        let mut answered = false;
+        for _ in 0..100 {
+            if raw_calls(addr, "", &[health]) == ["OK"] {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(answered, "{addr} never answered grpc.health");
+    }
+
+    let links_calls = [
+        "/hop.links.v1.LinkService/GetLink",
+        "/hop.links.v1.LinkService/UpdateLink",
+        "/hop.links.v1.LinkService/DeleteLink",
+        "/hop.links.v1.LinkService/CreateLink",
+        reflection,
+    ];
+    let auth_calls = [
+        "/hop.auth.v1.AuthService/Login",
+        "/hop.auth.v1.AuthService/GetPublicKeys",
+        "/hop.auth.v1.AuthService/CheckSession",
+        reflection,
+    ];
+    for presented in ["", wrong.expose(), "not even base64!"] {
+        let refused = |calls: &[&str]| vec!["UNAUTHENTICATED".to_owned(); calls.len()];
+        assert_eq!(
+            raw_calls(&links_addr, presented, &links_calls),
+            refused(&links_calls),
+            "links, token {presented:?}"
+        );
+        assert_eq!(
+            raw_calls(&auth_addr, presented, &auth_calls),
+            refused(&auth_calls),
+            "auth, token {presented:?}"
+        );
+    }
+    // With the token, the calls reach the service: a link that does not exist, the public
+    // keys, reflection where it is on (auth) and nowhere else (links).
+    assert_eq!(
+        raw_calls(
+            &links_addr,
+            token.expose(),
+            &["/hop.links.v1.LinkService/GetLink", reflection]
+        ),
+        ["NOT_FOUND", "UNIMPLEMENTED"]
+    );
+    assert_eq!(
+        raw_calls(
+            &auth_addr,
+            token.expose(),
+            &["/hop.auth.v1.AuthService/GetPublicKeys"]
+        ),
+        ["OK"]
+    );
+    let reflected = raw_calls(&auth_addr, token.expose(), &[reflection]);
+    assert!(
+        !["UNIMPLEMENTED", "UNAUTHENTICATED"].contains(&reflected[0].as_str()),
+        "GRPC_REFLECTION=true serves reflection to a caller with the token: {reflected:?}"
+    );
+    // `hop service-token` prints the same credential, for operators' grpcurl.
+    let printed = Command::new(HOP)
+        .arg("service-token")
+        .env("SECRET_KEY", secret)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout).trim(),
+        token.expose()
+    );
+    assert!(links.terminate().success());
+    assert!(auth.terminate().success());
+}

@@ -1,0 +1,165 @@
+//! The internal gRPC boundary: every call to links or auth proves it comes from a hop
+//! service of the same deployment (docs/security.md, "Internal gRPC").
+//!
+//! The proof is a [`ServiceToken`]: 32 bytes derived from SECRET_KEY under its own HKDF
+//! label, sent as the `x-hop-service-token` metadata entry. Callers add it with the token
+//! as a tonic interceptor ([`ServiceChannel`]); servers check it with [`RequireServiceToken`]
+//! in constant time before any RPC runs. `grpc.health.v1` stays open so balancers and
+//! probes need no secret. Anyone who can reach the port but does not hold SECRET_KEY gets
+//! UNAUTHENTICATED and nothing else.
+
+use base64::Engine as _;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use subtle::ConstantTimeEq as _;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The metadata key (an HTTP/2 header) that carries the credential.
+pub const METADATA_KEY: &str = "x-hop-service-token";
+
+/// The HKDF label of the credential; a new version means a new credential.
+const LABEL: &str = "internal grpc service token v1";
+
+/// Paths served without the credential: health checking, for balancers and probes.
+const OPEN_PREFIXES: &[&str] = &["/grpc.health.v1.Health/"];
+
+/// The credential of one deployment. `Debug` never prints it.
+#[derive(Clone)]
+pub struct ServiceToken {
+    /// The metadata value: URL-safe base64 of the derived key.
+    value: Arc<str>,
+    header: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl std::fmt::Debug for ServiceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceToken(..)")
+    }
+}
+
+impl ServiceToken {
+    pub fn derive(secret: &crate::secret::Secret) -> Self {
+        let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.derive(LABEL));
+        let header = value.parse().expect("base64 is a valid metadata value");
+        Self {
+            value: value.into(),
+            header,
+        }
+    }
+
+    /// The value to send (for `grpcurl -H 'x-hop-service-token: …'`; `hop service-token`).
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether `presented` is this token, compared in constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        bool::from(self.value.as_bytes().ct_eq(presented))
+    }
+}
+
+/// The client side: every request through the channel carries the token.
+impl tonic::service::Interceptor for ServiceToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert(METADATA_KEY, self.header.clone());
+        Ok(request)
+    }
+}
+
+/// A channel to a hop gRPC service that authenticates every call.
+pub type ServiceChannel = InterceptedService<Channel, ServiceToken>;
+
+/// `channel`, carrying `token` on every call.
+pub fn authenticated(channel: Channel, token: ServiceToken) -> ServiceChannel {
+    InterceptedService::new(channel, token)
+}
+
+/// The server side, as a tower layer over every gRPC route.
+#[derive(Clone, Debug)]
+pub struct RequireServiceToken {
+    token: ServiceToken,
+}
+
+impl RequireServiceToken {
+    pub fn new(token: ServiceToken) -> Self {
+        Self { token }
+    }
+}
+
+impl<S> tower::Layer<S> for RequireServiceToken {
+    type Service = Checked<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Checked {
+            inner,
+            token: self.token.clone(),
+        }
+    }
+}
+
+/// A service whose calls are refused unless they carry the deployment's token.
+#[derive(Clone, Debug)]
+pub struct Checked<S> {
+    inner: S,
+    token: ServiceToken,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Checked<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let open = OPEN_PREFIXES
+            .iter()
+            .any(|prefix| request.uri().path().starts_with(prefix));
+        let proven = request
+            .headers()
+            .get(METADATA_KEY)
+            .is_some_and(|v| self.token.matches(v.as_bytes()));
+        if open || proven {
+            return Box::pin(self.inner.call(request));
+        }
+        tracing::warn!(path = request.uri().path(), "grpc_call_unauthenticated");
+        let status = tonic::Status::unauthenticated(
+            "internal gRPC calls must carry the deployment's service token",
+        );
+        Box::pin(std::future::ready(Ok(status.into_http())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn the_token_is_the_deployments_own() {
+        let a = ServiceToken::derive(&Secret::parse("deployment one secret").unwrap());
+        let again = ServiceToken::derive(&Secret::parse("deployment one secret").unwrap());
+        let b = ServiceToken::derive(&Secret::parse("deployment two secret").unwrap());
+        assert!(a.matches(again.expose().as_bytes()));
+        assert!(!a.matches(b.expose().as_bytes()));
+        assert!(!a.matches(b""));
+        assert!(!a.matches(&a.expose().as_bytes()[1..]));
+        assert_eq!(format!("{a:?}"), "ServiceToken(..)");
+        assert_ne!(a.expose(), "deployment one secret");
+    }
+}
