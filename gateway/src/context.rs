@@ -1,12 +1,14 @@
 //! The per-request middleware: request id, trace context, span, metrics and the
 //! `request_completed` line.
 
-use axum::extract::{MatchedPath, Request, State};
+use crate::settings::Proxies;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use hop_kit::grpc::REQUEST_ID_HEADER;
 use hop_kit::metrics::HttpMetrics;
 use http::HeaderValue;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -18,15 +20,27 @@ pub struct RequestId(pub Arc<str>);
 /// Longest accepted incoming `X-Request-Id`; longer or odd ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// What the per-request layer needs: the metrics it records, and whose trace context it
+/// believes.
+#[derive(Clone)]
+pub struct ContextState {
+    pub metrics: HttpMetrics,
+    pub trusted_proxies: Arc<Proxies>,
+}
+
 /// Outermost layer of the API: takes the caller's `X-Request-Id` when it is sane (or makes
-/// one), echoes it on the response, runs the request in a span that joins the caller's
-/// trace (`traceparent`) and that every log line inside inherits, then records RED metrics
-/// and logs one `request_completed` line.
+/// one), echoes it on the response, runs the request in a span that every log line inside
+/// inherits, then records RED metrics and logs one `request_completed` line.
+///
+/// The span joins the caller's trace (`traceparent`) only when the caller is a trusted
+/// proxy: anyone else could force every request to be exported by sending the sampled
+/// flag. Responses to `/auth/*` and to requests that carry credentials are `no-store`.
 pub async fn request_context(
-    State(metrics): State<HttpMetrics>,
+    State(state): State<ContextState>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    let metrics = &state.metrics;
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -51,11 +65,28 @@ pub async fn request_context(
         http.response.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
-    let parent = hop_kit::telemetry::otel::extract_headers(req.headers());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| hop_kit::net::canonical(c.0.ip()));
+    let parent = match peer {
+        Some(ip) if state.trusted_proxies.contains(&ip) => {
+            hop_kit::telemetry::otel::extract_headers(req.headers())
+        }
+        _ => hop_kit::telemetry::otel::no_parent(),
+    };
     if let Some(trace_id) = hop_kit::telemetry::otel::adopt(&span, parent) {
         span.record("trace_id", trace_id);
     }
+    let private = req.uri().path().starts_with("/auth")
+        || req.headers().contains_key(http::header::AUTHORIZATION);
     let mut response = next.run(req).instrument(span.clone()).await;
+    if private {
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
     let route = response
         .extensions()
         .get::<MatchedPath>()

@@ -84,6 +84,27 @@ pub async fn problems_only(req: axum::extract::Request, next: axum::middleware::
     problem
 }
 
+/// A request (its body included) and its answer within HTTP_REQUEST_TIMEOUT_SECS, or a 408
+/// that closes the connection: a client that stalls its body holds nothing for long.
+pub async fn within_deadline(
+    axum::extract::State(deadline): axum::extract::State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_secs = deadline.as_secs(), "request_timed_out");
+            let mut response = Problem::request_timeout(deadline.as_secs()).into_response();
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
+}
+
 /// Maps a gRPC status from a backend to what the public sees. Messages of client errors
 /// are written for clients by the services; server-side failures stay opaque.
 pub fn problem_from_status(status: &tonic::Status) -> Problem {
@@ -91,14 +112,27 @@ pub fn problem_from_status(status: &tonic::Status) -> Problem {
     match status.code() {
         Code::InvalidArgument => {
             let details = status.get_error_details();
-            match details.bad_request() {
-                Some(bad) if !bad.field_violations.is_empty() => Problem::validation(
+            let errors: Vec<FieldError> = details
+                .bad_request()
+                .map(|bad| {
                     bad.field_violations
                         .iter()
                         .map(|v| FieldError::new(v.field.clone(), v.description.clone()))
-                        .collect(),
-                ),
-                _ => Problem::bad_request(status.message()),
+                        .collect()
+                })
+                .unwrap_or_default();
+            let refusal = details
+                .error_info()
+                .filter(|info| info.domain == hop_kit::grpc::ERROR_DOMAIN)
+                .and_then(|info| refusal(&info.reason));
+            match (refusal, errors.is_empty()) {
+                (Some((kind, title)), _) => {
+                    let mut p = Problem::new(400, kind, title).with_detail(status.message());
+                    p.errors = errors;
+                    p
+                }
+                (None, false) => Problem::validation(errors),
+                (None, true) => Problem::bad_request(status.message()),
             }
         }
         Code::AlreadyExists => Problem::conflict(status.message()),
@@ -117,6 +151,16 @@ pub fn problem_from_status(status: &tonic::Status) -> Problem {
             Problem::internal()
         }
     }
+}
+
+/// The problem type and title of a policy refusal the links service names by `reason`.
+fn refusal(reason: &str) -> Option<(&'static str, &'static str)> {
+    Some(match reason {
+        "redirect-loop" => ("/problems/redirect-loop", "Redirect loop"),
+        "blocked-host" => ("/problems/blocked-host", "Blocked destination"),
+        "private-target" => ("/problems/private-target", "Private destination"),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -2,19 +2,20 @@
 
 use crate::auth::Verifier;
 use crate::body::BodyLimit;
-use crate::context::{RequestId, expose_matched_path, request_context};
+use crate::context::{ContextState, RequestId, expose_matched_path, request_context};
 use crate::denylist::DenyList;
 use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
 use anyhow::Context as _;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use hop_kit::config::{ConfigError, RedisArgs, Secret};
+use hop_kit::config::{ConfigError, RedisArgs};
 use hop_kit::grpc::REQUEST_ID_HEADER;
 use hop_kit::health::Health;
 use hop_kit::metrics::HttpMetrics;
 use hop_kit::problem::Problem;
 use hop_kit::redis::Redis;
+use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
@@ -44,6 +45,8 @@ pub struct Config {
     /// For the session deny-list and the shared rate limits.
     pub redis: RedisArgs,
     pub shutdown_grace: Duration,
+    /// Bounds of the public listener (heads, idle and request timeouts, connections).
+    pub http: hop_kit::serve::HttpLimits,
 }
 
 /// What handlers share.
@@ -100,6 +103,7 @@ pub struct Gateway {
     health: Health,
     registry: Registry,
     metrics: HttpMetrics,
+    request_timeout: Duration,
 }
 
 impl Gateway {
@@ -130,6 +134,7 @@ impl Gateway {
             health: Health::new("gateway", &registry),
             metrics: HttpMetrics::new(&registry),
             registry,
+            request_timeout: config.http.request_timeout(),
         })
     }
 
@@ -147,15 +152,26 @@ impl Gateway {
         let limit = self.state.settings.body_limit_bytes as usize;
         let api = crate::links::router()
             .merge(crate::accounts::router())
-            .merge(hop_kit::serve::admin_router(health, registries))
+            .merge(hop_kit::serve::admin_router(
+                health,
+                registries,
+                hop_kit::health::Exposure::Public,
+            ))
             .route_layer(axum::middleware::from_fn(expose_matched_path))
             .with_state(self.state.clone());
         api.fallback(fallback)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::Extension(BodyLimit(limit)))
+            .layer(axum::middleware::from_fn_with_state(
+                self.request_timeout,
+                crate::error::within_deadline,
+            ))
             .layer(axum::middleware::from_fn(crate::error::problems_only))
             .layer(axum::middleware::from_fn_with_state(
-                self.metrics.clone(),
+                ContextState {
+                    metrics: self.metrics.clone(),
+                    trusted_proxies: Arc::new(self.state.settings.trusted_proxies.clone()),
+                },
                 request_context,
             ))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
@@ -268,6 +284,7 @@ pub struct Server {
     listener: TcpListener,
     gateway: Gateway,
     grace: Duration,
+    http: hop_kit::serve::HttpLimits,
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Server> {
@@ -279,6 +296,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         listener,
         gateway,
         grace: config.shutdown_grace,
+        http: config.http,
     })
 }
 
@@ -305,7 +323,7 @@ impl Server {
             health.set_draining();
         };
         tracing::info!(service = "gateway", addr = %self.addr(), "service_started");
-        hop_kit::serve::serve_router(self.listener, router, drain, self.grace).await;
+        hop_kit::serve::serve_router(self.listener, router, drain, self.grace, self.http).await;
         stop.cancel();
         self.gateway.redis.quit().await;
         tracing::info!(service = "gateway", "service_stopped");

@@ -1,6 +1,7 @@
 use hop_gateway::settings::Proxies;
 use hop_gateway::{Limit, Settings};
-use hop_kit::config::{RedisArgs, Secret};
+use hop_kit::config::RedisArgs;
+use hop_kit::secret::Secret;
 use hop_testkit::TestDb;
 use serde_json::Value;
 use std::time::Duration;
@@ -157,6 +158,8 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: None,
         public_base_url: PUBLIC_BASE_URL.into(),
+        targets: hop_links::policy::TargetSettings::default(),
+        public_listeners: Vec::new(),
         secret: Secret::parse(SECRET).unwrap(),
         database: db.args.clone(),
         redis: redis.clone(),
@@ -192,6 +195,7 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
         database: db.args.clone(),
         redis: redis.clone(),
         shutdown_grace: Duration::from_secs(1),
+        http: hop_kit::serve::HttpLimits::default(),
     })
     .await
     .unwrap();
@@ -250,6 +254,7 @@ pub async fn spawn_gateway_with(
         },
         redis,
         shutdown_grace: Duration::from_secs(1),
+        http: hop_kit::serve::HttpLimits::default(),
     })
     .await
     .unwrap();

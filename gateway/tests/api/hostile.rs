@@ -113,6 +113,11 @@ async fn a_tampered_cursor_is_a_400_never_a_500() {
         .get_as(&format!("/links?limit=1&cursor={cursor}"), &token)
         .await;
     assert_eq!(next.status(), 200);
+    assert_eq!(
+        next.headers()["cache-control"],
+        "no-store",
+        "an owner's list is private"
+    );
     // The old format's largest timestamp once reached PostgreSQL and came back a 500.
     let mut tampered = vec![
         "7fffffffffffffff0000000000000001".to_owned(),
@@ -164,4 +169,117 @@ async fn random_methods_and_paths_do_not_grow_the_metrics() {
     }
     let after = series().await;
     assert_eq!(after, before, "{before} series became {after}");
+}
+
+/// A gateway (in front of nothing) whose public listener has short, test-sized limits.
+async fn limited_gateway(stop: &tokio_util::sync::CancellationToken) -> std::net::SocketAddr {
+    let closed = format!("http://127.0.0.1:{}", hop_testkit::free_port());
+    let gateway = hop_gateway::build(hop_gateway::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        links_url: closed.clone(),
+        auth_url: closed,
+        secret: hop_kit::secret::Secret::parse(SECRET).unwrap(),
+        settings: test_settings(),
+        redis: hop_testkit::redis_args(),
+        shutdown_grace: std::time::Duration::from_secs(1),
+        http: hop_kit::serve::HttpLimits {
+            http_max_header_bytes: 16_384,
+            http_idle_timeout_secs: 2,
+            http_request_timeout_secs: 1,
+            http_max_connections: 3,
+        },
+    })
+    .await
+    .unwrap();
+    let addr = gateway.addr();
+    tokio::spawn(gateway.run(stop.clone().cancelled_owned()));
+    addr
+}
+
+/// Everything the server sends until it closes the connection (or `within` passes).
+async fn read_until_closed(
+    socket: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(within, socket.read_to_end(&mut out)).await;
+    read.ok()
+        .map(|_| String::from_utf8_lossy(&out).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_idle_and_oversized_clients_are_cut_off() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let addr = limited_gateway(&stop).await;
+
+    // A body that stalls: a 408 problem, then the connection closes.
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"POST /links HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"url\":")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stalled, Duration::from_secs(10))
+        .await
+        .expect("a stalled body is cut off");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+
+    // A 500 KB header: 431, not accepted.
+    let mut huge = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET /health/live HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\n\r\n",
+        "a".repeat(500_000)
+    );
+    let _ = huge.write_all(head.as_bytes()).await;
+    let answer = read_until_closed(&mut huge, Duration::from_secs(10))
+        .await
+        .expect("a huge head is refused");
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+
+    // A connection that says nothing is closed after the idle timeout.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        read_until_closed(&mut idle, Duration::from_secs(10))
+            .await
+            .as_deref(),
+        Some(""),
+        "an idle connection is closed without a word"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_bound_wait_for_a_free_slot() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let addr = limited_gateway(&stop).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut waiting = tokio::net::TcpStream::connect(addr).await.unwrap();
+    waiting
+        .write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_until_closed(&mut waiting, Duration::from_millis(700)).await,
+        None,
+        "the fourth connection is not served while three are open"
+    );
+    held.clear();
+    let answer = read_until_closed(&mut waiting, Duration::from_secs(5))
+        .await
+        .expect("served once a slot frees");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stop.cancel();
 }

@@ -237,7 +237,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
         addr: "127.0.0.1:0".parse().unwrap(),
         links_url: format!("http://{addr}"),
         auth_url: format!("http://{addr}"),
-        secret: hop_kit::config::Secret::parse(crate::helpers::SECRET).unwrap(),
+        secret: hop_kit::secret::Secret::parse(crate::helpers::SECRET).unwrap(),
         settings: hop_gateway::Settings {
             grpc_timeout_ms: 1000,
             anonymous_links: true,
@@ -245,6 +245,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
         },
         redis: hop_testkit::redis_args(),
         shutdown_grace: Duration::from_secs(5),
+        http: hop_kit::serve::HttpLimits::default(),
     })
     .await
     .unwrap();

@@ -185,6 +185,7 @@ async fn changes_reach_every_redirect_instance_within_a_second() {
         database: app.db.args.clone(),
         redis: app.redis.clone(),
         shutdown_grace: Duration::from_secs(1),
+        http: hop_kit::serve::HttpLimits::default(),
     })
     .await
     .unwrap();

@@ -4,9 +4,10 @@
 use clap::{Args, Parser, Subcommand};
 use hop_auth::Settings as AuthSettings;
 use hop_gateway::Settings as ApiSettings;
-use hop_kit::config::{
-    DataDirArgs, DatabaseArgs, GrpcArgs, LogArgs, PublicArgs, RedisArgs, SecretArgs,
-};
+use hop_kit::config::{DatabaseArgs, GrpcArgs, LogArgs, PublicArgs, RedisArgs};
+use hop_kit::secret::{DataDirArgs, SecretArgs};
+use hop_kit::serve::HttpLimits;
+use hop_links::policy::TargetSettings;
 use hop_redirect::{CacheSettings, ClickSettings};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -154,6 +155,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub data: DataDirArgs,
     #[command(flatten)]
+    pub targets: TargetSettings,
+    #[command(flatten)]
     pub api: ApiSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
@@ -169,6 +172,8 @@ pub struct UpArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +210,8 @@ pub struct GatewayArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +232,8 @@ pub struct LinksArgs {
     pub admin_port: u16,
     #[command(flatten)]
     pub public: PublicArgs,
+    #[command(flatten)]
+    pub targets: TargetSettings,
     #[command(flatten)]
     pub secret: SecretArgs,
     #[command(flatten)]
@@ -259,6 +268,8 @@ pub struct RedirectArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 #[derive(Debug, Args)]

@@ -227,7 +227,7 @@ fn parse_urls(
         if !codes.insert(code.as_str().to_owned()) {
             return Err(format!("short_code {} appears twice", code.as_str()));
         }
-        let url = TargetUrl::parse(&r[3], &[]).map_err(|e| format!("original_url {e}"))?;
+        let url = TargetUrl::parse(&r[3]).map_err(|e| format!("original_url {e}"))?;
         let is_active = match r[5].trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "t" => true,
             "false" | "0" | "f" => false,

@@ -17,6 +17,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         settings: args.api,
         redis: args.redis,
         shutdown_grace: args.lifecycle.grace(),
+        http: args.http,
     })
     .await?;
     server.run(hop_kit::shutdown::signal()).await
@@ -28,6 +29,8 @@ pub async fn links(args: LinksArgs) -> anyhow::Result<()> {
         grpc_addr: addr(args.host, args.port),
         admin_addr: Some(addr(args.host, args.admin_port)),
         public_base_url: args.public.public_base_url,
+        targets: args.targets,
+        public_listeners: Vec::new(),
         secret: args.secret.require()?,
         database: args.database,
         redis: args.redis,
@@ -47,6 +50,7 @@ pub async fn redirect(args: RedirectArgs) -> anyhow::Result<()> {
         database: args.database,
         redis: args.redis,
         shutdown_grace: args.lifecycle.grace(),
+        http: args.http,
     })
     .await?;
     server.run(hop_kit::shutdown::signal()).await

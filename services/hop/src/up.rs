@@ -36,6 +36,7 @@ pub struct Up {
     gateway: hop_gateway::Gateway,
     redirect: hop_redirect::Redirect,
     grace: Duration,
+    http: hop_kit::serve::HttpLimits,
 }
 
 impl Up {
@@ -60,6 +61,8 @@ impl Up {
             grpc_addr: internal,
             admin_addr: None,
             public_base_url: public_base_url.clone(),
+            targets: args.targets.clone(),
+            public_listeners: vec![bound],
             secret: secret.clone(),
             database: args.database.clone(),
             redis: args.redis.clone(),
@@ -89,6 +92,7 @@ impl Up {
             settings: args.api,
             redis: args.redis.clone(),
             shutdown_grace: grace,
+            http: args.http.clone(),
         })?;
         let redirect = hop_redirect::Redirect::new(&hop_redirect::Config {
             addr: bound,
@@ -97,8 +101,10 @@ impl Up {
             database: args.database,
             redis: args.redis,
             shutdown_grace: grace,
+            http: args.http.clone(),
         })?;
         Ok(Self {
+            http: args.http,
             listener,
             public_base_url,
             links,
@@ -165,7 +171,7 @@ impl Up {
             shutdown.await;
             services.iter().for_each(Health::set_draining);
         };
-        hop_kit::serve::serve(self.listener, make, drain, self.grace).await;
+        hop_kit::serve::serve(self.listener, make, drain, self.grace, self.http).await;
         internal.cancel();
         links.await.context("the links service panicked")??;
         auth.await.context("the auth service panicked")??;

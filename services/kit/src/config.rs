@@ -5,7 +5,6 @@
 //! variable. The original project's names are kept (`DATABASE_HOST`, `REDIS_URL`,
 //! `LOG_LEVEL`, …); `DATABASE_URL` is accepted as one alternative to the parts.
 
-pub use crate::secret::{DataDirArgs, MIN_SECRET_LEN, Secret, SecretArgs};
 use std::time::Duration;
 
 /// Where PostgreSQL is and how hop talks to it.

@@ -60,13 +60,17 @@ pub async fn serve(
             stop.clone().cancelled_owned(),
         );
     let admin = server.admin.map(|listener| {
-        let router =
-            crate::serve::admin_router(vec![server.health.clone()], vec![server.registry.clone()]);
+        let router = crate::serve::admin_router(
+            vec![server.health.clone()],
+            vec![server.registry.clone()],
+            crate::health::Exposure::Admin,
+        );
         tokio::spawn(crate::serve::serve_router(
             listener,
             router,
             stop.clone().cancelled_owned(),
             server.grace,
+            crate::serve::HttpLimits::default(),
         ))
     });
     let (health, trigger) = (server.health.clone(), stop.clone());
@@ -193,6 +197,20 @@ pub fn invalid_argument(message: &str, errors: &[crate::problem::FieldError]) ->
         details.add_bad_request_violation(e.field.clone(), e.message.clone());
     }
     tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details)
+}
+
+/// The `domain` of hop's ErrorInfo details.
+pub const ERROR_DOMAIN: &str = "hop";
+
+/// INVALID_ARGUMENT for a value refused by policy rather than by shape: an ErrorInfo whose
+/// `reason` names the refusal (the gateway's problem type is `/problems/<reason>`) and one
+/// violation for the field.
+pub fn refused(reason: &str, error: &crate::problem::FieldError) -> tonic::Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    details.add_bad_request_violation(error.field.clone(), error.message.clone());
+    tonic::Status::with_error_details(tonic::Code::InvalidArgument, &error.message, details)
 }
 
 /// The request id a caller sent in `metadata`, or "".

@@ -71,13 +71,16 @@ impl Check {
         *self.error.lock().unwrap_or_else(|p| p.into_inner()) = result.err();
     }
 
-    fn report(&self) -> Value {
+    fn report(&self, exposure: Exposure) -> Value {
         let status = match self.state.load(Ordering::Relaxed) {
             UP => "up",
             DOWN => "down",
             _ => "unknown",
         };
         let mut out = json!({ "status": status, "required": self.required });
+        if exposure == Exposure::Public {
+            return out;
+        }
         if let Some(e) = self
             .error
             .lock()
@@ -264,13 +267,22 @@ impl Health {
     }
 
     /// Answers a health path, or `None` when `path` is not one: `(status, JSON body)`.
-    pub fn respond(&self, path: &str) -> Option<(u16, String)> {
-        respond(std::slice::from_ref(self), path)
+    pub fn respond(&self, path: &str, exposure: Exposure) -> Option<(u16, String)> {
+        respond(std::slice::from_ref(self), path, exposure)
     }
 }
 
+/// Who reads a health answer. The public port says which dependency is down, never why: a
+/// raw error string can carry hostnames, addresses and versions. The detail is in the logs
+/// (`dependency_down`) and on the gRPC services' admin port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    Public,
+    Admin,
+}
+
 /// Answers a health path for several services at once (`hop up`): ready when all are.
-pub fn respond(services: &[Health], path: &str) -> Option<(u16, String)> {
+pub fn respond(services: &[Health], path: &str, exposure: Exposure) -> Option<(u16, String)> {
     let ready = services.iter().all(Health::is_ready);
     let (status, body) = match path {
         "/health/live" => (200, json!({ "status": "alive" })),
@@ -278,7 +290,7 @@ pub fn respond(services: &[Health], path: &str) -> Option<(u16, String)> {
             let status = if ready { "ready" } else { "not_ready" };
             (
                 if ready { 200 } else { 503 },
-                json!({ "status": status, "checks": checks_report(services) }),
+                json!({ "status": status, "checks": checks_report(services, exposure) }),
             )
         }
         "/health" => {
@@ -296,7 +308,7 @@ pub fn respond(services: &[Health], path: &str) -> Option<(u16, String)> {
                 "status": status,
                 "service": name,
                 "version": crate::VERSION,
-                "checks": checks_report(services),
+                "checks": checks_report(services, exposure),
             });
             (if ready { 200 } else { 503 }, body)
         }
@@ -305,7 +317,7 @@ pub fn respond(services: &[Health], path: &str) -> Option<(u16, String)> {
     Some((status, body.to_string()))
 }
 
-fn checks_report(services: &[Health]) -> Value {
+fn checks_report(services: &[Health], exposure: Exposure) -> Value {
     let mut out = serde_json::Map::new();
     for health in services {
         for check in health.checks() {
@@ -313,19 +325,23 @@ fn checks_report(services: &[Health]) -> Value {
                 1 => check.name.to_owned(),
                 _ => format!("{}.{}", health.service(), check.name),
             };
-            out.insert(key, check.report());
+            out.insert(key, check.report(exposure));
         }
     }
     Value::Object(out)
 }
 
 /// `/health`, `/health/live` and `/health/ready` as axum routes.
-pub fn router<S: Clone + Send + Sync + 'static>(services: Vec<Health>) -> axum::Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(
+    services: Vec<Health>,
+    exposure: Exposure,
+) -> axum::Router<S> {
     use axum::routing::get;
     let handler = move |uri: axum::http::Uri| {
         let services = services.clone();
         async move {
-            let (status, body) = respond(&services, uri.path()).unwrap_or((404, "{}".into()));
+            let (status, body) =
+                respond(&services, uri.path(), exposure).unwrap_or((404, "{}".into()));
             json_response(status, body)
         }
     };
@@ -359,15 +375,30 @@ mod tests {
         let pg = health.check("postgres", false);
         let redis = health.check("redis", false);
         health.require_any(vec![pg.clone(), redis.clone()]);
-        assert_eq!(parse(health.respond("/health/ready")).0, 503);
+        assert_eq!(
+            parse(health.respond("/health/ready", Exposure::Admin)).0,
+            503
+        );
         pg.set(Err("refused".into()));
         redis.set(Ok(()));
-        assert_eq!(parse(health.respond("/health/ready")).0, 200);
-        assert_eq!(parse(health.respond("/health")).1["status"], "degraded");
+        assert_eq!(
+            parse(health.respond("/health/ready", Exposure::Admin)).0,
+            200
+        );
+        assert_eq!(
+            parse(health.respond("/health", Exposure::Admin)).1["status"],
+            "degraded"
+        );
         redis.set(Err("refused".into()));
-        assert_eq!(parse(health.respond("/health/ready")).0, 503);
+        assert_eq!(
+            parse(health.respond("/health/ready", Exposure::Admin)).0,
+            503
+        );
         pg.set(Ok(()));
-        assert_eq!(parse(health.respond("/health/ready")).0, 200);
+        assert_eq!(
+            parse(health.respond("/health/ready", Exposure::Admin)).0,
+            200
+        );
     }
 
     #[test]
@@ -376,22 +407,38 @@ mod tests {
         let pg = health.check("postgres", true);
         let redis = health.check("redis", false);
         assert_eq!(
-            parse(health.respond("/health/ready")).0,
+            parse(health.respond("/health/ready", Exposure::Admin)).0,
             503,
             "unknown is not ready"
         );
         pg.set(Ok(()));
         redis.set(Err("connection refused".into()));
-        let (status, body) = parse(health.respond("/health"));
+        let (status, body) = parse(health.respond("/health", Exposure::Admin));
         assert_eq!(status, 200);
         assert_eq!(body["status"], "degraded");
         assert_eq!(body["checks"]["redis"]["error"], "connection refused");
-        assert_eq!(parse(health.respond("/health/ready")).0, 200);
+        // The public port names the dependency and its state, never the error.
+        let (_, public) = parse(health.respond("/health", Exposure::Public));
+        assert_eq!(public["checks"]["redis"]["status"], "down");
+        assert!(public["checks"]["redis"].get("error").is_none(), "{public}");
+        assert_eq!(
+            parse(health.respond("/health/ready", Exposure::Admin)).0,
+            200
+        );
         pg.set(Err("timeout".into()));
-        assert_eq!(parse(health.respond("/health/ready")).0, 503);
-        assert_eq!(parse(health.respond("/health")).1["status"], "unavailable");
-        assert_eq!(parse(health.respond("/health/live")).0, 200);
-        assert!(health.respond("/healthz").is_none());
+        assert_eq!(
+            parse(health.respond("/health/ready", Exposure::Admin)).0,
+            503
+        );
+        assert_eq!(
+            parse(health.respond("/health", Exposure::Admin)).1["status"],
+            "unavailable"
+        );
+        assert_eq!(
+            parse(health.respond("/health/live", Exposure::Admin)).0,
+            200
+        );
+        assert!(health.respond("/healthz", Exposure::Admin).is_none());
     }
 
     #[test]

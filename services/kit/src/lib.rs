@@ -16,6 +16,8 @@
 //!   tonic adapters share.
 //! - [`secret`]: SECRET_KEY, the secret `hop up` generates when it is unset, and the keys
 //!   derived from it; [`service_auth`]: the credential every internal gRPC call carries.
+//! - [`net`]: client addresses as limits and checks see them (IPv4-mapped folded, IPv6 by
+//!   its /64).
 //! - [`text`]: what free text (titles, usernames) may not contain.
 //! - [`problem`]: RFC 9457 problem+json bodies; [`token`]: the access-token claims the auth
 //!   service signs and the gateway verifies.
@@ -30,6 +32,7 @@ pub mod grpc;
 pub mod health;
 pub mod link;
 pub mod metrics;
+pub mod net;
 pub mod postgres;
 pub mod problem;
 pub mod redis;

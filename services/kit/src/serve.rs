@@ -1,6 +1,13 @@
 //! The HTTP accept loop shared by the gateway and redirect services: HTTP/1.1 with
-//! keep-alive plus HTTP/2 cleartext, slow-header protection, and a graceful drain bounded
-//! by a grace period.
+//! keep-alive plus HTTP/2 cleartext, and a graceful drain bounded by a grace period.
+//!
+//! Every public listener treats its clients as hostile ([`HttpLimits`]): request heads are
+//! bounded (a larger one is a 431), a head that does not arrive within the idle timeout
+//! closes the connection (hyper starts that timer whenever a keep-alive connection waits
+//! for its next request, so it is the idle timeout too), HTTP/2 connections are pinged and
+//! closed when the pings go unanswered, and the number of open connections is bounded (at
+//! the bound the loop stops accepting until one closes; the kernel's backlog holds the
+//! rest). Bodies that stall are the gateway's request timeout's to cut.
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -13,6 +20,51 @@ use tokio::net::TcpListener;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The bounds of a public HTTP listener.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "HTTP limits")]
+pub struct HttpLimits {
+    /// Largest request head (request line and headers), in bytes; larger ones get 431.
+    #[arg(long, env = "HTTP_MAX_HEADER_BYTES", value_name = "HTTP_MAX_HEADER_BYTES", default_value_t = 32_768, value_parser = clap::value_parser!(u32).range(8_192..=1_048_576))]
+    pub http_max_header_bytes: u32,
+    /// Seconds a connection may sit idle between requests, or take to send a request head,
+    /// before it is closed.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", value_name = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_idle_timeout_secs: u64,
+    /// Seconds the gateway waits for a whole request (its body included) and its answer;
+    /// a slower one gets 408 and the connection is closed.
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECS", value_name = "HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_request_timeout_secs: u64,
+    /// Open connections at most; at the bound, new ones wait in the kernel's backlog.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", value_name = "HTTP_MAX_CONNECTIONS", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            http_max_header_bytes: 32_768,
+            http_idle_timeout_secs: 30,
+            http_request_timeout_secs: 30,
+            http_max_connections: 25_000,
+        }
+    }
+}
+
+impl HttpLimits {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_idle_timeout_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_request_timeout_secs)
+    }
+}
+
+/// HTTP/2 keep-alive: a ping this often, and the connection closed when one goes unanswered
+/// this long.
+const H2_PING: Duration = Duration::from_secs(20);
+
 /// Serves `listener` until `shutdown` resolves, then stops accepting, lets in-flight
 /// requests finish (keep-alive connections close after their current response) and returns
 /// when all are done or `grace` has passed.
@@ -23,6 +75,7 @@ pub async fn serve<M, S, B>(
     make_service: M,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    limits: HttpLimits,
 ) where
     M: Fn(SocketAddr) -> S,
     S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
@@ -38,12 +91,28 @@ pub async fn serve<M, S, B>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(limits.idle_timeout())
+        .max_buf_size(limits.http_max_header_bytes as usize)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.http_max_header_bytes)
+        .keep_alive_interval(Some(H2_PING))
+        .keep_alive_timeout(H2_PING);
     let graceful = GracefulShutdown::new();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        limits.http_max_connections as usize,
+    ));
+    let builder = std::sync::Arc::new(builder);
+    let draining = tokio_util::sync::CancellationToken::new();
+    let idle = limits.idle_timeout();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -56,18 +125,32 @@ pub async fn serve<M, S, B>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let conn = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), make_service(peer))
-                    .into_owned();
-                let conn = graceful.watch(conn);
+                let service = make_service(peer);
+                let (builder, watcher, draining) = (builder.clone(), graceful.watcher(), draining.clone());
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    // hyper's own timer starts only once a request begins; a connection
+                    // that never sends a byte is closed here after the same idle timeout.
+                    let mut first = [0u8; 1];
+                    tokio::select! {
+                        peeked = tokio::time::timeout(idle, stream.peek(&mut first)) => {
+                            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                                return;
+                            }
+                        }
+                        () = draining.cancelled() => return,
+                    }
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(conn).await;
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
+    draining.cancel();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("connections_drained"),
         () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "drain_grace_elapsed"),
@@ -81,6 +164,7 @@ pub async fn serve_router(
     router: axum::Router,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    limits: HttpLimits,
 ) {
     use axum::extract::ConnectInfo;
     use hyper_util::service::TowerToHyperService;
@@ -93,7 +177,7 @@ pub async fn serve_router(
             .service(router.clone());
         TowerToHyperService::new(service)
     };
-    serve(listener, make, shutdown, grace).await;
+    serve(listener, make, shutdown, grace, limits).await;
 }
 
 /// The admin surface of a service: `/health*` for `services` and `/metrics` for
@@ -101,6 +185,7 @@ pub async fn serve_router(
 pub fn admin_router<S: Clone + Send + Sync + 'static>(
     services: Vec<crate::health::Health>,
     registries: Vec<prometheus::Registry>,
+    exposure: crate::health::Exposure,
 ) -> axum::Router<S> {
     use axum::routing::get;
     let metrics = move || {
@@ -113,5 +198,5 @@ pub fn admin_router<S: Clone + Send + Sync + 'static>(
             )
         }
     };
-    crate::health::router(services).route("/metrics", get(metrics))
+    crate::health::router(services, exposure).route("/metrics", get(metrics))
 }

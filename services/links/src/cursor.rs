@@ -37,7 +37,7 @@ impl std::fmt::Debug for CursorKey {
 }
 
 impl CursorKey {
-    pub fn derive(secret: &hop_kit::config::Secret) -> Self {
+    pub fn derive(secret: &hop_kit::secret::Secret) -> Self {
         Self(secret.derive(LABEL))
     }
 
@@ -90,7 +90,7 @@ impl CursorKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hop_kit::config::Secret;
+    use hop_kit::secret::Secret;
 
     fn key(secret: &str) -> CursorKey {
         CursorKey::derive(&Secret::parse(secret).unwrap())

@@ -6,8 +6,9 @@
 
 use crate::cursor::Cursor;
 use crate::edit::LinkChanges;
-use crate::error::LinksError;
+use crate::error::{LinksError, refused_or_invalid};
 use crate::mint::Minter;
+use crate::policy::{TargetPolicy, checked_url};
 use crate::read_model::ReadModel;
 use crate::stats::{Stats, StatsQuery};
 use crate::store::{NewRow, Store};
@@ -80,16 +81,14 @@ pub struct CreateFields {
 }
 
 impl NewLink {
-    /// Checks every field and reports every failure; `own_hosts` are the shortener's hosts.
+    /// Checks every field and reports every failure; `policy` says where links may point.
     pub fn parse(
         fields: CreateFields,
-        own_hosts: &[String],
+        policy: &TargetPolicy,
         now: DateTime<Utc>,
     ) -> Result<Self, LinksError> {
         let mut errors = Vec::new();
-        let url = TargetUrl::parse(&fields.url, own_hosts)
-            .map_err(|e| errors.push(FieldError::new("url", e.to_string())))
-            .ok();
+        let (url, refused) = checked_url(&fields.url, policy, &mut errors);
         let alias = match fields.alias.as_deref() {
             None | Some("") => None,
             Some(raw) => Alias::parse(raw)
@@ -116,8 +115,9 @@ impl NewLink {
                 None
             }),
         };
+        refused_or_invalid(errors, refused)?;
         match (url, redirect_type) {
-            (Some(url), Some(redirect_type)) if errors.is_empty() => Ok(Self {
+            (Some(url), Some(redirect_type)) => Ok(Self {
                 url,
                 alias,
                 title,
@@ -125,7 +125,7 @@ impl NewLink {
                 redirect_type,
                 owner_id: fields.owner_id,
             }),
-            _ => Err(LinksError::Invalid(errors)),
+            _ => Err(LinksError::invalid("url", "is required")),
         }
     }
 }
@@ -289,6 +289,7 @@ impl LinkService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::{Refusal, TargetSettings};
 
     fn fields(url: &str) -> CreateFields {
         CreateFields {
@@ -312,7 +313,7 @@ mod tests {
         f.redirect_type = 200;
         f.expires_at = Some(now - chrono::Duration::seconds(1));
         f.title = Some("x".repeat(300));
-        let fields = errors(NewLink::parse(f, &[], now));
+        let fields = errors(NewLink::parse(f, &policy(), now));
         assert_eq!(
             fields,
             ["url", "alias", "title", "expires_at", "redirect_type"]
@@ -323,21 +324,27 @@ mod tests {
     fn defaults_apply_and_empty_alias_means_none() {
         let mut f = fields("https://example.com");
         f.alias = Some(String::new());
-        let new = NewLink::parse(f, &[], Utc::now()).unwrap();
+        let new = NewLink::parse(f, &policy(), Utc::now()).unwrap();
         assert_eq!(new.redirect_type, RedirectType::Found);
         assert!(new.alias.is_none());
     }
 
+    fn policy() -> TargetPolicy {
+        TargetPolicy::new(&TargetSettings::default(), "https://hop.example", &[])
+    }
+
     #[test]
-    fn links_to_our_own_host_are_refused() {
-        let own = vec!["hop.example".to_owned()];
+    fn a_refused_target_is_its_own_problem_unless_other_fields_are_bad() {
+        let loop_only = NewLink::parse(fields("https://hop.example/abc"), &policy(), Utc::now());
+        assert!(
+            matches!(loop_only, Err(LinksError::Refused(Refusal::Loop))),
+            "{loop_only:?}"
+        );
+        let mut f = fields("http://10.1.2.3/");
+        f.redirect_type = 200;
         assert_eq!(
-            errors(NewLink::parse(
-                fields("https://hop.example/abc"),
-                &own,
-                Utc::now()
-            )),
-            ["url"]
+            errors(NewLink::parse(f, &policy(), Utc::now())),
+            ["url", "redirect_type"]
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Changing links: the validated set of changes a PATCH asks for.
 
-use crate::error::LinksError;
+use crate::error::{LinksError, refused_or_invalid};
+use crate::policy::{TargetPolicy, checked_url};
 use chrono::{DateTime, Utc};
 use hop_kit::link::{RedirectType, TargetUrl, parse_title};
 use hop_kit::problem::FieldError;
@@ -31,7 +32,7 @@ impl LinkChanges {
     /// Checks every field and reports every failure; at least one field must be set.
     pub fn parse(
         fields: UpdateFields,
-        own_hosts: &[String],
+        policy: &TargetPolicy,
         now: DateTime<Utc>,
     ) -> Result<Self, LinksError> {
         let mut errors = Vec::new();
@@ -39,10 +40,9 @@ impl LinkChanges {
             is_active: fields.is_active,
             ..Self::default()
         };
+        let mut refused = None;
         if let Some(raw) = &fields.url {
-            changes.url = TargetUrl::parse(raw, own_hosts)
-                .map_err(|e| errors.push(FieldError::new("url", e.to_string())))
-                .ok();
+            (changes.url, refused) = checked_url(raw, policy, &mut errors);
         }
         match fields.title {
             Some(Some(raw)) => match parse_title(&raw) {
@@ -67,9 +67,7 @@ impl LinkChanges {
                 ));
             }
         }
-        if !errors.is_empty() {
-            return Err(LinksError::Invalid(errors));
-        }
+        refused_or_invalid(errors, refused)?;
         if changes == Self::default() {
             return Err(LinksError::invalid(
                 "body",
@@ -108,16 +106,24 @@ impl LinkChanges {
 mod tests {
     use super::*;
 
+    fn policy() -> TargetPolicy {
+        TargetPolicy::new(
+            &crate::policy::TargetSettings::default(),
+            "https://hop.example",
+            &[],
+        )
+    }
+
     #[test]
     fn an_empty_update_is_refused_and_clearing_is_a_change() {
         let now = Utc::now();
-        assert!(LinkChanges::parse(UpdateFields::default(), &[], now).is_err());
+        assert!(LinkChanges::parse(UpdateFields::default(), &policy(), now).is_err());
         let clear = UpdateFields {
             title: Some(None),
             expires_at: Some(None),
             ..UpdateFields::default()
         };
-        let changes = LinkChanges::parse(clear, &[], now).unwrap();
+        let changes = LinkChanges::parse(clear, &policy(), now).unwrap();
         assert_eq!(changes.title, Some(None));
         assert_eq!(changes.expires_at, Some(None));
     }
@@ -130,7 +136,7 @@ mod tests {
             redirect_type: Some(200),
             ..UpdateFields::default()
         };
-        match LinkChanges::parse(fields, &[], Utc::now()) {
+        match LinkChanges::parse(fields, &policy(), Utc::now()) {
             Err(LinksError::Invalid(errors)) => {
                 let names: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
                 assert_eq!(names, ["url", "expires_at", "redirect_type"]);

@@ -1,5 +1,6 @@
 //! The links service's errors, and the one place they become gRPC statuses.
 
+use crate::policy::Refusal;
 use hop_kit::problem::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -7,6 +8,10 @@ pub enum LinksError {
     /// INVALID_ARGUMENT, with one violation per bad field.
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
+    /// INVALID_ARGUMENT, with the refusal's reason in an ErrorInfo (the gateway names the
+    /// problem type after it) and one violation on `url`.
+    #[error("url {0}")]
+    Refused(Refusal),
     /// ALREADY_EXISTS.
     #[error("alias {0:?} is already taken")]
     AliasTaken(String),
@@ -31,12 +36,30 @@ impl LinksError {
 
     pub fn code(&self) -> tonic::Code {
         match self {
-            Self::Invalid(_) => tonic::Code::InvalidArgument,
+            Self::Invalid(_) | Self::Refused(_) => tonic::Code::InvalidArgument,
             Self::AliasTaken(_) => tonic::Code::AlreadyExists,
             Self::NotFound => tonic::Code::NotFound,
             Self::Unauthenticated => tonic::Code::Unauthenticated,
             Self::Unavailable(_) => tonic::Code::Unavailable,
             Self::Internal(_) => tonic::Code::Internal,
+        }
+    }
+}
+
+/// A refused destination is its own problem when it is the only one; among other invalid
+/// fields it is one more field error.
+pub fn refused_or_invalid(
+    mut errors: Vec<FieldError>,
+    refused: Option<Refusal>,
+) -> Result<(), LinksError> {
+    match (errors.is_empty(), refused) {
+        (true, None) => Ok(()),
+        (true, Some(refusal)) => Err(LinksError::Refused(refusal)),
+        (false, refusal) => {
+            if let Some(refusal) = refusal {
+                errors.insert(0, FieldError::new("url", refusal.to_string()));
+            }
+            Err(LinksError::Invalid(errors))
         }
     }
 }
@@ -63,6 +86,10 @@ impl From<LinksError> for tonic::Status {
     fn from(e: LinksError) -> Self {
         match &e {
             LinksError::Invalid(errors) => hop_kit::grpc::invalid_argument(&e.to_string(), errors),
+            LinksError::Refused(refusal) => hop_kit::grpc::refused(
+                refusal.reason(),
+                &FieldError::new("url", refusal.to_string()),
+            ),
             LinksError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database_unavailable");
                 tonic::Status::new(e.code(), e.to_string())

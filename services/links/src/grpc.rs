@@ -6,6 +6,7 @@ use crate::cursor::CursorKey;
 use crate::domain::{CreateFields, Link, LinkService, NewLink};
 use crate::edit::{LinkChanges, UpdateFields};
 use crate::error::LinksError;
+use crate::policy::TargetPolicy;
 use crate::stats::{StatsQuery, Unit};
 use chrono::{DateTime, Utc};
 use hop_kit::metrics::RpcMetrics;
@@ -16,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 pub struct LinksApi {
     links: Arc<LinkService>,
-    own_hosts: Arc<[String]>,
+    policy: Arc<TargetPolicy>,
     public_base_url: Arc<str>,
     cursors: CursorKey,
     metrics: RpcMetrics,
@@ -26,15 +27,13 @@ impl LinksApi {
     pub fn new(
         links: Arc<LinkService>,
         public_base_url: &str,
+        policy: TargetPolicy,
         cursors: CursorKey,
         metrics: RpcMetrics,
     ) -> Self {
-        let own_hosts: Vec<String> = hop_kit::link::host_of(public_base_url)
-            .into_iter()
-            .collect();
         Self {
             links,
-            own_hosts: own_hosts.into(),
+            policy: Arc::new(policy),
             public_base_url: public_base_url.into(),
             cursors,
             metrics,
@@ -86,7 +85,7 @@ impl pb::link_service_server::LinkService for LinksApi {
                 redirect_type: i64::from(req.redirect_type),
                 owner_id: actor(&req.actor_user_id)?,
             };
-            let new = NewLink::parse(fields, &self.own_hosts, Utc::now())?;
+            let new = NewLink::parse(fields, &self.policy, Utc::now())?;
             let link = self.links.create(new).await?;
             Ok(self.to_proto(&link))
         })
@@ -144,7 +143,7 @@ impl pb::link_service_server::LinkService for LinksApi {
                 expires_at,
                 redirect_type: (req.redirect_type != 0).then_some(i64::from(req.redirect_type)),
             };
-            let changes = LinkChanges::parse(fields, &self.own_hosts, Utc::now())?;
+            let changes = LinkChanges::parse(fields, &self.policy, Utc::now())?;
             let link = self.links.update(&req.code, actor, &changes).await?;
             Ok(self.to_proto(&link))
         })

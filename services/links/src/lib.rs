@@ -7,6 +7,8 @@
 //!   knows nothing of gRPC.
 //! - [`edit`]: the validated changes of an update; [`cursor`]: the signed cursor of "my
 //!   links" pages.
+//! - [`policy`]: where a link may point (no loops in any spelling, no blocked hosts, no
+//!   private addresses unless allowed).
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
 //! - [`stats`]: click statistics from the rollups the redirect service maintains.
 //! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
@@ -24,6 +26,7 @@ pub mod edit;
 pub mod error;
 pub mod grpc;
 pub mod mint;
+pub mod policy;
 pub mod read_model;
 pub mod server;
 pub mod stats;

@@ -6,17 +6,19 @@ use crate::cursor::CursorKey;
 use crate::domain::LinkService;
 use crate::grpc::LinksApi;
 use crate::mint::Minter;
+use crate::policy::{TargetPolicy, TargetSettings};
 use crate::read_model::ReadModel;
 use crate::store::Store;
 use crate::writer::Writer;
 use anyhow::Context as _;
 use hop_kit::codes::CodePermutation;
-use hop_kit::config::{DatabaseArgs, RedisArgs, Secret};
+use hop_kit::config::{DatabaseArgs, RedisArgs};
 use hop_kit::grpc::{GrpcServer, GrpcService};
 use hop_kit::health::Health;
 use hop_kit::metrics::RpcMetrics;
 use hop_kit::postgres::Pool;
 use hop_kit::redis::Redis;
+use hop_kit::secret::Secret;
 use hop_kit::service_auth::ServiceToken;
 use hop_proto::links::v1::link_service_server::LinkServiceServer;
 use prometheus::Registry;
@@ -38,6 +40,11 @@ pub struct Config {
     /// up`) serves those itself.
     pub admin_addr: Option<SocketAddr>,
     pub public_base_url: String,
+    /// Where links may point: other public names, blocked hosts, private targets.
+    pub targets: TargetSettings,
+    /// The public listeners of this deployment that links can know of (`hop up`'s port);
+    /// a link to one of them is a loop.
+    pub public_listeners: Vec<SocketAddr>,
     /// Keys the code permutation.
     pub secret: Secret,
     pub database: DatabaseArgs,
@@ -79,6 +86,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let api = LinksApi::new(
         Arc::new(links),
         &config.public_base_url,
+        TargetPolicy::new(
+            &config.targets,
+            &config.public_base_url,
+            &config.public_listeners,
+        ),
         CursorKey::derive(&config.secret),
         RpcMetrics::new(&registry),
     );

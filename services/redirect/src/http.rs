@@ -84,7 +84,10 @@ impl App {
         };
         match path {
             "/metrics" => self.render_metrics(started),
-            p if p.starts_with("/health") => self.health_check(p, req.method(), started),
+            // Whole segments, as the edge routes: `/healthy` is an alias like any other.
+            p if p == "/health" || p.starts_with("/health/") => {
+                self.health_check(p, req.method(), started)
+            }
             p if hop_kit::telemetry::otel::enabled() && req.headers().contains_key(TRACEPARENT) => {
                 self.redirect_traced(&p[1..], head, req, peer, started)
                     .await
@@ -204,7 +207,7 @@ impl App {
     }
 
     fn health_check(&self, path: &str, method: &Method, started: Instant) -> Response<Body> {
-        let response = match self.health.respond(path) {
+        let response = match self.health.respond(path, hop_kit::health::Exposure::Public) {
             Some((status, body)) => {
                 let mut response = Response::new(Body::from(body));
                 *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);

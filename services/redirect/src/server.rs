@@ -28,6 +28,8 @@ pub struct Config {
     pub database: DatabaseArgs,
     pub redis: RedisArgs,
     pub shutdown_grace: Duration,
+    /// Bounds of the public listener (heads, idle and request timeouts, connections).
+    pub http: hop_kit::serve::HttpLimits,
 }
 
 /// The redirect service without a listener: its handler and background tasks. `hop up`
@@ -116,6 +118,7 @@ pub struct Server {
     listener: TcpListener,
     service: Redirect,
     grace: Duration,
+    http: hop_kit::serve::HttpLimits,
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Server> {
@@ -127,6 +130,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         listener,
         service,
         grace: config.shutdown_grace,
+        http: config.http,
     })
 }
 
@@ -166,7 +170,7 @@ impl Server {
             health.set_draining();
         };
         tracing::info!(service = "redirect", addr = %self.addr(), "service_started");
-        hop_kit::serve::serve(self.listener, make, drain, self.grace).await;
+        hop_kit::serve::serve(self.listener, make, drain, self.grace, self.http).await;
         stop.cancel();
         self.service.close().await;
         tracing::info!(service = "redirect", "service_stopped");

@@ -1,5 +1,6 @@
 use hop_auth::accounts::TokenSettings;
-use hop_kit::config::{RedisArgs, Secret};
+use hop_kit::config::RedisArgs;
+use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;

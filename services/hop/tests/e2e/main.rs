@@ -128,6 +128,8 @@ async fn hop_up_creates_a_link_that_a_browser_can_follow() {
     env.push(("LOG_FILE_PATH", log_file.display().to_string()));
     env.push(("LOG_FILE_MAX_BYTES", "4096".to_owned()));
     env.push(("LOG_FILE_BACKUP_COUNT", "2".to_owned()));
+    // The landing page listens on loopback: a private target, allowed here.
+    env.push(("ALLOW_PRIVATE_TARGETS", "true".to_owned()));
     let mut hop = Hop::start(&["up"], &env);
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
@@ -559,6 +561,8 @@ async fn one_request_is_one_trace_across_services() {
     );
     env.push(("ANONYMOUS_LINKS", "true".to_owned()));
     env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+    // The test speaks as the edge proxy: only a trusted proxy's trace context is joined.
+    env.push(("TRUSTED_PROXIES", "127.0.0.1/32".to_owned()));
     // The shipped sampler (parent-based, 5% of new traces): a sampled caller is kept.
     let mut hop = Hop::start(&["up"], &env);
     let base = format!("http://127.0.0.1:{port}");

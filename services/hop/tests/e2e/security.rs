@@ -183,10 +183,10 @@ async fn internal_grpc_refuses_every_call_without_the_deployments_token() {
     let mut links = start("links", links_port, "false");
     let mut auth = start("auth", auth_port, "true");
     let token = hop_kit::service_auth::ServiceToken::derive(
-        &hop_kit::config::Secret::parse(secret).unwrap(),
+        &hop_kit::secret::Secret::parse(secret).unwrap(),
     );
     let wrong = hop_kit::service_auth::ServiceToken::derive(
-        &hop_kit::config::Secret::parse("another deployment's secret").unwrap(),
+        &hop_kit::secret::Secret::parse("another deployment's secret").unwrap(),
     );
     let links_addr = format!("127.0.0.1:{links_port}");
     let auth_addr = format!("127.0.0.1:{auth_port}");
@@ -266,4 +266,162 @@ async fn internal_grpc_refuses_every_call_without_the_deployments_token() {
     );
     assert!(links.terminate().success());
     assert!(auth.terminate().success());
+}
+
+async fn create(base: &str, token: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/links"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_up_refuses_loops_blocked_and_private_targets_and_no_alias_is_shadowed() {
+    let port = hop_testkit::free_port();
+    let schema = hop_testkit::unique("e2e_targets");
+    let dir = tempfile::tempdir().unwrap();
+    let blocklist = dir.path().join("blocked.txt");
+    std::fs::write(&blocklist, "# abuse reports\nphish.example\n").unwrap();
+    let mut env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
+    env.push(("BLOCKED_HOSTS", "malware.example".to_owned()));
+    env.push(("BLOCKED_HOSTS_FILE", blocklist.display().to_string()));
+    let base = format!("http://127.0.0.1:{port}");
+    let mut hop = Hop::start(&["up"], &env);
+    wait_ready(&base).await;
+    let token = account(&base, "targets@example.com").await;
+
+    // hop up's public base is http://localhost:<port>: every spelling of it is a loop.
+    for spelling in [
+        format!("http://localhost:{port}/x"),
+        format!("http://LocalHost.:{port}/x"),
+        format!("http://app.localhost:{port}/x"),
+        format!("http://127.0.0.1:{port}/x"),
+        format!("http://127.1:{port}/x"),
+        format!("http://[::1]:{port}/x"),
+        format!("http://2130706433:{port}/x"),
+        format!("http://0x7f000001:{port}/x"),
+        format!("https://localhost:{port}/x"),
+    ] {
+        let (status, problem) = create(&base, &token, serde_json::json!({"url": spelling})).await;
+        assert_eq!(status, 400, "{spelling}: {problem}");
+        assert_eq!(problem["type"], "/problems/redirect-loop", "{spelling}");
+        assert_eq!(problem["errors"][0]["field"], "url");
+    }
+    for private in [
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00::1]/",
+        "http://localhost:9/other-program",
+    ] {
+        let (status, problem) = create(&base, &token, serde_json::json!({"url": private})).await;
+        assert_eq!(status, 400, "{private}: {problem}");
+        assert_eq!(problem["type"], "/problems/private-target", "{private}");
+    }
+    for blocked in ["https://malware.example/x", "https://login.phish.example/"] {
+        let (status, problem) = create(&base, &token, serde_json::json!({"url": blocked})).await;
+        assert_eq!(status, 400, "{blocked}: {problem}");
+        assert_eq!(problem["type"], "/problems/blocked-host", "{blocked}");
+    }
+    // The operator adds a host to the file: refused within seconds, no restart.
+    let (status, created) = create(
+        &base,
+        &token,
+        serde_json::json!({"url": "https://fresh.example/a"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    std::fs::write(&blocklist, "phish.example\nfresh.example\n").unwrap();
+    let mut refused = false;
+    for _ in 0..50 {
+        let (status, problem) = create(
+            &base,
+            &token,
+            serde_json::json!({"url": "https://fresh.example/b"}),
+        )
+        .await;
+        if status == 400 {
+            assert_eq!(problem["type"], "/problems/blocked-host");
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the reloaded blocklist never applied");
+    // An edit that points a link at a loop is refused the same way.
+    let code = created["code"].as_str().unwrap();
+    let patched = reqwest::Client::new()
+        .patch(format!("{base}/links/{code}"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": format!("http://127.0.0.1:{port}/")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 400);
+    let problem: Value = patched.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/redirect-loop");
+
+    // Aliases that start like a route are accepted and redirect; the route words are not.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for alias in [
+        "healthy",
+        "health-check",
+        "linksys",
+        "authority",
+        "metrics2",
+    ] {
+        let (status, body) = create(
+            &base,
+            &token,
+            serde_json::json!({"url": "https://example.com/ok", "alias": alias}),
+        )
+        .await;
+        assert_eq!(status, 201, "{alias}: {body}");
+        let followed = http.get(format!("{base}/{alias}")).send().await.unwrap();
+        assert_eq!(followed.status(), 302, "GET /{alias}");
+    }
+    for alias in ["health", "Links", "AUTH", "metrics"] {
+        let (status, body) = create(
+            &base,
+            &token,
+            serde_json::json!({"url": "https://example.com/no", "alias": alias}),
+        )
+        .await;
+        assert_eq!(status, 400, "{alias}: {body}");
+    }
+    // A write to a short code is a 405 naming what it allows.
+    let post = http.post(format!("{base}/healthy")).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+
+    // A client that is not a trusted proxy cannot put its request into a trace of its
+    // choosing (nor force it sampled), and authenticated answers are never cached.
+    let forged_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let me = http
+        .get(format!("{base}/auth/me"))
+        .bearer_auth(&token)
+        .header(
+            "traceparent",
+            format!("00-{forged_trace}-00f067aa0ba902b7-01"),
+        )
+        .header("x-request-id", "forged-trace-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.headers()["cache-control"], "no-store");
+    assert!(hop.terminate().success());
+    let line = hop
+        .json_lines()
+        .into_iter()
+        .find(|l| l["request_id"] == "forged-trace-1" && l["event"] == "request_completed")
+        .expect("the request's line");
+    assert_ne!(line["trace_id"], forged_trace, "{line}");
 }

@@ -92,6 +92,11 @@ fn propagator() -> &'static TraceContextPropagator {
 }
 
 /// The caller's trace context from HTTP headers (empty when none or malformed).
+/// No caller context: the request starts a trace of its own.
+pub fn no_parent() -> opentelemetry::Context {
+    opentelemetry::Context::new()
+}
+
 pub fn extract_headers(headers: &http::HeaderMap) -> opentelemetry::Context {
     propagator().extract(&HeaderExtractor(headers))
 }

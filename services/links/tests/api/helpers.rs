@@ -1,5 +1,6 @@
 use hop_kit::codes::CodePermutation;
-use hop_kit::config::{DatabaseArgs, RedisArgs, Secret};
+use hop_kit::config::{DatabaseArgs, RedisArgs};
+use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::links::v1 as pb;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
@@ -91,6 +92,8 @@ pub async fn spawn_links_configured(
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: Some("127.0.0.1:0".parse().unwrap()),
         public_base_url: PUBLIC_BASE_URL.into(),
+        targets: hop_links::policy::TargetSettings::default(),
+        public_listeners: Vec::new(),
         secret: Secret::parse(SECRET).unwrap(),
         database,
         redis: redis.clone(),

@@ -148,6 +148,7 @@ pub async fn spawn_recording(
         database,
         redis: redis.clone(),
         shutdown_grace: Duration::from_secs(1),
+        http: hop_kit::serve::HttpLimits::default(),
     };
     let server = hop_redirect::build(config).await.expect("redirect builds");
     let base = format!("http://{}", server.addr());
