@@ -23,7 +23,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 WORK=$(mktemp -d)
 trap 'stack_cleanup; rm -rf "$WORK"' EXIT
 stack_init "$WORK"
-ANONYMOUS_LINKS=true stack_start_services
+ANONYMOUS_LINKS=true RATE_LIMIT_CREATE_ANON_IP=off stack_start_services
 stack_start_nginx
 
 # Routing: API through the gateway, codes through redirect, the rest refused.

@@ -117,7 +117,7 @@ if [ "$CONNECTIONS" = 1 ]; then
   port=$(free_port); gw=$(free_port); links=$(free_port); links_admin=$(free_port); auth=$(free_port); auth_admin=$(free_port)
   PORT=$links ADMIN_PORT=$links_admin "$HOP" serve links >"$WORK/c-links.log" 2>&1 & STACK_PIDS+=($!)
   PORT=$auth ADMIN_PORT=$auth_admin "$HOP" serve auth >"$WORK/c-auth.log" 2>&1 & STACK_PIDS+=($!)
-  PORT=$gw LINKS_GRPC_URL="http://127.0.0.1:$links" AUTH_GRPC_URL="http://127.0.0.1:$auth" ANONYMOUS_LINKS=true \
+  PORT=$gw LINKS_GRPC_URL="http://127.0.0.1:$links" AUTH_GRPC_URL="http://127.0.0.1:$auth" ANONYMOUS_LINKS=true RATE_LIMIT_CREATE_ANON_IP=off \
     "$HOP" serve gateway >"$WORK/c-gateway.log" 2>&1 & STACK_PIDS+=($!)
   CLICKS_ENABLED=true PORT=$port "$HOP" serve redirect >"$WORK/c-redirect.log" 2>&1 & STACK_PIDS+=($!)
   wait_http "http://127.0.0.1:$gw/health/ready"

@@ -69,7 +69,7 @@ fn tokens(pair: pb::TokenPair) -> Response {
 async fn register(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    ClientIp(ip): ClientIp,
+    ip: ClientIp,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let mut fields = Fields::new(body);
@@ -82,7 +82,7 @@ async fn register(
         .limiter()
         .check(
             "register_ip",
-            &ip.to_string(),
+            &ip.limit_key(),
             limits.rate_limit_register_ip,
         )
         .await?;
@@ -104,7 +104,7 @@ async fn register(
 async fn login(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    ClientIp(ip): ClientIp,
+    ip: ClientIp,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let mut fields = Fields::new(body);
@@ -112,20 +112,25 @@ async fn login(
     let password = fields.required_string("password");
     fields.finish()?;
     let limits = state.settings();
-    let ip = ip.to_string();
-    let who = format!("{ip}|{}", email.trim().to_lowercase());
+    let (client, account) = (ip.limit_key(), email.trim().to_lowercase());
+    let who = format!("{client}|{account}");
     state
         .limiter()
         .check("login_ip_email", &who, limits.rate_limit_login_ip_email)
         .await?;
     state
         .limiter()
-        .check("login_ip", &ip, limits.rate_limit_login_ip)
+        .check("login_ip", &client, limits.rate_limit_login_ip)
+        .await?;
+    // Last, so a client already held back by its own limits spends none of the account's.
+    state
+        .limiter()
+        .check("login_email", &account, limits.rate_limit_login_email)
         .await?;
     let request = pb::LoginRequest {
         email,
         password,
-        client_ip: ip,
+        client_ip: ip.0.to_string(),
     };
     let pair = state
         .auth()
@@ -139,11 +144,17 @@ async fn login(
 async fn refresh(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    ip: ClientIp,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let mut fields = Fields::new(body);
     let refresh_token = fields.required_string("refresh_token");
     fields.finish()?;
+    let limit = state.settings().rate_limit_refresh_ip;
+    state
+        .limiter()
+        .check("refresh_ip", &ip.limit_key(), limit)
+        .await?;
     let request = pb::RefreshRequest { refresh_token };
     let pair = state
         .auth()
@@ -160,12 +171,18 @@ async fn logout(
     user: AuthUser,
 ) -> Result<http::StatusCode, ApiError> {
     let request = pb::LogoutRequest {
-        session_id: user.session_id,
+        session_id: user.session_id.clone(),
     };
-    state
+    let answer = state
         .auth()
         .logout(state.request(request, &request_id))
-        .await?;
+        .await?
+        .into_inner();
+    // Before answering: the announcement reaches this gateway's replica on its own time,
+    // and the client's next request may come first.
+    state
+        .verifier()
+        .revoked_here(&user.session_id, answer.listed);
     Ok(http::StatusCode::NO_CONTENT)
 }
 

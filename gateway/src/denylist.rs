@@ -1,21 +1,37 @@
 //! The gateway's in-memory replica of the session deny-list, so checking a session on every
 //! authenticated request costs a hash lookup, not a Redis round trip.
 //!
-//! On every (re)connection of its subscriber the replica subscribes to the revocation
-//! channel and reloads the whole list from Redis; afterwards each announced revocation is
-//! added as it is published. While the subscription is down the replica is not trusted
-//! ([`DenyList::check`] answers `None`) and sessions are checked with the auth service.
-//! A revocation made through this gateway is added locally before the logout returns.
+//! The replica only grows: an entry leaves when it no longer matters (its tokens have
+//! expired), never because a reload lacks it. So a logout made through this gateway, added
+//! here before the logout answers, cannot be undone by a reload racing it. On every
+//! (re)connection of its subscriber, and every [`RESYNC_EVERY`], the replica subscribes to
+//! the revocation channel and merges the whole list from Redis (which the auth service
+//! rebuilds from Postgres); in between, each announced revocation is added as it arrives.
+//!
+//! While the replica is not trusted ([`DenyList::check`] answers `None`) sessions are
+//! checked with the auth service: while the subscription is down, after a lost message, and
+//! after a logout auth could not write to Redis, until a reload finds it there. An untrusted
+//! replica reloads every [`RETRY_EVERY`].
 
 use fred::prelude::*;
 use hop_kit::redis::Redis;
 use hop_kit::token::{REVOCATION_CHANNEL, REVOKED_SESSIONS};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How often a trusted replica reloads the whole list anyway.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
+/// How often an untrusted replica tries to reload.
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Bound on one reload (a subscription that waits for a connection must not stall the
+/// replica).
+const RESYNC_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -27,7 +43,12 @@ fn unix_now() -> i64 {
 pub struct DenyList {
     /// Session id → unix time after which the entry no longer matters.
     revoked: RwLock<HashMap<String, i64>>,
+    /// Revocations made here that Redis did not have when they were made: the replica is
+    /// not trusted until a reload finds them there. Also serialises every change of
+    /// `synced` to true with their arrival.
+    unlisted: Mutex<HashMap<String, i64>>,
     synced: AtomicBool,
+    reload: Notify,
 }
 
 impl DenyList {
@@ -44,22 +65,56 @@ impl DenyList {
         )
     }
 
-    /// Adds a revocation (announced, or made through this gateway).
+    /// Adds an announced revocation.
     pub fn insert(&self, session_id: String, until: i64) {
         let mut revoked = self.revoked.write().unwrap_or_else(|p| p.into_inner());
         if revoked.len() > 10_000 {
             let now = unix_now();
             revoked.retain(|_, until| *until >= now);
         }
-        revoked.insert(session_id, until);
+        let entry = revoked.entry(session_id).or_insert(until);
+        *entry = (*entry).max(until);
     }
 
-    fn replace(&self, entries: Vec<(String, i64)>) {
-        *self.revoked.write().unwrap_or_else(|p| p.into_inner()) = entries.into_iter().collect();
+    /// Adds a revocation made through this gateway. `listed`: whether the auth service
+    /// wrote it to Redis; if not, the replica is not trusted until Redis has it.
+    pub fn insert_here(&self, session_id: String, until: i64, listed: bool) {
+        self.insert(session_id.clone(), until);
+        if !listed {
+            let mut unlisted = self.unlisted.lock().unwrap_or_else(|p| p.into_inner());
+            unlisted.insert(session_id, until);
+            self.set_synced(false);
+            self.reload.notify_one();
+        }
+    }
+
+    /// Merges a full load from Redis; trusted again unless it lacks a revocation made here.
+    fn merge(&self, entries: Vec<(String, i64)>) {
+        let now = unix_now();
+        let mut unlisted = self.unlisted.lock().unwrap_or_else(|p| p.into_inner());
+        unlisted.retain(|sid, until| *until >= now && !entries.iter().any(|(s, _)| s == sid));
+        let missing = unlisted.len();
+        {
+            let mut revoked = self.revoked.write().unwrap_or_else(|p| p.into_inner());
+            revoked.retain(|_, until| *until >= now);
+            for (sid, until) in entries {
+                let entry = revoked.entry(sid).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+        }
+        if missing == 0 {
+            self.set_synced(true);
+        } else {
+            tracing::info!(service = "gateway", missing, "revocations_not_yet_listed");
+        }
     }
 
     fn set_synced(&self, synced: bool) {
         self.synced.store(synced, Ordering::Release);
+    }
+
+    fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
     }
 
     /// Keeps the replica in sync until `stop`.
@@ -79,15 +134,22 @@ impl DenyList {
         let _connection = subscriber.connect();
         let (list, redis) = (self.clone(), redis.clone());
         tokio::spawn(async move {
+            let resync = || list.resync(&subscriber, &redis, &channel, &set);
+            let mut next = Instant::now() + RETRY_EVERY;
             loop {
-                tokio::select! {
+                let reloaded = tokio::select! {
                     () = stop.cancelled() => break,
                     connected = connections.recv() => match connected {
-                        Ok(_) | Err(RecvError::Lagged(_)) => list.resync(&subscriber, &redis, &channel, &set).await,
+                        // Messages published while it was down are lost: reload first.
+                        Ok(_) | Err(RecvError::Lagged(_)) => {
+                            list.set_synced(false);
+                            resync().await;
+                            true
+                        }
                         Err(RecvError::Closed) => break,
                     },
                     error = errors.recv() => match error {
-                        Ok(_) | Err(RecvError::Lagged(_)) => list.set_synced(false),
+                        Ok(_) | Err(RecvError::Lagged(_)) => { list.set_synced(false); false }
                         Err(RecvError::Closed) => break,
                     },
                     message = messages.recv() => match message {
@@ -98,11 +160,24 @@ impl DenyList {
                             {
                                 list.insert(sid.to_owned(), until);
                             }
+                            false
                         }
-                        Err(RecvError::Lagged(_)) => list.set_synced(false),
+                        Err(RecvError::Lagged(_)) => { list.set_synced(false); false }
                         Err(RecvError::Closed) => break,
                     },
-                }
+                    () = list.reload.notified() => { resync().await; true }
+                    () = tokio::time::sleep_until(next) => { resync().await; true }
+                };
+                let period = if list.is_synced() {
+                    RESYNC_EVERY
+                } else {
+                    RETRY_EVERY
+                };
+                next = if reloaded {
+                    Instant::now() + period
+                } else {
+                    next.min(Instant::now() + period)
+                };
             }
             list.set_synced(false);
             let _ = subscriber.quit().await;
@@ -110,7 +185,7 @@ impl DenyList {
         Ok(())
     }
 
-    /// Subscribes, then loads the whole list: anything revoked while the subscription was
+    /// Subscribes, then merges the whole list: anything revoked while the subscription was
     /// down is in the set, and anything revoked from now on arrives as a message.
     async fn resync(
         &self,
@@ -119,19 +194,37 @@ impl DenyList {
         channel: &str,
         set: &str,
     ) {
-        self.set_synced(false);
-        if let Err(e) = subscriber.subscribe(channel).await {
-            tracing::warn!(error = %e, "revocations_subscribe_failed");
-            return;
-        }
-        match redis.live_revocations(set, unix_now()).await {
-            Ok(entries) => {
+        let loaded = tokio::time::timeout(RESYNC_TIMEOUT, load(subscriber, redis, channel, set));
+        match loaded.await {
+            Ok(Some(entries)) => {
                 let count = entries.len();
-                self.replace(entries);
-                self.set_synced(true);
-                tracing::info!(service = "gateway", revoked = count, "revocations_synced");
+                self.merge(entries);
+                tracing::debug!(service = "gateway", revoked = count, "revocations_synced");
             }
-            Err(e) => tracing::warn!(error = %e, "revocations_load_failed"),
+            Ok(None) => self.set_synced(false),
+            Err(_) => {
+                self.set_synced(false);
+                tracing::warn!(service = "gateway", "revocations_resync_timed_out");
+            }
+        }
+    }
+}
+
+async fn load(
+    subscriber: &fred::clients::SubscriberClient,
+    redis: &Redis,
+    channel: &str,
+    set: &str,
+) -> Option<Vec<(String, i64)>> {
+    if let Err(e) = subscriber.subscribe(channel).await {
+        tracing::warn!(error = %e, "revocations_subscribe_failed");
+        return None;
+    }
+    match redis.live_revocations(set, unix_now()).await {
+        Ok(entries) => Some(entries),
+        Err(e) => {
+            tracing::warn!(error = %e, "revocations_load_failed");
+            None
         }
     }
 }
@@ -154,5 +247,28 @@ mod tests {
             Some(false),
             "expired entries no longer matter"
         );
+    }
+
+    #[test]
+    fn a_reload_never_drops_a_revocation_made_here() {
+        let list = DenyList::default();
+        list.merge(Vec::new());
+        list.insert_here("mine".into(), unix_now() + 60, true);
+        // A load taken before the logout reached Redis.
+        list.merge(vec![("other".into(), unix_now() + 60)]);
+        assert_eq!(list.check("mine"), Some(true));
+        assert_eq!(list.check("other"), Some(true));
+    }
+
+    #[test]
+    fn an_unlisted_revocation_distrusts_the_replica_until_redis_has_it() {
+        let list = DenyList::default();
+        list.merge(Vec::new());
+        list.insert_here("mine".into(), unix_now() + 60, false);
+        assert_eq!(list.check("mine"), None, "ask auth, the truth");
+        list.merge(Vec::new());
+        assert_eq!(list.check("mine"), None, "Redis still lacks it");
+        list.merge(vec![("mine".into(), unix_now() + 60)]);
+        assert_eq!(list.check("mine"), Some(true));
     }
 }

@@ -1,6 +1,6 @@
 //! `/links`: create a link, read one.
 
-use crate::auth::{AuthFailure, AuthUser, MaybeUser};
+use crate::auth::{AuthFailure, AuthUser, ClientIp, MaybeUser};
 use crate::body::{Fields, JsonObject};
 use crate::context::RequestId;
 use crate::error::ApiError;
@@ -87,6 +87,7 @@ async fn create(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     MaybeUser(user): MaybeUser,
+    ip: ClientIp,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let actor = match (&user, state.settings().anonymous_links) {
@@ -98,7 +99,14 @@ async fn create(
                 .await?;
             user.user_id.to_string()
         }
-        (None, true) => String::new(),
+        (None, true) => {
+            let limit = state.settings().rate_limit_create_anon_ip;
+            state
+                .limiter()
+                .check("create_anon_ip", &ip.limit_key(), limit)
+                .await?;
+            String::new()
+        }
         (None, false) => return Err(AuthFailure::Missing.into()),
     };
     let mut fields = Fields::new(body);

@@ -45,8 +45,10 @@ impl FromStr for Limit {
 pub struct Proxies(pub Vec<IpNet>);
 
 impl Proxies {
+    /// Whether `ip` is a trusted proxy; an IPv4-mapped address counts as its IPv4 form.
     pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(ip))
+        let ip = hop_kit::net::canonical(*ip);
+        self.0.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -57,10 +59,24 @@ fn parse_proxies(s: &str) -> Result<Proxies, String> {
         .map(|p| {
             p.parse::<IpNet>()
                 .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(canonical_net)
                 .map_err(|_| format!("{p:?} is not an IP address or CIDR range"))
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Proxies)
+}
+
+/// An IPv4-mapped range (`::ffff:10.0.0.0/104`) as the IPv4 range it names (`10.0.0.0/8`),
+/// since addresses are compared folded to IPv4.
+fn canonical_net(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.network().to_ipv4_mapped()
+        && let Ok(v4) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(v4);
+    }
+    net
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -96,6 +112,24 @@ pub struct Settings {
         default_value = "30/60"
     )]
     pub rate_limit_login_ip: Limit,
+    /// Logins per account (email), whatever the client IP, so a guesser spread over many
+    /// addresses is held too. A flood holds the account's own logins back for the rest of
+    /// the window; its sessions keep refreshing.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_LOGIN_EMAIL",
+        value_name = "RATE_LIMIT_LOGIN_EMAIL",
+        default_value = "20/900"
+    )]
+    pub rate_limit_login_email: Limit,
+    /// Token refreshes per client IP.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_REFRESH_IP",
+        value_name = "RATE_LIMIT_REFRESH_IP",
+        default_value = "60/60"
+    )]
+    pub rate_limit_refresh_ip: Limit,
     /// Registrations per client IP.
     #[arg(
         long,
@@ -112,6 +146,14 @@ pub struct Settings {
         default_value = "600/60"
     )]
     pub rate_limit_create_user: Limit,
+    /// Link creations without a bearer token per client IP (with ANONYMOUS_LINKS on).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_CREATE_ANON_IP",
+        value_name = "RATE_LIMIT_CREATE_ANON_IP",
+        default_value = "60/3600"
+    )]
+    pub rate_limit_create_anon_ip: Limit,
 }
 
 impl Settings {
@@ -135,6 +177,14 @@ impl Default for Settings {
                 count: 30,
                 window: Duration::from_secs(60),
             },
+            rate_limit_login_email: Limit::Per {
+                count: 20,
+                window: Duration::from_secs(900),
+            },
+            rate_limit_refresh_ip: Limit::Per {
+                count: 60,
+                window: Duration::from_secs(60),
+            },
             rate_limit_register_ip: Limit::Per {
                 count: 10,
                 window: Duration::from_secs(3600),
@@ -142,6 +192,10 @@ impl Default for Settings {
             rate_limit_create_user: Limit::Per {
                 count: 600,
                 window: Duration::from_secs(60),
+            },
+            rate_limit_create_anon_ip: Limit::Per {
+                count: 60,
+                window: Duration::from_secs(3600),
             },
         }
     }
@@ -175,5 +229,21 @@ mod tests {
         assert!(!proxies.contains(&"192.168.1.1".parse().unwrap()));
         assert!(parse_proxies("nonsense").is_err());
         assert!(parse_proxies("").unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn mapped_proxies_and_peers_match_as_ipv4() {
+        let proxies = parse_proxies("::ffff:10.0.0.0/104, ::ffff:192.0.2.1").unwrap();
+        for ip in [
+            "10.1.2.3",
+            "::ffff:10.1.2.3",
+            "192.0.2.1",
+            "::ffff:192.0.2.1",
+        ] {
+            assert!(proxies.contains(&ip.parse().unwrap()), "{ip}");
+        }
+        let edge = parse_proxies("127.0.0.1").unwrap();
+        assert!(edge.contains(&"::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!edge.contains(&"::1".parse().unwrap()));
     }
 }

@@ -480,3 +480,216 @@ async fn a_logout_through_one_gateway_ends_the_session_at_every_gateway() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+async fn login_as(app: &TestApp, email: &str) -> String {
+    let tokens: Value = app
+        .post_json(
+            "/auth/login",
+            &json!({"email": email, "password": PASSWORD}),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The very next request after a logout is refused, 50 rounds over: at the gateway that
+/// served the logout (its replica records it before answering) and at another (Redis
+/// announces it before auth's logout returns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_holds_for_the_very_next_request_at_every_gateway() {
+    let settings = hop_gateway::Settings {
+        rate_limit_login_ip_email: hop_gateway::Limit::Off,
+        rate_limit_login_ip: hop_gateway::Limit::Off,
+        rate_limit_login_email: hop_gateway::Limit::Off,
+        ..test_settings()
+    };
+    let app = spawn_app_with(settings.clone()).await;
+    let other = spawn_gateway_with(
+        &app.links_url,
+        &app.auth_url,
+        settings,
+        app.redis.clone(),
+        &app.stop,
+    )
+    .await;
+    app.account("looper@example.com").await;
+    let me_at = |base: &str, token: &str| {
+        app.http
+            .get(format!("{base}/auth/me"))
+            .bearer_auth(token)
+            .send()
+    };
+    // Both gateways up, their replicas loaded.
+    let token = login_as(&app, "looper@example.com").await;
+    for _ in 0..100 {
+        if me_at(other.as_str(), token.as_str())
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for round in 0..50 {
+        let token = login_as(&app, "looper@example.com").await;
+        let (here, there) = match round % 2 {
+            0 => (app.api.as_str(), other.as_str()),
+            _ => (other.as_str(), app.api.as_str()),
+        };
+        // Verified once, so the token is in the gateway's verified cache.
+        assert_eq!(
+            me_at(here, token.as_str()).await.unwrap().status(),
+            200,
+            "round {round}"
+        );
+        let logout = app
+            .http
+            .post(format!("{here}/auth/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), 204, "round {round}");
+        let next_here = me_at(here, token.as_str()).await.unwrap().status();
+        assert_eq!(
+            next_here, 401,
+            "round {round}: the gateway that served the logout"
+        );
+        let next_there = me_at(there, token.as_str()).await.unwrap().status();
+        assert_eq!(next_there, 401, "round {round}: another gateway");
+    }
+}
+
+/// The sessions table is the truth: a Redis that comes back empty gets the revoked
+/// sessions back from it, without waiting for anyone to log out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deny_list_is_rebuilt_when_redis_comes_back_empty() {
+    let mut redis = hop_testkit::RedisServer::start();
+    let app = spawn_app_on_redis(test_settings(), &redis.url()).await;
+    let (token, _) = app.account("gone@example.com").await;
+    let logout = app
+        .post_json("/auth/logout", &json!({}), Some(&token))
+        .await;
+    assert_eq!(logout.status(), 204);
+    redis.stop();
+    redis.restart();
+    let sid = session_of(&token);
+    let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
+    let set = client.name(hop_kit::token::REVOKED_SESSIONS);
+    let mut listed = false;
+    for _ in 0..100 {
+        let now = chrono::Utc::now().timestamp();
+        let live = client.live_revocations(&set, now).await.unwrap_or_default();
+        if live.iter().any(|(listed_sid, _)| *listed_sid == sid) {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(listed, "the revocation is back in Redis");
+    problem(authed_me(&app, &token).await, 401).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_limit_per_account_holds_across_ips() {
+    let settings = hop_gateway::Settings {
+        rate_limit_login_email: "4/60".parse().unwrap(),
+        ..test_settings()
+    };
+    let app = spawn_app_with(settings).await;
+    // The owner's own login is the first of the account's four.
+    app.account("target@example.com").await;
+    let mut statuses = Vec::new();
+    for i in 1..=4 {
+        let response = app
+            .http
+            .post(format!("{}/auth/login", app.api))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&json!({"email": "Target@Example.com", "password": "guess guess guess"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "one guess per IP still adds up"
+    );
+    let owner = app
+        .http
+        .post(format!("{}/auth/login", app.api))
+        .header("x-forwarded-for", "198.51.100.50")
+        .json(&json!({"email": "bystander@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), 401, "other accounts are not held back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_are_limited_by_their_64_and_mapped_ipv4_is_ipv4() {
+    let settings = hop_gateway::Settings {
+        rate_limit_login_ip: "2/60".parse().unwrap(),
+        ..test_settings()
+    };
+    let app = spawn_app_with(settings).await;
+    let attempt = |ip: &'static str, n: u32| {
+        let app = &app;
+        async move {
+            app.http
+                .post(format!("{}/auth/login", app.api))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"email": format!("u{n}@example.com"), "password": "wrong wrong"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(attempt("2001:db8:1:2::a", 1).await, 401);
+    assert_eq!(attempt("2001:db8:1:2:ffff::b", 2).await, 401);
+    assert_eq!(attempt("2001:db8:1:2::c", 3).await, 429, "the same /64");
+    assert_eq!(attempt("2001:db8:1:3::a", 4).await, 401, "another /64");
+    assert_eq!(attempt("::ffff:198.51.100.7", 5).await, 401);
+    assert_eq!(attempt("198.51.100.7", 6).await, 401);
+    assert_eq!(
+        attempt("198.51.100.7", 7).await,
+        429,
+        "mapped or not, one client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_per_ip_are_limited() {
+    let settings = hop_gateway::Settings {
+        rate_limit_refresh_ip: "2/60".parse().unwrap(),
+        ..test_settings()
+    };
+    let app = spawn_app_with(settings).await;
+    let refresh = |ip: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(format!("{}/auth/refresh", app.api))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"refresh_token": "not-a-refresh-token"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(refresh("192.0.2.9").await, 401);
+    assert_eq!(refresh("192.0.2.9").await, 401);
+    assert_eq!(refresh("192.0.2.9").await, 429);
+    assert_eq!(refresh("192.0.2.10").await, 401);
+}

@@ -138,6 +138,7 @@ pub fn test_settings() -> Settings {
             .unwrap(),
         rate_limit_register_ip: Limit::Off,
         rate_limit_create_user: Limit::Off,
+        rate_limit_create_anon_ip: Limit::Off,
         ..Settings::default()
     }
 }

@@ -275,3 +275,30 @@ async fn shutdown_lets_in_flight_requests_finish() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_creates_per_ip_are_limited() {
+    let app = spawn_app_with(hop_gateway::Settings {
+        anonymous_links: true,
+        rate_limit_create_anon_ip: "2/60".parse().unwrap(),
+        ..test_settings()
+    })
+    .await;
+    for expected in [201, 201, 429] {
+        let response = app.create(json!({"url": "https://example.com/anon"})).await;
+        assert_eq!(response.status(), expected);
+    }
+    let (token, _) = app.account("maker@example.com").await;
+    let created = app
+        .post_json(
+            "/links",
+            &json!({"url": "https://example.com/mine"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        created.status(),
+        201,
+        "an account's creates have their own limit"
+    );
+}

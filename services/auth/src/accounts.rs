@@ -139,13 +139,12 @@ impl Accounts {
         }
     }
 
-    /// Revokes a session (idempotent).
-    pub async fn logout(&self, session_id: &str) -> Result<(), AuthError> {
+    /// Revokes a session (idempotent); whether the Redis deny-list has it yet.
+    pub async fn logout(&self, session_id: &str) -> Result<bool, AuthError> {
         if self.store.revoke(session_id).await? {
             tracing::info!(session_id, "logged_out");
         }
-        self.revocations.revoke(session_id).await;
-        Ok(())
+        Ok(self.revocations.revoke(session_id).await)
     }
 
     pub async fn user(&self, id: i64) -> Result<User, AuthError> {

@@ -100,8 +100,8 @@ impl pb::auth_service_server::AuthService for AuthApi {
             if req.session_id.is_empty() {
                 return Err(AuthError::invalid("session_id", "is required"));
             }
-            self.accounts.logout(&req.session_id).await?;
-            Ok(pb::LogoutResponse {})
+            let listed = self.accounts.logout(&req.session_id).await?;
+            Ok(pb::LogoutResponse { listed })
         })
         .await
     }

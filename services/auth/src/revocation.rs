@@ -3,21 +3,42 @@
 //! expires, plus a message on the revocation channel so gateways' in-memory replicas learn
 //! of it at once.
 //!
-//! Postgres records the revocation first (`sessions.revoked_at`), and gateways ask the auth
-//! service while their replica is not in sync. If Redis is down when a session is revoked,
-//! the entry is retried in the background until it lands or no longer matters, and a
-//! gateway reloads the whole set whenever its subscription comes back, so no replica
-//! misses a revocation.
+//! Postgres is the truth (`sessions.revoked_at`, written first); the Redis set is rebuilt
+//! from it, so a revocation survives Redis evicting the set, restarting empty or failing
+//! over. A revocation is written to Redis before the logout answers, and the logout says
+//! whether it was: when it was not (Redis unreachable), the gateway stops trusting its
+//! replica until Redis has it, and [`Revocations::run`] rebuilds (and announces) the set
+//! every [`RETRY_EVERY`] until it lands. `run` also rebuilds and announces it on start and
+//! whenever the Redis connection comes back, and rebuilds it quietly every
+//! [`REBUILD_EVERY`].
 
-use hop_kit::redis::Redis;
+use crate::store::Store;
+use chrono::Utc;
+use hop_kit::redis::{Redis, RedisError};
 use hop_kit::token::{REVOCATION_CHANNEL, REVOKED_SESSIONS};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+/// How often the Redis set is rebuilt from Postgres while all is well.
+pub const REBUILD_EVERY: Duration = Duration::from_secs(30);
+/// How often it is retried while a revocation may be missing from Redis.
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Entries written per script call, so one rebuild never holds Redis for long.
+const CHUNK: usize = 500;
 
 #[derive(Clone)]
 pub struct Revocations {
     redis: Redis,
+    store: Store,
     /// How long entries live: the access-token lifetime plus the verifiers' leeway.
     ttl: Duration,
+    /// Redis may lack a revocation (or the whole set): rebuild and announce soon.
+    pending: Arc<AtomicBool>,
+    wake: Arc<Notify>,
 }
 
 fn unix_now() -> i64 {
@@ -27,36 +48,106 @@ fn unix_now() -> i64 {
 }
 
 impl Revocations {
-    pub fn new(redis: Redis, ttl: Duration) -> Self {
-        Self { redis, ttl }
+    pub fn new(redis: Redis, store: Store, ttl: Duration) -> Self {
+        Self {
+            redis,
+            store,
+            ttl,
+            pending: Arc::new(AtomicBool::new(true)),
+            wake: Arc::new(Notify::new()),
+        }
     }
 
-    /// Lists the session as revoked and announces it.
-    pub async fn revoke(&self, session_id: &str) {
+    /// Lists the session as revoked and announces it; whether Redis has it now. If not,
+    /// [`Revocations::run`] writes it as soon as Redis is back.
+    pub async fn revoke(&self, session_id: &str) -> bool {
         let now = unix_now();
-        let until = now + self.ttl.as_secs() as i64;
-        if self.write(session_id, until, now).await {
-            return;
+        let entry = [(session_id.to_owned(), now + self.ttl.as_secs() as i64)];
+        if self.write(&entry, now, true).await.is_ok() {
+            return true;
         }
         tracing::warn!(session_id, "revocation_deferred_redis_down");
-        let (this, session_id) = (self.clone(), session_id.to_owned());
-        tokio::spawn(async move {
-            while unix_now() < until {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if this.write(&session_id, until, unix_now()).await {
-                    tracing::info!(session_id = %session_id, "revocation_written");
-                    return;
-                }
-            }
-        });
+        self.pending.store(true, Ordering::Release);
+        self.wake.notify_one();
+        false
     }
 
-    async fn write(&self, session_id: &str, until: i64, now: i64) -> bool {
-        let set = self.redis.name(REVOKED_SESSIONS);
-        let channel = self.redis.channel(REVOCATION_CHANNEL);
-        self.redis
-            .revoke_session(&set, &channel, session_id, until, now)
+    /// Keeps the Redis set rebuilt from Postgres until `stop`.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut connections = self.redis.reconnections();
+        // Quiet about a first failure: at start the connection is usually still being made.
+        let (mut listening, mut failing) = (true, true);
+        loop {
+            let announce = self.pending.swap(false, Ordering::AcqRel);
+            match self.rebuild(announce).await {
+                Ok(count) => {
+                    if announce || failing {
+                        tracing::info!(revoked = count, "revocations_rebuilt");
+                    }
+                    failing = false;
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(error = %error, "revocations_rebuild_failed");
+                    }
+                    failing = true;
+                    self.pending.store(true, Ordering::Release);
+                }
+            }
+            let wait = if self.pending.load(Ordering::Acquire) {
+                RETRY_EVERY
+            } else {
+                REBUILD_EVERY
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
+                connected = connections.recv(), if listening => match connected {
+                    // A Redis that comes back may have come back empty.
+                    Ok(_) | Err(RecvError::Lagged(_)) => self.pending.store(true, Ordering::Release),
+                    Err(RecvError::Closed) => listening = false,
+                },
+            }
+        }
+    }
+
+    /// Writes every session revoked within the entries' lifetime to Redis, announcing each
+    /// when `announce`; how many there were.
+    async fn rebuild(&self, announce: bool) -> Result<usize, String> {
+        let revoked = self
+            .store
+            .revoked_since(Utc::now() - self.ttl)
             .await
-            .is_ok()
+            .map_err(|e| e.to_string())?;
+        let ttl = self.ttl.as_secs() as i64;
+        let entries: Vec<(String, i64)> = revoked
+            .into_iter()
+            .map(|(session_id, at)| (session_id, at.timestamp() + ttl))
+            .collect();
+        let now = unix_now();
+        for chunk in entries.chunks(CHUNK) {
+            self.write(chunk, now, announce)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(entries.len())
+    }
+
+    async fn write(
+        &self,
+        entries: &[(String, i64)],
+        now: i64,
+        announce: bool,
+    ) -> Result<(), RedisError> {
+        let set = self.redis.name(REVOKED_SESSIONS);
+        let channel = if announce {
+            self.redis.channel(REVOCATION_CHANNEL)
+        } else {
+            String::new()
+        };
+        self.redis
+            .revoke_sessions(&set, &channel, entries, now)
+            .await
     }
 }

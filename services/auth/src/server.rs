@@ -60,6 +60,7 @@ pub struct Server {
     registry: Registry,
     pool: Pool,
     redis: Redis,
+    revocations: Revocations,
     token: ServiceToken,
     reflection: bool,
     grace: Duration,
@@ -84,13 +85,18 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let pool = hop_kit::postgres::pool(&config.database)?;
     hop_kit::postgres::register_metrics(&pool, &registry);
     let redis = Redis::connect(&config.redis)?;
-    let revocations = Revocations::new(redis.clone(), config.tokens.access_ttl + VERIFY_LEEWAY);
+    let store = Store::new(pool.clone());
+    let revocations = Revocations::new(
+        redis.clone(),
+        store.clone(),
+        config.tokens.access_ttl + VERIFY_LEEWAY,
+    );
     let hasher = Hasher::new(config.hash_concurrency, config.hash_queue_timeout);
     let accounts = Accounts::new(
-        Store::new(pool.clone()),
+        store,
         hasher,
         key,
-        revocations,
+        revocations.clone(),
         config.tokens.clone(),
     );
     let api = AuthApi::new(Arc::new(accounts), RpcMetrics::new(&registry));
@@ -113,6 +119,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         registry,
         pool,
         redis,
+        revocations,
         token: ServiceToken::derive(&config.secret),
         reflection: config.reflection,
         grace: config.shutdown_grace,
@@ -146,6 +153,7 @@ impl Server {
         let stop = CancellationToken::new();
         self.health
             .spawn_store_probes(&self.pool, &self.redis, &stop);
+        tokio::spawn(self.revocations.run(stop.clone()));
         let server = GrpcServer {
             listener: self.grpc,
             admin: self.admin,

@@ -189,6 +189,22 @@ impl Store {
         Ok(client.execute(&statement, &[&session_id]).await? == 1)
     }
 
+    /// The sessions revoked after `since`, with when (what the Redis deny-list is rebuilt
+    /// from).
+    pub async fn revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, AuthError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
+            .await?;
+        let rows = client.query(&statement, &[&since]).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     /// Whether a session is neither revoked nor expired.
     pub async fn session_active(&self, session_id: &str) -> Result<bool, AuthError> {
         let client = self.pool.get().await?;

@@ -8,15 +8,24 @@
 //! closed when the pings go unanswered, and the number of open connections is bounded (at
 //! the bound the loop stops accepting until one closes; the kernel's backlog holds the
 //! rest). Bodies that stall are the gateway's request timeout's to cut.
+//!
+//! The drain loses no request a client has sent (`serve/drain.rs`): once it begins,
+//! HTTP/1 responses carry `Connection: close`, and a keep-alive connection is closed only
+//! between requests.
+
+mod drain;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -65,9 +74,9 @@ impl HttpLimits {
 /// this long.
 const H2_PING: Duration = Duration::from_secs(20);
 
-/// Serves `listener` until `shutdown` resolves, then stops accepting, lets in-flight
-/// requests finish (keep-alive connections close after their current response) and returns
-/// when all are done or `grace` has passed.
+/// Serves `listener` until `shutdown` resolves, then stops accepting and drains: responses
+/// carry `Connection: close`, connections close between requests, and it returns when all
+/// are closed or `grace` has passed.
 ///
 /// `make_service` builds the service for each connection from the peer address.
 pub async fn serve<M, S, B>(
@@ -100,12 +109,13 @@ pub async fn serve<M, S, B>(
         .max_header_list_size(limits.http_max_header_bytes)
         .keep_alive_interval(Some(H2_PING))
         .keep_alive_timeout(H2_PING);
-    let graceful = GracefulShutdown::new();
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(
+    let slots = Arc::new(tokio::sync::Semaphore::new(
         limits.http_max_connections as usize,
     ));
-    let builder = std::sync::Arc::new(builder);
-    let draining = tokio_util::sync::CancellationToken::new();
+    let builder = Arc::new(builder);
+    // `closing` is read on every response; `begun` wakes the connections.
+    let (closing, begun) = (Arc::new(AtomicBool::new(false)), CancellationToken::new());
+    let connections = TaskTracker::new();
     let idle = limits.idle_timeout();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -125,24 +135,28 @@ pub async fn serve<M, S, B>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = make_service(peer);
-                let (builder, watcher, draining) = (builder.clone(), graceful.watcher(), draining.clone());
-                tokio::spawn(async move {
+                let activity = drain::Activity::new(&closing);
+                let (inner, counted) = (make_service(peer), activity.clone());
+                let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let in_flight = counted.start(req.version());
+                    let response = inner.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        in_flight.finish(&mut response);
+                        Ok::<_, S::Error>(response)
+                    }
+                });
+                let (builder, begun) = (builder.clone(), begun.clone());
+                connections.spawn(async move {
                     // hyper's own timer starts only once a request begins; a connection
                     // that never sends a byte is closed here after the same idle timeout.
-                    let mut first = [0u8; 1];
-                    tokio::select! {
-                        peeked = tokio::time::timeout(idle, stream.peek(&mut first)) => {
-                            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
-                                return;
-                            }
-                        }
-                        () = draining.cancelled() => return,
+                    if !drain::first_byte(&stream, idle, &begun).await {
+                        return;
                     }
                     let conn = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();
-                    let _ = watcher.watch(conn).await;
+                    drain::drive(conn, activity, begun).await;
                     drop(slot);
                 });
             }
@@ -150,9 +164,11 @@ pub async fn serve<M, S, B>(
         }
     }
     drop(listener);
-    draining.cancel();
+    closing.store(true, Ordering::Release);
+    begun.cancel();
+    connections.close();
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("connections_drained"),
+        () = connections.wait() => tracing::info!("connections_drained"),
         () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "drain_grace_elapsed"),
     }
 }

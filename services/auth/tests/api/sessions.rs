@@ -138,7 +138,14 @@ async fn logout_revokes_the_session_at_once() {
     let request = hop_proto::auth::v1::LogoutRequest {
         session_id: sid.clone(),
     };
-    auth.client.clone().logout(request).await.unwrap();
+    let answer = auth
+        .client
+        .clone()
+        .logout(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.listed, "Redis has it before the logout answers");
     assert!(!auth.active(&sid).await);
     assert!(auth.denied(&sid).await);
     assert_eq!(

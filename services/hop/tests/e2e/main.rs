@@ -665,3 +665,84 @@ async fn one_request_is_one_trace_across_services() {
     assert_eq!(link_created["trace_id"], trace_id);
     assert_eq!(link_created["request_id"], "trace-e2e-1");
 }
+/// One whole HTTP/1.1 response's head, lower-cased; an error when the connection ends
+/// (or resets) before the response is complete.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> Result<String, String> {
+    use tokio::io::AsyncReadExt;
+    let (mut seen, mut chunk) = (Vec::new(), [0u8; 4096]);
+    loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if seen.len() >= end + 4 + length {
+                return Ok(head);
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) => return Err(format!("closed after {} bytes", seen.len())),
+            Ok(n) => seen.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// SIGTERM under load loses no request: 32 keep-alive clients in a tight loop (what wrk
+/// does) get an answer to every request they sent, the last one saying
+/// `Connection: close`; hop then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_fails_no_request() {
+    use tokio::io::AsyncWriteExt;
+    let port = hop_testkit::free_port();
+    let schema = hop_testkit::unique("e2e_drain");
+    let env = environment(
+        port,
+        &schema,
+        &format!("{}:", hop_testkit::unique("e2e_drain")),
+    );
+    let mut hop = Hop::start(&["up"], &env);
+    wait_ready(&format!("http://127.0.0.1:{port}")).await;
+    let request = format!("GET /health/live HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n");
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut answered = 0u32;
+                loop {
+                    stream
+                        .write_all(request.as_bytes())
+                        .await
+                        .map_err(|e| format!("after {answered} answers: {e}"))?;
+                    let head = read_response(&mut stream)
+                        .await
+                        .map_err(|e| format!("after {answered} answers: {e}"))?;
+                    answered += 1;
+                    if head.contains("connection: close") {
+                        return Ok::<_, String>(answered);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = tokio::task::spawn_blocking(move || hop.terminate())
+        .await
+        .unwrap();
+    let mut failed = Vec::new();
+    for client in clients {
+        if let Err(e) = client.await.unwrap() {
+            failed.push(e);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} failed requests: {failed:?}",
+        failed.len()
+    );
+    assert!(status.success(), "SIGTERM exits 0, got {status}");
+}

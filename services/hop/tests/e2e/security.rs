@@ -425,3 +425,47 @@ async fn hop_up_refuses_loops_blocked_and_private_targets_and_no_alias_is_shadow
         .expect("the request's line");
     assert_ne!(line["trace_id"], forged_trace, "{line}");
 }
+/// Logout is effective for the very next request, round after round, in `hop up` itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_out_token_is_refused_by_the_very_next_request() {
+    let port = hop_testkit::free_port();
+    let schema = hop_testkit::unique("e2e_logout");
+    let mut env = environment(
+        port,
+        &schema,
+        &format!("{}:", hop_testkit::unique("e2e_logout")),
+    );
+    for limit in [
+        "RATE_LIMIT_LOGIN_IP_EMAIL",
+        "RATE_LIMIT_LOGIN_IP",
+        "RATE_LIMIT_LOGIN_EMAIL",
+    ] {
+        env.push((limit, "off".to_owned()));
+    }
+    let _hop = Hop::start(&["up"], &env);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+    account(&base, "looper@example.com").await;
+    for round in 0..50 {
+        let token = login(&base, "looper@example.com").await;
+        let me = || {
+            http.get(format!("{base}/auth/me"))
+                .bearer_auth(&token)
+                .send()
+        };
+        assert_eq!(me().await.unwrap().status(), 200, "round {round}");
+        let logout = http
+            .post(format!("{base}/auth/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), 204, "round {round}");
+        assert_eq!(
+            me().await.unwrap().status(),
+            401,
+            "round {round}: the very next request"
+        );
+    }
+}

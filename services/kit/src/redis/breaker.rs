@@ -18,6 +18,37 @@ pub struct Breaker {
     probing: AtomicBool,
 }
 
+/// Leave for one call, from [`Breaker::allow`]: say how the call went with
+/// [`Permit::success`] or [`Permit::failure`].
+///
+/// A probe's permit dropped without a verdict (its caller was cancelled mid-call: a client
+/// that disconnected, a timeout around the call) gives the half-open slot back, so the next
+/// call probes. Without that, the breaker would stay open for good.
+#[must_use = "report how the call went"]
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+}
+
+impl Permit<'_> {
+    pub fn success(self) {
+        self.breaker.succeeded();
+    }
+
+    pub fn failure(self) {
+        self.breaker.failed();
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.breaker.probing.store(false, Ordering::Release);
+        }
+    }
+}
+
 impl Breaker {
     pub fn new(threshold: u32, cooldown: Duration) -> Self {
         Self {
@@ -34,37 +65,51 @@ impl Breaker {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    /// Whether a call may go ahead now.
-    pub fn allow(&self) -> bool {
+    /// Leave to make a call now; `None` while the breaker is open, or half-open with
+    /// another call probing.
+    pub fn allow(&self) -> Option<Permit<'_>> {
         let until = self.open_until_ms.load(Ordering::Relaxed);
         if until == 0 {
-            return true;
-        }
-        if self.now_ms() < until {
-            return false;
+            return Some(Permit {
+                breaker: self,
+                probe: false,
+            });
         }
         // Half-open: exactly one caller probes.
-        !self.probing.swap(true, Ordering::AcqRel)
+        if self.now_ms() < until || self.probing.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Permit {
+            breaker: self,
+            probe: true,
+        })
+    }
+
+    /// Leave for a call that must not be skipped while the breaker is open (a session
+    /// revocation); its outcome counts like any other.
+    pub fn bypass(&self) -> Permit<'_> {
+        Permit {
+            breaker: self,
+            probe: false,
+        }
     }
 
     pub fn is_open(&self) -> bool {
         self.open_until_ms.load(Ordering::Relaxed) != 0
     }
 
-    pub fn success(&self) {
+    fn succeeded(&self) {
         self.failures.store(0, Ordering::Relaxed);
         if self.open_until_ms.swap(0, Ordering::AcqRel) != 0 {
-            self.probing.store(false, Ordering::Release);
             tracing::info!("redis_breaker_closed");
         }
     }
 
-    pub fn failure(&self) {
+    fn failed(&self) {
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= self.threshold {
             let until = self.now_ms() + self.cooldown.as_millis() as u64;
             let was = self.open_until_ms.swap(until, Ordering::AcqRel);
-            self.probing.store(false, Ordering::Release);
             if was == 0 {
                 tracing::warn!(
                     failures,
@@ -80,36 +125,67 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    fn fail(breaker: &Breaker) {
+        breaker.allow().expect("the call is let through").failure();
+    }
+
     #[test]
     fn opens_after_threshold_and_lets_one_probe_through_after_cooldown() {
         let breaker = Breaker::new(3, Duration::from_millis(30));
-        assert!(breaker.allow());
-        breaker.failure();
-        breaker.failure();
+        fail(&breaker);
+        fail(&breaker);
         assert!(
-            breaker.allow(),
+            breaker.allow().is_some(),
             "below the threshold the breaker stays closed"
         );
-        breaker.failure();
-        assert!(!breaker.allow(), "open after three failures");
+        fail(&breaker);
+        assert!(breaker.allow().is_none(), "open after three failures");
         std::thread::sleep(Duration::from_millis(40));
-        assert!(breaker.allow(), "half-open lets one probe through");
-        assert!(!breaker.allow(), "but only one");
-        breaker.failure();
-        assert!(!breaker.allow(), "a failed probe reopens");
+        let probe = breaker.allow().expect("half-open lets one probe through");
+        assert!(breaker.allow().is_none(), "but only one");
+        probe.failure();
+        assert!(breaker.allow().is_none(), "a failed probe reopens");
         std::thread::sleep(Duration::from_millis(40));
-        assert!(breaker.allow());
-        breaker.success();
-        assert!(breaker.allow() && breaker.allow(), "a good probe closes it");
+        breaker.allow().expect("a second probe").success();
+        assert!(
+            breaker.allow().is_some() && breaker.allow().is_some(),
+            "a good probe closes it"
+        );
         assert!(!breaker.is_open());
     }
 
     #[test]
     fn a_success_resets_the_failure_count() {
         let breaker = Breaker::new(2, Duration::from_secs(60));
-        breaker.failure();
-        breaker.success();
-        breaker.failure();
-        assert!(breaker.allow());
+        fail(&breaker);
+        breaker.allow().unwrap().success();
+        fail(&breaker);
+        assert!(breaker.allow().is_some());
+    }
+
+    #[test]
+    fn a_probe_dropped_without_a_verdict_hands_the_probe_on() {
+        let breaker = Breaker::new(1, Duration::from_millis(10));
+        fail(&breaker);
+        std::thread::sleep(Duration::from_millis(20));
+        let probe = breaker.allow().expect("half-open");
+        drop(probe); // its caller went away mid-call
+        breaker
+            .allow()
+            .expect("the next call probes instead of the breaker staying open")
+            .success();
+        assert!(!breaker.is_open());
+    }
+
+    #[test]
+    fn a_late_failure_does_not_let_a_second_probe_in() {
+        let breaker = Breaker::new(1, Duration::from_millis(10));
+        let slow = breaker.allow().expect("closed");
+        fail(&breaker);
+        std::thread::sleep(Duration::from_millis(20));
+        let _probe = breaker.allow().expect("half-open");
+        slow.failure(); // a call from before the breaker opened fails now
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(breaker.allow().is_none(), "still one probe at a time");
     }
 }

@@ -9,7 +9,7 @@
 
 mod breaker;
 
-pub use breaker::Breaker;
+pub use breaker::{Breaker, Permit};
 
 use crate::config::{ConfigError, RedisArgs};
 use fred::clients::{Client, SubscriberClient, WithOptions};
@@ -40,13 +40,34 @@ end
 return written
 "#;
 
-/// Adds `ARGV[1]` (a session id) to the deny-list `KEYS[1]` until `ARGV[2]` (unix seconds),
-/// drops entries that ended before `ARGV[3]`, and announces it on channel `ARGV[4]`.
-const REVOKE_SESSION: &str = r#"
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[1] .. ' ' .. ARGV[2])
+/// Lists sessions in the deny-list `KEYS[1]`: `ARGV[1]` is now (unix seconds; entries that
+/// ended before it are dropped), `ARGV[2]` the channel to announce each one on (empty: none),
+/// then `session id, until` pairs. An entry already listed until later keeps its score.
+const REVOKE_SESSIONS: &str = r#"
+local set, channel = KEYS[1], ARGV[2]
+redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. ARGV[1])
+for i = 3, #ARGV, 2 do
+  local session, ends = ARGV[i], ARGV[i + 1]
+  local held = redis.call('ZSCORE', set, session)
+  if not held or tonumber(held) < tonumber(ends) then
+    redis.call('ZADD', set, ends, session)
+  end
+  if channel ~= '' then
+    redis.call('PUBLISH', channel, session .. ' ' .. ends)
+  end
+end
 return 1
+"#;
+
+/// Counts one more event in the fixed window `KEYS[1]`, which lives `ARGV[1]` seconds from
+/// its first event; the count so far. One script rather than `EXPIRE … NX` (Redis 7 only),
+/// and atomic, so no counter is ever left without its expiry.
+const INCR_WINDOW: &str = r#"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
 "#;
 
 /// The members of sorted set `KEYS[1]` scored at least `ARGV[1]`, with their scores.
@@ -202,28 +223,38 @@ impl Redis {
             .map(|written| written == 1)
     }
 
-    /// Lists a session in the deny-list `set` until `until` (unix seconds) and announces it on
-    /// `channel`, in one atomic step.
-    pub async fn revoke_session(
+    /// Lists sessions in the deny-list `set`, each `(session id, until unix seconds)`, and
+    /// drops entries that ended before `now`; announces each on `channel` unless it is
+    /// empty. Atomic, and past the breaker: a revocation is rare and must not be skipped
+    /// while the breaker cools down (it still fails at once while Redis is disconnected).
+    pub async fn revoke_sessions(
         &self,
         set: &str,
         channel: &str,
-        session_id: &str,
-        until: i64,
+        entries: &[(String, i64)],
         now: i64,
     ) -> Result<(), RedisError> {
-        let args = vec![
-            session_id.to_owned(),
-            until.to_string(),
-            now.to_string(),
-            channel.to_owned(),
-        ];
-        self.guarded(
-            self.commands
-                .eval::<i64, _, _, _>(REVOKE_SESSION, set, args),
-        )
-        .await
-        .map(drop)
+        let mut args = Vec::with_capacity(2 + entries.len() * 2);
+        args.push(now.to_string());
+        args.push(channel.to_owned());
+        for (session_id, until) in entries {
+            args.push(session_id.clone());
+            args.push(until.to_string());
+        }
+        let permit = self.breaker.bypass();
+        let call = self
+            .commands
+            .eval::<i64, _, _, _>(REVOKE_SESSIONS, set, args);
+        match call.await {
+            Ok(_) => {
+                permit.success();
+                Ok(())
+            }
+            Err(e) => {
+                permit.failure();
+                Err(e.into())
+            }
+        }
     }
 
     /// The deny-list entries of `set` still in force at `now`: `(session id, until)`.
@@ -253,24 +284,12 @@ impl Redis {
     /// Counts one more event in the fixed window `key` (created with a lifetime of
     /// `window`); the count so far.
     pub async fn incr_window(&self, key: &str, window: Duration) -> Result<u64, RedisError> {
-        if !self.breaker.allow() {
-            return Err(RedisError::BreakerOpen);
-        }
-        let pipeline = self.client.pipeline();
-        pipeline.incr::<u64, _>(key).await?;
-        pipeline
-            .expire::<(), _>(
-                key,
-                window.as_secs().max(1) as i64,
-                Some(fred::types::ExpireOptions::NX),
-            )
-            .await?;
-        let outcome = self
-            .bounded(pipeline.all::<(u64, Value)>())
-            .await
-            .map(|(count, _)| count);
-        self.record(&outcome);
-        outcome
+        let ttl = window.as_secs().max(1).to_string();
+        self.guarded(
+            self.commands
+                .eval::<u64, _, _, _>(INCR_WINDOW, key, vec![ttl]),
+        )
+        .await
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, RedisError> {
@@ -279,37 +298,18 @@ impl Redis {
             .map(|n| n > 0)
     }
 
-    async fn bounded<T>(
-        &self,
-        call: impl Future<Output = Result<T, fred::error::Error>>,
-    ) -> Result<T, RedisError> {
-        let timeout = self
-            .commands
-            .options()
-            .timeout
-            .unwrap_or(Duration::from_secs(1));
-        match tokio::time::timeout(timeout, call).await {
-            Ok(result) => result.map_err(RedisError::from),
-            Err(_) => Err(RedisError::Command(fred::error::Error::new(
-                fred::error::ErrorKind::Timeout,
-                "pipeline timed out",
-            ))),
-        }
-    }
-
-    fn record<T>(&self, outcome: &Result<T, RedisError>) {
-        match outcome {
-            Ok(_) => self.breaker.success(),
-            Err(_) => self.breaker.failure(),
-        }
-    }
-
     /// A health probe. Bypasses the breaker so it sees recovery first.
     pub async fn ping(&self) -> Result<(), String> {
         self.probes
             .ping::<()>(None)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Fires on every (re)connection of the command connection, the first included (which
+    /// may have happened already).
+    pub fn reconnections(&self) -> tokio::sync::broadcast::Receiver<Server> {
+        self.client.reconnect_rx()
     }
 
     /// A dedicated pub/sub connection with the same settings; it resubscribes on reconnect.
@@ -329,16 +329,17 @@ impl Redis {
         &self,
         call: impl Future<Output = Result<T, fred::error::Error>>,
     ) -> Result<T, RedisError> {
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(RedisError::BreakerOpen);
-        }
+        };
+        // If this future is dropped mid-call, so is the permit: a probe gives its slot back.
         match call.await {
             Ok(value) => {
-                self.breaker.success();
+                permit.success();
                 Ok(value)
             }
             Err(e) => {
-                self.breaker.failure();
+                permit.failure();
                 Err(e.into())
             }
         }
@@ -359,4 +360,37 @@ fn builder(config: &fred::types::config::Config, timeout: Duration) -> Builder {
         })
         .set_policy(ReconnectPolicy::new_constant(0, 500));
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing() -> impl Future<Output = Result<(), fred::error::Error>> {
+        std::future::ready(Err(fred::error::Error::new(
+            fred::error::ErrorKind::Timeout,
+            "timed out",
+        )))
+    }
+
+    #[tokio::test]
+    async fn a_probe_cancelled_mid_call_does_not_leave_the_breaker_open() {
+        let mut args = RedisArgs::from_url("redis://127.0.0.1:9", "breaker-test:");
+        args.redis_breaker_failures = 1;
+        args.redis_breaker_cooldown_ms = 10;
+        let redis = Redis::connect(&args).unwrap();
+        assert!(redis.guarded(failing()).await.is_err());
+        assert!(redis.breaker().is_open());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The probe's caller goes away (a client disconnects) before Redis answers.
+        let probe = redis.guarded(std::future::pending::<Result<(), fred::error::Error>>());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), probe)
+                .await
+                .is_err()
+        );
+        let next = redis.guarded(std::future::ready(Ok::<_, fred::error::Error>(())));
+        assert!(next.await.is_ok(), "the next call probes");
+        assert!(!redis.breaker().is_open());
+    }
 }

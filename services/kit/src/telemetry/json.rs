@@ -69,23 +69,16 @@ where
 impl<W> JsonLayer<W> {
     fn format(&self, event: &Event<'_>, mut fields: Map<String, Value>) -> String {
         let meta = event.metadata();
-        let message = fields.remove("message");
-        let name = match (fields.remove("event"), &message) {
-            (Some(explicit), _) => {
-                if let Some(m) = message {
-                    fields.insert("message".into(), m);
-                }
-                explicit
-            }
-            (None, Some(m)) => m.clone(),
-            (None, None) => Value::String(meta.name().to_owned()),
-        };
         // Lines bridged from the `log` crate carry their origin in log.* fields.
         let target = match fields.remove("log.target") {
             Some(Value::String(t)) => t,
             _ => meta.target().to_owned(),
         };
         fields.retain(|k, _| !k.starts_with("log."));
+        let name = match fields.remove("event") {
+            Some(explicit) => explicit,
+            None => Value::String(event_name(&target, &mut fields)),
+        };
         let service = fields
             .remove("service")
             .unwrap_or_else(|| Value::String(self.service.to_owned()));
@@ -110,6 +103,49 @@ impl<W> JsonLayer<W> {
         line.push_str("}\n");
         line
     }
+}
+
+/// The `event` of a line whose call site set none: hop's own messages are snake_case names
+/// by convention and become the event. Anything else (a dependency's sentence, such as
+/// fred's or refinery's) stays in `message`, and the event is `<crate>_log`.
+fn event_name(target: &str, fields: &mut Map<String, Value>) -> String {
+    let own = target == "hop" || target.starts_with("hop_") || target.starts_with("hop::");
+    match fields.remove("message") {
+        Some(Value::String(m)) if own && is_name(&m) => m,
+        Some(m) => {
+            fields.insert("message".into(), m);
+            crate_event(target)
+        }
+        None => crate_event(target),
+    }
+}
+
+/// `fred::router::centralized` → `fred_log`; `refinery_core::traits` → `refinery_core_log`.
+fn crate_event(target: &str) -> String {
+    let krate: String = target
+        .split("::")
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .collect();
+    match krate.trim_matches('_') {
+        "" => "log".to_owned(),
+        krate => format!("{krate}_log"),
+    }
+}
+
+/// A snake_case name: `link_created`, `redis_breaker_opened`.
+fn is_name(text: &str) -> bool {
+    text.len() <= 64
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn push_pair(line: &mut String, key: &str, value: &Value, first: bool) {
@@ -225,6 +261,59 @@ mod tests {
         assert_eq!(lines[1]["event"], "redis_unavailable");
         assert_eq!(lines[1]["message"], "redis is down");
         assert_eq!(lines[1]["level"], "warn");
+    }
+
+    #[test]
+    fn a_dependency_message_goes_in_message_and_the_event_stays_a_name() {
+        let captured = Captured::default();
+        let layer = JsonLayer::new("hop", "box".into(), captured.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            // How tracing-log bridges a `log` record: target "log", origin in log.* fields.
+            tracing::event!(
+                target: "log",
+                tracing::Level::WARN,
+                log.target = "fred::router::responses",
+                log.module_path = "fred::router::responses",
+                "Broadcasting error Some(IO: Connection refused) from 127.0.0.1:6379"
+            );
+            tracing::info!(target: "refinery_core::traits::r#async", "applying migration: V6__sessions_revoked_idx");
+            tracing::info!(target: "h2::proto::connection", "connection_closed");
+            tracing::info!("link_created");
+            tracing::info!("Link created");
+            tracing::info!(count = 3);
+        });
+        let lines = lines(&captured);
+        assert_eq!(lines[0]["event"], "fred_log");
+        assert_eq!(lines[0]["target"], "fred::router::responses");
+        assert!(
+            lines[0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Broadcasting error")
+        );
+        assert!(lines[0].get("log.module_path").is_none());
+        assert_eq!(lines[1]["event"], "refinery_core_log");
+        assert_eq!(
+            lines[1]["message"],
+            "applying migration: V6__sessions_revoked_idx"
+        );
+        assert_eq!(
+            lines[2]["event"], "h2_log",
+            "a dependency's name-like message too"
+        );
+        assert_eq!(lines[2]["message"], "connection_closed");
+        assert_eq!(lines[3]["event"], "link_created");
+        assert!(lines[3].get("message").is_none());
+        assert_eq!(
+            lines[4]["event"], "hop_kit_log",
+            "hop's own sentences are kept as well"
+        );
+        assert_eq!(lines[4]["message"], "Link created");
+        assert_eq!(lines[5]["event"], "hop_kit_log");
+        for line in &lines {
+            assert!(is_name(line["event"].as_str().unwrap()), "{line}");
+        }
     }
 
     #[test]

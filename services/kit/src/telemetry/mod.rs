@@ -4,7 +4,9 @@
 //! Every line carries `ts`, `level`, `logger` (the instance), `service` and `event`; the
 //! fields of the spans around an event (a request's `request_id`, `method`, …) are merged
 //! in. `event` is the `event` field when a call site sets one, else the message, which by
-//! convention is already a snake_case name: `info!(code = %code, "link_created")`.
+//! convention is already a snake_case name: `info!(code = %code, "link_created")`. A
+//! dependency's line (fred, refinery, h2, …) keeps its text in `message` and gets the
+//! event `<crate>_log` (`fred_log`), so `event` is always a name to group by.
 //!
 //! [`init_telemetry`] installs the subscriber once per process and returns a guard that
 //! flushes both writers when dropped; tests that do not call it log nothing.
