@@ -13,6 +13,7 @@
 
 use crate::context::RequestId;
 use crate::denylist::DenyList;
+use crate::keys::{KeySet, Published};
 use crate::server::AppState;
 use crate::settings::Proxies;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -24,15 +25,12 @@ use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Tokens are accepted this long past `exp`, for clock skew between machines.
 pub const LEEWAY_SECS: u64 = 30;
-/// A token naming an unknown key triggers a key fetch at most this often.
-const MIN_REFETCH: Duration = Duration::from_secs(10);
 /// Verified tokens remembered at most.
 const VERIFIED_CAPACITY: usize = 50_000;
 
@@ -69,20 +67,15 @@ pub struct AuthUser {
     pub session_id: String,
 }
 
-struct KeySet {
-    by_kid: HashMap<String, Arc<DecodingKey>>,
-    validation: Option<Arc<Validation>>,
-    /// The longest lifetime (`exp - iat`) auth issues, in seconds.
-    max_lifetime: i64,
-    fetched: Option<Instant>,
-}
-
 pub struct Verifier {
     auth: AuthServiceClient<ServiceChannel>,
     deny: Arc<DenyList>,
     grpc_timeout: Duration,
     keys: RwLock<KeySet>,
     fetching: tokio::sync::Mutex<()>,
+    /// `hop_auth_key_fetches_total{result}` and `hop_auth_keys_known`.
+    fetches: prometheus::IntCounterVec,
+    known_keys: prometheus::IntGauge,
     verified: quick_cache::sync::Cache<String, Arc<Claims>>,
 }
 
@@ -91,18 +84,31 @@ impl Verifier {
         auth: AuthServiceClient<ServiceChannel>,
         deny: Arc<DenyList>,
         grpc_timeout: Duration,
+        registry: &prometheus::Registry,
     ) -> Self {
+        let fetches = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "hop_auth_key_fetches_total",
+                "Fetches of the token-verifying keys from auth, by result",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let known_keys = prometheus::IntGauge::new(
+            "hop_auth_keys_known",
+            "Token-verifying keys known (current and retired but still live)",
+        )
+        .expect("valid metric");
+        hop_kit::metrics::register(registry, &fetches);
+        hop_kit::metrics::register(registry, &known_keys);
         Self {
             auth,
             deny,
             grpc_timeout,
-            keys: RwLock::new(KeySet {
-                by_kid: HashMap::new(),
-                validation: None,
-                max_lifetime: 0,
-                fetched: None,
-            }),
+            keys: RwLock::new(KeySet::default()),
             fetching: tokio::sync::Mutex::new(()),
+            fetches,
+            known_keys,
             verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
         }
     }
@@ -132,7 +138,7 @@ impl Verifier {
             .keys
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .max_lifetime
+            .max_lifetime()
             .max(0);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -163,10 +169,7 @@ impl Verifier {
         let kid = header.kid.ok_or(AuthFailure::Invalid)?;
         let (key, validation, max_lifetime) = match self.key(&kid) {
             Some(found) => found,
-            None => {
-                self.fetch_keys(false).await?;
-                self.key(&kid).ok_or(AuthFailure::Invalid)?
-            }
+            None => self.learn(&kid).await?,
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|_| AuthFailure::Invalid)?;
@@ -184,36 +187,72 @@ impl Verifier {
     }
 
     fn key(&self, kid: &str) -> Option<(Arc<DecodingKey>, Arc<Validation>, i64)> {
-        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        Some((
-            keys.by_kid.get(kid)?.clone(),
-            keys.validation.clone()?,
-            keys.max_lifetime,
-        ))
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).get(kid)
     }
 
-    /// Fetches the public keys; unless `force`, at most once per [`MIN_REFETCH`].
+    /// A `kid` not known yet: fetch the keys, and when a fetch was made a moment ago (so
+    /// it may predate a rotation), wait for the refetch window and look once more. A
+    /// rotation's new key is never refused; made-up kids cost one call a second at most.
+    async fn learn(
+        &self,
+        kid: &str,
+    ) -> Result<(Arc<DecodingKey>, Arc<Validation>, i64), AuthFailure> {
+        if !self.refresh(false).await? {
+            let since = self
+                .keys
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .since_success(Instant::now());
+            if let Some(since) = since {
+                tokio::time::sleep(crate::keys::MIN_REFETCH.saturating_sub(since)).await;
+            }
+            if self.key(kid).is_none() {
+                self.refresh(false).await?;
+            }
+        }
+        self.key(kid).ok_or(AuthFailure::Invalid)
+    }
+
+    /// Fetches the public keys and merges them into those known ([`crate::keys`]); unless
+    /// `force`, not again soon after the last attempt (and, after a failure, answering
+    /// Unavailable without a call).
     pub async fn fetch_keys(&self, force: bool) -> Result<(), AuthFailure> {
+        self.refresh(force).await.map(|_| ())
+    }
+
+    /// [`Self::fetch_keys`]; `true` when it fetched, `false` when a recent fetch stood.
+    async fn refresh(&self, force: bool) -> Result<bool, AuthFailure> {
         let _one_at_a_time = self.fetching.lock().await;
-        let fresh = {
-            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-            keys.fetched.is_some_and(|at| at.elapsed() < MIN_REFETCH)
-        };
-        if fresh && !force {
-            return Ok(());
+        let recent = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .recently_tried(Instant::now());
+        match recent {
+            Some(true) if !force => return Ok(false),
+            Some(false) if !force => return Err(AuthFailure::Unavailable),
+            _ => {}
         }
         let mut request = tonic::Request::new(pb::GetPublicKeysRequest {});
         request.set_timeout(self.grpc_timeout);
-        let published = self.auth.clone().get_public_keys(request).await.map_err(|status| {
-            tracing::warn!(code = ?status.code(), message = status.message(), "public_keys_fetch_failed");
-            AuthFailure::Unavailable
-        })?;
-        let published = published.into_inner();
-        let by_kid = published
+        let published = match self.auth.clone().get_public_keys(request).await {
+            Ok(published) => published.into_inner(),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "public_keys_fetch_failed");
+                self.fetches.with_label_values(&["failed"]).inc();
+                self.keys
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .failed(Instant::now());
+                return Err(AuthFailure::Unavailable);
+            }
+        };
+        self.fetches.with_label_values(&["ok"]).inc();
+        let keys = published
             .keys
             .iter()
-            .filter(|k| k.algorithm == "EdDSA" && k.key.len() == 32)
-            .map(|k| (k.kid.clone(), Arc::new(DecodingKey::from_ed_der(&k.key))))
+            .filter(|k| k.algorithm == "EdDSA")
+            .filter_map(|k| Some((k.kid.clone(), <[u8; 32]>::try_from(k.key.as_slice()).ok()?)))
             .collect();
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[published.issuer]);
@@ -221,13 +260,16 @@ impl Verifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet {
-            by_kid,
-            validation: Some(Arc::new(validation)),
+        let published = Published {
+            keys,
+            validation,
             max_lifetime: i64::try_from(published.access_ttl_seconds).unwrap_or(i64::MAX / 2),
-            fetched: Some(Instant::now()),
         };
-        Ok(())
+        let leeway = Duration::from_secs(LEEWAY_SECS);
+        let mut known = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        known.merge(published, leeway, Instant::now());
+        self.known_keys.set(known.len() as i64);
+        Ok(true)
     }
 
     /// Whether the session was revoked: the in-memory replica of the deny-list while it is

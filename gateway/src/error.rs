@@ -138,6 +138,10 @@ pub fn problem_from_status(status: &tonic::Status) -> Problem {
         Code::AlreadyExists => Problem::conflict(status.message()),
         Code::NotFound => Problem::not_found(status.message()),
         Code::PermissionDenied => Problem::forbidden(status.message()),
+        Code::Unauthenticated if status.message() == hop_kit::service_auth::REFUSED => {
+            tracing::error!("service_token_refused");
+            Problem::unavailable("a backend service is unavailable; retry shortly")
+        }
         Code::Unauthenticated => Problem::unauthorized(status.message()),
         // The auth service's hashing pool is saturated: back off briefly.
         Code::ResourceExhausted => Problem::too_many_requests(1),
@@ -191,5 +195,9 @@ mod tests {
         assert_eq!(status(tonic::Code::DeadlineExceeded), 504);
         assert_eq!(status(tonic::Code::Internal), 500);
         assert_eq!(status(tonic::Code::InvalidArgument), 400);
+        assert_eq!(status(tonic::Code::Unauthenticated), 401);
+        // The gateway's own calls refused: a deployment fault, not the client's.
+        let refused = tonic::Status::unauthenticated(hop_kit::service_auth::REFUSED);
+        assert_eq!(problem_from_status(&refused).status, 503);
     }
 }

@@ -8,7 +8,8 @@
 //! - [`accounts`]: `/auth/*`: register, login, refresh, logout, me.
 //! - [`denylist`]: the in-memory replica of revoked sessions.
 //! - [`auth`]: the token [`auth::Verifier`], the [`auth::AuthUser`] extractor and the
-//!   client's IP; [`ratelimit`]: limits shared through Redis; [`settings`]: the knobs.
+//!   client's IP; [`keys`]: the verifying keys it knows, merged across rotations;
+//!   [`ratelimit`]: limits shared through Redis; [`settings`]: the knobs.
 //! - [`body`]: the JSON-object body extractor (size limit → 413, not JSON or not an object
 //!   → 400) and typed field access with per-field errors.
 //! - [`error`]: [`error::ApiError`] and the one function that turns a gRPC status into an
@@ -25,6 +26,7 @@ pub mod body;
 pub mod context;
 pub mod denylist;
 pub mod error;
+pub mod keys;
 pub mod links;
 pub mod ratelimit;
 pub mod server;

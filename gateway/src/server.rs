@@ -123,7 +123,7 @@ impl Gateway {
             state: AppState {
                 links: LinkServiceClient::new(authenticated(links_channel.clone(), token)),
                 auth: auth.clone(),
-                verifier: Arc::new(Verifier::new(auth, deny.clone(), timeout)),
+                verifier: Arc::new(Verifier::new(auth, deny.clone(), timeout, &registry)),
                 limiter: Arc::new(RateLimiter::new(redis.clone())),
                 settings: Arc::new(config.settings.clone()),
             },

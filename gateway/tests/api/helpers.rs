@@ -176,6 +176,7 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
         admin_addr: None,
         secret: Secret::parse(SECRET).unwrap(),
         signing_key_file: None,
+        previous_key_file: None,
         tokens: hop_auth::Settings::test_defaults().tokens(),
         hash_concurrency: 2,
         hash_queue_timeout: Duration::from_secs(10),

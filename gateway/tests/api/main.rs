@@ -7,4 +7,5 @@ mod helpers;
 mod hostile;
 mod links;
 mod ownership;
+mod rotation;
 mod stats;

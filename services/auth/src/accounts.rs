@@ -10,7 +10,7 @@
 use crate::credentials::{Email, Password, Registration};
 use crate::error::AuthError;
 use crate::hashing::Hasher;
-use crate::keys::SigningKey;
+use crate::keys::Keys;
 use crate::revocation::Revocations;
 use crate::store::{Rotation, Store, User};
 use base64::Engine as _;
@@ -41,7 +41,7 @@ pub struct TokenPair {
 pub struct Accounts {
     store: Store,
     hasher: Hasher,
-    key: SigningKey,
+    keys: Keys,
     revocations: Revocations,
     tokens: TokenSettings,
 }
@@ -50,21 +50,22 @@ impl Accounts {
     pub fn new(
         store: Store,
         hasher: Hasher,
-        key: SigningKey,
+        keys: Keys,
         revocations: Revocations,
         tokens: TokenSettings,
     ) -> Self {
         Self {
             store,
             hasher,
-            key,
+            keys,
             revocations,
             tokens,
         }
     }
 
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.key
+    /// The key that signs, and the one that signed before it (published, never used).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     pub fn tokens(&self) -> &TokenSettings {
@@ -167,7 +168,8 @@ impl Accounts {
             exp: now + self.tokens.access_ttl.as_secs() as i64,
             nbf: None,
         };
-        self.key
+        self.keys
+            .current
             .sign(&claims)
             .map_err(|e| AuthError::Internal(Box::new(e)))
     }

@@ -124,14 +124,18 @@ impl pb::auth_service_server::AuthService for AuthApi {
     ) -> Result<Response<pb::PublicKeys>, Status> {
         let (metadata, _, _) = request.into_parts();
         self.call("GetPublicKeys", &metadata, async {
-            let key = self.accounts.signing_key();
             let tokens = self.accounts.tokens();
             Ok(pb::PublicKeys {
-                keys: vec![pb::PublicKey {
-                    kid: key.kid().to_owned(),
-                    algorithm: "EdDSA".into(),
-                    key: key.public_key().to_vec(),
-                }],
+                keys: self
+                    .accounts
+                    .keys()
+                    .published()
+                    .map(|key| pb::PublicKey {
+                        kid: key.kid().to_owned(),
+                        algorithm: "EdDSA".into(),
+                        key: key.public_key().to_vec(),
+                    })
+                    .collect(),
                 issuer: tokens.issuer.clone(),
                 audience: tokens.audience.clone(),
                 access_ttl_seconds: tokens.access_ttl.as_secs(),

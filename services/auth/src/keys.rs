@@ -16,6 +16,21 @@ const PKCS8_ED25519_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
+/// The keys a deployment publishes: the one that signs, and during a rotation the one that
+/// signed before it, so tokens it signed still verify until they expire.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub current: SigningKey,
+    pub previous: Option<SigningKey>,
+}
+
+impl Keys {
+    /// Every key whose tokens may still be live, the current one first.
+    pub fn published(&self) -> impl Iterator<Item = &SigningKey> {
+        std::iter::once(&self.current).chain(self.previous.iter())
+    }
+}
+
 /// The signing key. `Debug` shows only the kid.
 #[derive(Clone)]
 pub struct SigningKey {

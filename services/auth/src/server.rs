@@ -4,7 +4,7 @@
 use crate::accounts::{Accounts, TokenSettings};
 use crate::grpc::AuthApi;
 use crate::hashing::Hasher;
-use crate::keys::SigningKey;
+use crate::keys::{Keys, SigningKey};
 use crate::revocation::Revocations;
 use crate::store::Store;
 use anyhow::Context as _;
@@ -40,6 +40,9 @@ pub struct Config {
     pub secret: Secret,
     /// A PKCS#8 PEM Ed25519 key (AUTH_SIGNING_KEY_FILE).
     pub signing_key_file: Option<PathBuf>,
+    /// The key that signed before the current one (AUTH_PREVIOUS_SIGNING_KEY_FILE):
+    /// published, never used to sign.
+    pub previous_key_file: Option<PathBuf>,
     pub tokens: TokenSettings,
     /// Password hashes computed at once (AUTH_HASH_CONCURRENCY).
     pub hash_concurrency: usize,
@@ -66,20 +69,26 @@ pub struct Server {
     grace: Duration,
 }
 
+fn key_file(variable: &'static str, path: &std::path::Path) -> Result<SigningKey, ConfigError> {
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            variable,
+            format!("cannot be read ({}): {e}", path.display()),
+        )
+    })?;
+    SigningKey::from_pem(&pem).map_err(|e| ConfigError::new(variable, e))
+}
+
 /// Binds the listeners, loads or derives the signing key and wires the service. Touches
 /// neither Postgres nor Redis.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let key = match &config.signing_key_file {
-        Some(path) => {
-            let pem = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new(
-                    "AUTH_SIGNING_KEY_FILE",
-                    format!("cannot be read ({}): {e}", path.display()),
-                )
-            })?;
-            SigningKey::from_pem(&pem).map_err(|e| ConfigError::new("AUTH_SIGNING_KEY_FILE", e))?
-        }
+        Some(path) => key_file("AUTH_SIGNING_KEY_FILE", path)?,
         None => SigningKey::derive(config.secret.expose()),
+    };
+    let previous = match &config.previous_key_file {
+        Some(path) => Some(key_file("AUTH_PREVIOUS_SIGNING_KEY_FILE", path)?),
+        None => None,
     };
     let registry = hop_kit::metrics::registry("auth");
     let pool = hop_kit::postgres::pool(&config.database)?;
@@ -95,7 +104,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let accounts = Accounts::new(
         store,
         hasher,
-        key,
+        Keys {
+            current: key,
+            previous,
+        },
         revocations.clone(),
         config.tokens.clone(),
     );

@@ -16,6 +16,15 @@ pub struct Settings {
         value_name = "AUTH_SIGNING_KEY_FILE"
     )]
     pub auth_signing_key_file: Option<PathBuf>,
+    /// The key that signed tokens before the current one (a PKCS#8 PEM file). It signs
+    /// nothing; its public half is published beside the current key's, so the tokens it
+    /// signed verify until they expire while a rotation rolls out.
+    #[arg(
+        long,
+        env = "AUTH_PREVIOUS_SIGNING_KEY_FILE",
+        value_name = "AUTH_PREVIOUS_SIGNING_KEY_FILE"
+    )]
+    pub auth_previous_signing_key_file: Option<PathBuf>,
     /// The `iss` claim of access tokens.
     #[arg(long, env = "AUTH_ISSUER", value_name = "AUTH_ISSUER", default_value = hop_kit::token::DEFAULT_ISSUER)]
     pub auth_issuer: String,
@@ -47,6 +56,7 @@ impl Settings {
     pub fn test_defaults() -> Self {
         Self {
             auth_signing_key_file: None,
+            auth_previous_signing_key_file: None,
             auth_issuer: hop_kit::token::DEFAULT_ISSUER.into(),
             auth_audience: hop_kit::token::DEFAULT_AUDIENCE.into(),
             access_token_ttl_secs: 900,

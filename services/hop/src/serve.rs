@@ -63,6 +63,7 @@ pub async fn auth(args: AuthArgs) -> anyhow::Result<()> {
         admin_addr: Some(addr(args.host, args.admin_port)),
         secret: args.secret.require()?,
         signing_key_file: args.auth.auth_signing_key_file.clone(),
+        previous_key_file: args.auth.auth_previous_signing_key_file.clone(),
         tokens: args.auth.tokens(),
         hash_concurrency: args.auth.hash_concurrency(),
         hash_queue_timeout: args.auth.hash_queue_timeout(),

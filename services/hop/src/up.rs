@@ -75,6 +75,7 @@ impl Up {
             admin_addr: None,
             secret: secret.clone(),
             signing_key_file: args.auth.auth_signing_key_file.clone(),
+            previous_key_file: args.auth.auth_previous_signing_key_file.clone(),
             tokens: args.auth.tokens(),
             hash_concurrency: args.auth.hash_concurrency(),
             hash_queue_timeout: args.auth.hash_queue_timeout(),

@@ -18,6 +18,11 @@ use tonic::transport::Channel;
 /// The metadata key (an HTTP/2 header) that carries the credential.
 pub const METADATA_KEY: &str = "x-hop-service-token";
 
+/// What a call without the credential is told (UNAUTHENTICATED). The gateway recognises it:
+/// its own calls refused means its SECRET_KEY differs from the service's, a deployment
+/// fault to log and answer 503, not a client's 401.
+pub const REFUSED: &str = "internal gRPC calls must carry the deployment's service token";
+
 /// The HKDF label of the credential; a new version means a new credential.
 const LABEL: &str = "internal grpc service token v1";
 
@@ -138,9 +143,7 @@ where
             return Box::pin(self.inner.call(request));
         }
         tracing::warn!(path = request.uri().path(), "grpc_call_unauthenticated");
-        let status = tonic::Status::unauthenticated(
-            "internal gRPC calls must carry the deployment's service token",
-        );
+        let status = tonic::Status::unauthenticated(REFUSED);
         Box::pin(std::future::ready(Ok(status.into_http())))
     }
 }

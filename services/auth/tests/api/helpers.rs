@@ -52,6 +52,7 @@ pub async fn spawn_auth_with_key(
         admin_addr: None,
         secret: Secret::parse(SECRET).unwrap(),
         signing_key_file,
+        previous_key_file: None,
         tokens: tokens(),
         hash_concurrency: 2,
         hash_queue_timeout: Duration::from_secs(10),

@@ -1,8 +1,10 @@
 //! Click recording, off the hot path (DESIGN.md §7).
 //!
-//! A redirect only pushes a [`Click`] (the link id, the time and three header values, all
-//! reference-counted, nothing parsed) into a bounded channel and moves on; when the channel
-//! is full the click is dropped and counted, never waited for. A background
+//! A redirect only pushes a [`Click`] (the link id, the time and three header values, each
+//! copied and cut to [`MAX_HEADER_KEPT`] bytes, nothing parsed) into a channel bounded in
+//! clicks and in bytes, and moves on; when either bound is reached the click is dropped
+//! and counted, never waited for. A copy, not a slice of the request: a slice would keep
+//! the whole request head it came from alive until the click is written. A background
 //! [`writer::ClickWriter`] takes batches at least once a second, classifies them (referrer
 //! host, agent class, country) and writes each batch in one transaction: the raw rows
 //! (identical clicks in the same second folded into one row with a count), the hourly
@@ -17,7 +19,13 @@ use http::HeaderValue;
 use ipnet::IpNet;
 use prometheus::{IntCounter, IntGauge, Registry};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
+
+/// The most of a `Referer`, `User-Agent` or country header a click keeps: enough for the
+/// referrer's host and the agent's class, and it bounds a click's size.
+pub const MAX_HEADER_KEPT: usize = 512;
 use tokio::sync::mpsc;
 
 /// The click pipeline's settings (environment variables listed in `hop --help`).
@@ -30,6 +38,10 @@ pub struct ClickSettings {
     /// Clicks held in memory before new ones are dropped (and counted).
     #[arg(long, env = "CLICK_BUFFER_SIZE", value_name = "CLICK_BUFFER_SIZE", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub click_buffer_size: u64,
+    /// Bytes of clicks held in memory before new ones are dropped (and counted), whatever
+    /// their number: long headers cannot grow the buffer past this.
+    #[arg(long, env = "CLICK_BUFFER_BYTES", value_name = "CLICK_BUFFER_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(4096..=4_294_967_296))]
+    pub click_buffer_bytes: u64,
     /// Most clicks written in one batch (one transaction). Larger batches fold more
     /// clicks into each raw row and each rollup row.
     #[arg(long, env = "CLICK_BATCH_MAX", value_name = "CLICK_BATCH_MAX", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -58,6 +70,7 @@ impl Default for ClickSettings {
         Self {
             clicks_enabled: true,
             click_buffer_size: 100_000,
+            click_buffer_bytes: 32 * 1024 * 1024,
             click_batch_max: 50_000,
             click_flush_ms: 1000,
             click_country_header: None,
@@ -100,6 +113,55 @@ pub struct Click {
     pub country: Option<HeaderValue>,
 }
 
+impl Click {
+    /// What the click holds in memory, in bytes.
+    pub fn size(&self) -> usize {
+        let len = |v: &Option<HeaderValue>| v.as_ref().map_or(0, HeaderValue::len);
+        std::mem::size_of::<Self>()
+            + len(&self.referer)
+            + len(&self.user_agent)
+            + len(&self.country)
+    }
+}
+
+/// A header's first [`MAX_HEADER_KEPT`] bytes, in an allocation of their own.
+fn kept(value: Option<&HeaderValue>) -> Option<HeaderValue> {
+    let bytes = value?.as_bytes();
+    HeaderValue::from_bytes(&bytes[..bytes.len().min(MAX_HEADER_KEPT)]).ok()
+}
+
+/// Bytes of clicks between the recorder and the writer.
+#[derive(Clone, Debug, Default)]
+pub struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    /// Takes `bytes` if that stays within `max`.
+    fn reserve(&self, bytes: usize, max: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + bytes <= max).then_some(held + bytes)
+            })
+            .is_ok()
+    }
+
+    /// Gives back what `clicks` held, once the writer has them.
+    pub fn release(&self, clicks: &[Click]) {
+        self.release_bytes(clicks.iter().map(Click::size).sum());
+    }
+
+    fn release_bytes(&self, bytes: usize) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// The click pipeline's metrics.
 #[derive(Clone)]
 pub struct ClickMetrics {
@@ -109,6 +171,8 @@ pub struct ClickMetrics {
     pub rows_written: IntCounter,
     pub write_failures: IntCounter,
     pub buffered: IntGauge,
+    /// Bytes held in the buffer (shared by the recorder and the writer).
+    pub held: Held,
 }
 
 impl ClickMetrics {
@@ -140,6 +204,7 @@ impl ClickMetrics {
                 "Batches that could not be written (retried)",
             ),
             buffered,
+            held: Held::default(),
         }
     }
 }
@@ -149,6 +214,7 @@ pub struct Recorder {
     sender: Option<mpsc::Sender<Click>>,
     country_header: Option<http::HeaderName>,
     trusted_proxies: Nets,
+    max_bytes: usize,
     metrics: ClickMetrics,
 }
 
@@ -168,6 +234,7 @@ impl Recorder {
             sender,
             country_header: settings.click_country_header.clone(),
             trusted_proxies: settings.click_trusted_proxies.clone(),
+            max_bytes: usize::try_from(settings.click_buffer_bytes).unwrap_or(usize::MAX),
             metrics,
         };
         (recorder, receiver)
@@ -181,20 +248,91 @@ impl Recorder {
         };
         let country = match (&self.country_header, peer) {
             (Some(header), Some(peer)) if self.trusted_proxies.contains(&peer) => {
-                headers.get(header).cloned()
+                kept(headers.get(header))
             }
             _ => None,
         };
         let click = Click {
             at: SystemTime::now(),
             link_id,
-            referer: headers.get(http::header::REFERER).cloned(),
-            user_agent: headers.get(http::header::USER_AGENT).cloned(),
+            referer: kept(headers.get(http::header::REFERER)),
+            user_agent: kept(headers.get(http::header::USER_AGENT)),
             country,
         };
+        let size = click.size();
+        if !self.metrics.held.reserve(size, self.max_bytes) {
+            self.metrics.dropped.inc();
+            return;
+        }
         match sender.try_send(click) {
             Ok(()) => hop_kit::metrics::inc(&self.metrics.recorded),
-            Err(_) => self.metrics.dropped.inc(),
+            Err(_) => {
+                self.metrics.held.release_bytes(size);
+                self.metrics.dropped.inc();
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(user_agent: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::USER_AGENT, user_agent.parse().unwrap());
+        headers.insert(
+            http::header::REFERER,
+            "https://example.com/a".parse().unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn a_click_keeps_a_bounded_copy_of_its_headers() {
+        let settings = ClickSettings::default();
+        let (recorder, receiver) = Recorder::new(
+            &settings,
+            ClickMetrics::new(&hop_kit::metrics::registry("t")),
+        );
+        let mut receiver = receiver.unwrap();
+        let huge = "Mozilla/5.0 ".repeat(2_000);
+        let request = headers(&huge);
+        recorder.record(7, &request, None);
+        let click = receiver.try_recv().unwrap();
+        let agent = click.user_agent.unwrap();
+        assert_eq!(agent.len(), MAX_HEADER_KEPT);
+        assert_eq!(agent.as_bytes(), &huge.as_bytes()[..MAX_HEADER_KEPT]);
+        // Its own allocation, not a view into the request's.
+        let original = request[http::header::USER_AGENT].as_bytes().as_ptr();
+        assert_ne!(agent.as_bytes().as_ptr(), original);
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_in_bytes_too() {
+        let settings = ClickSettings {
+            click_buffer_bytes: 8_192,
+            ..ClickSettings::default()
+        };
+        let metrics = ClickMetrics::new(&hop_kit::metrics::registry("t"));
+        let (recorder, receiver) = Recorder::new(&settings, metrics.clone());
+        let mut receiver = receiver.unwrap();
+        let request = headers(&"a".repeat(600));
+        for _ in 0..100 {
+            recorder.record(1, &request, None);
+        }
+        let kept = metrics.recorded.get();
+        assert!(kept > 0 && kept < 100, "{kept} of 100 kept within 8 KiB");
+        assert_eq!(metrics.dropped.get() + kept, 100);
+        assert!(metrics.held.bytes() <= 8_192);
+        // The writer taking them frees the room again.
+        let mut taken = Vec::new();
+        while let Ok(click) = receiver.try_recv() {
+            taken.push(click);
+        }
+        metrics.held.release(&taken);
+        assert_eq!(metrics.held.bytes(), 0);
+        recorder.record(1, &request, None);
+        assert_eq!(metrics.recorded.get(), kept + 1);
     }
 }

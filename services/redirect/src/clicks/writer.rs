@@ -295,6 +295,7 @@ impl ClickWriter {
             }
             tokio::task::yield_now().await;
         }
+        self.metrics.held.release(&clicks);
         clicks
     }
 
