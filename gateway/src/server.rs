@@ -42,6 +42,8 @@ pub struct Config {
     pub settings: Settings,
     /// The deployment secret: the service token every gRPC call carries is derived from it.
     pub secret: Secret,
+    /// mTLS to links and auth (GRPC_TLS_*); their URLs are then `https://`.
+    pub tls: Option<hop_kit::grpc_tls::GrpcTls>,
     /// For the session deny-list and the shared rate limits.
     pub redis: RedisArgs,
     pub shutdown_grace: Duration,
@@ -110,9 +112,12 @@ impl Gateway {
     /// Wires the gateway. Connects to nothing yet: channels connect on first use.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let timeout = config.settings.grpc_timeout();
-        let links_channel = channel(&config.links_url, timeout)
+        let tls = config.tls.as_ref();
+        hop_kit::grpc_tls::check_scheme("LINKS_GRPC_URL", &config.links_url, tls)?;
+        hop_kit::grpc_tls::check_scheme("AUTH_GRPC_URL", &config.auth_url, tls)?;
+        let links_channel = channel(&config.links_url, timeout, tls)
             .map_err(|e| ConfigError::new("LINKS_GRPC_URL", e.to_string()))?;
-        let auth_channel = channel(&config.auth_url, timeout)
+        let auth_channel = channel(&config.auth_url, timeout, tls)
             .map_err(|e| ConfigError::new("AUTH_GRPC_URL", e.to_string()))?;
         let redis = Redis::connect(&config.redis)?;
         let token = ServiceToken::derive(&config.secret);
@@ -241,8 +246,16 @@ async fn grpc_ready(channel: Channel, service: &'static str) -> Result<(), Strin
     }
 }
 
-fn channel(url: &str, timeout: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
+fn channel(
+    url: &str,
+    timeout: Duration,
+    tls: Option<&hop_kit::grpc_tls::GrpcTls>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.client())?;
+    }
+    Ok(endpoint
         .connect_timeout(Duration::from_secs(2))
         .timeout(timeout)
         .tcp_nodelay(true)

@@ -165,6 +165,7 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
         database: db.args.clone(),
         redis: redis.clone(),
         reflection: false,
+        tls: None,
         shutdown_grace: Duration::from_secs(1),
     })
     .await
@@ -183,6 +184,7 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
         database: db.args.clone(),
         redis: redis.clone(),
         reflection: false,
+        tls: None,
         shutdown_grace: Duration::from_secs(1),
     })
     .await
@@ -250,6 +252,7 @@ pub async fn spawn_gateway_with(
         links_url: links_url.into(),
         auth_url: auth_url.into(),
         secret: Secret::parse(SECRET).unwrap(),
+        tls: None,
         settings: Settings {
             body_limit_bytes: BODY_LIMIT as u64,
             ..settings

@@ -179,6 +179,7 @@ async fn limited_gateway(stop: &tokio_util::sync::CancellationToken) -> std::net
         links_url: closed.clone(),
         auth_url: closed,
         secret: hop_kit::secret::Secret::parse(SECRET).unwrap(),
+        tls: None,
         settings: test_settings(),
         redis: hop_testkit::redis_args(),
         shutdown_grace: std::time::Duration::from_secs(1),

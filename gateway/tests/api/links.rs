@@ -238,6 +238,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
         links_url: format!("http://{addr}"),
         auth_url: format!("http://{addr}"),
         secret: hop_kit::secret::Secret::parse(crate::helpers::SECRET).unwrap(),
+        tls: None,
         settings: hop_gateway::Settings {
             grpc_timeout_ms: 1000,
             anonymous_links: true,

@@ -6,6 +6,7 @@ mod bad_input;
 mod helpers;
 mod hostile;
 mod links;
+mod mtls;
 mod ownership;
 mod rotation;
 mod stats;

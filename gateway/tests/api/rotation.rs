@@ -42,6 +42,7 @@ async fn auth_at(
         database: db.args.clone(),
         redis: redis.clone(),
         reflection: false,
+        tls: None,
         shutdown_grace: Duration::from_millis(200),
     })
     .await

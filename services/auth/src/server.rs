@@ -52,6 +52,8 @@ pub struct Config {
     pub redis: RedisArgs,
     /// Serve gRPC reflection (GRPC_REFLECTION).
     pub reflection: bool,
+    /// mTLS on the gRPC listener (GRPC_TLS_*).
+    pub tls: Option<hop_kit::grpc_tls::GrpcTls>,
     pub shutdown_grace: Duration,
 }
 
@@ -66,6 +68,7 @@ pub struct Server {
     revocations: Revocations,
     token: ServiceToken,
     reflection: bool,
+    tls: Option<hop_kit::grpc_tls::GrpcTls>,
     grace: Duration,
 }
 
@@ -90,6 +93,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         Some(path) => Some(key_file("AUTH_PREVIOUS_SIGNING_KEY_FILE", path)?),
         None => None,
     };
+    if let Some(tls) = &config.tls {
+        tls.server()?; // a missing server identity fails at start, not at first call
+    }
     let registry = hop_kit::metrics::registry("auth");
     let pool = hop_kit::postgres::pool(&config.database)?;
     hop_kit::postgres::register_metrics(&pool, &registry);
@@ -134,6 +140,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         revocations,
         token: ServiceToken::derive(&config.secret),
         reflection: config.reflection,
+        tls: config.tls,
         grace: config.shutdown_grace,
     })
 }
@@ -174,6 +181,7 @@ impl Server {
             grace: self.grace,
             token: self.token,
             reflection: self.reflection,
+            tls: self.tls,
         };
         let service = GrpcService {
             routes: Routes::new(AuthServiceServer::new(self.api)),

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use hop_auth::Settings as AuthSettings;
 use hop_gateway::Settings as ApiSettings;
 use hop_kit::config::{DatabaseArgs, GrpcArgs, LogArgs, PublicArgs, RedisArgs};
+use hop_kit::grpc_tls::GrpcTlsArgs;
 use hop_kit::secret::{DataDirArgs, SecretArgs};
 use hop_kit::serve::HttpLimits;
 use hop_links::policy::TargetSettings;
@@ -203,6 +204,8 @@ pub struct GatewayArgs {
     #[command(flatten)]
     pub secret: SecretArgs,
     #[command(flatten)]
+    pub tls: GrpcTlsArgs,
+    #[command(flatten)]
     pub api: ApiSettings,
     #[command(flatten)]
     pub redis: RedisArgs,
@@ -238,6 +241,8 @@ pub struct LinksArgs {
     pub secret: SecretArgs,
     #[command(flatten)]
     pub grpc: GrpcArgs,
+    #[command(flatten)]
+    pub tls: GrpcTlsArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -292,6 +297,8 @@ pub struct AuthArgs {
     pub secret: SecretArgs,
     #[command(flatten)]
     pub grpc: GrpcArgs,
+    #[command(flatten)]
+    pub tls: GrpcTlsArgs,
     #[command(flatten)]
     pub auth: AuthSettings,
     #[command(flatten)]

@@ -14,6 +14,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         links_url: args.links_grpc_url,
         auth_url: args.auth_grpc_url,
         secret: args.secret.require()?,
+        tls: args.tls.load()?,
         settings: args.api,
         redis: args.redis,
         shutdown_grace: args.lifecycle.grace(),
@@ -35,6 +36,7 @@ pub async fn links(args: LinksArgs) -> anyhow::Result<()> {
         database: args.database,
         redis: args.redis,
         reflection: args.grpc.grpc_reflection,
+        tls: args.tls.load()?,
         shutdown_grace: args.lifecycle.grace(),
     })
     .await?;
@@ -70,6 +72,7 @@ pub async fn auth(args: AuthArgs) -> anyhow::Result<()> {
         database: args.database,
         redis: args.redis,
         reflection: args.grpc.grpc_reflection,
+        tls: args.tls.load()?,
         shutdown_grace: args.lifecycle.grace(),
     })
     .await?;

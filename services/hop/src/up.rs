@@ -67,6 +67,7 @@ impl Up {
             database: args.database.clone(),
             redis: args.redis.clone(),
             reflection: false,
+            tls: None,
             shutdown_grace: grace,
         })
         .await?;
@@ -82,6 +83,7 @@ impl Up {
             database: args.database.clone(),
             redis: args.redis.clone(),
             reflection: false,
+            tls: None,
             shutdown_grace: grace,
         })
         .await?;
@@ -90,6 +92,7 @@ impl Up {
             links_url: format!("http://{}", links.grpc_addr()),
             auth_url: format!("http://{}", auth.grpc_addr()),
             secret,
+            tls: None,
             settings: args.api,
             redis: args.redis.clone(),
             shutdown_grace: grace,

@@ -21,6 +21,8 @@ pub struct GrpcServer {
     pub token: crate::service_auth::ServiceToken,
     /// Serve gRPC server reflection (GRPC_REFLECTION), behind the token like every RPC.
     pub reflection: bool,
+    /// TLS on the listener (GRPC_TLS_*); `None` serves plaintext.
+    pub tls: Option<crate::grpc_tls::GrpcTls>,
 }
 
 /// What a gRPC service serves: its routes, its full name (for grpc.health.v1) and its
@@ -50,7 +52,13 @@ pub async fn serve(
             .context("building gRPC reflection")?;
         routes = routes.add_service(reflection);
     }
-    let grpc = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &server.tls {
+        builder = builder
+            .tls_config(tls.server()?)
+            .context("configuring gRPC TLS")?;
+    }
+    let grpc = builder
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
         .layer(crate::service_auth::RequireServiceToken::new(server.token))

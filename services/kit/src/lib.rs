@@ -13,7 +13,7 @@
 //!   configurations for both (`sslmode=require`, `rediss://`).
 //! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and
 //!   metrics) of the gRPC services; [`shutdown`]: SIGINT/SIGTERM; [`grpc`]: helpers the
-//!   tonic adapters share.
+//!   tonic adapters share; [`grpc_tls`]: optional mTLS between the services.
 //! - [`secret`]: SECRET_KEY, the secret `hop up` generates when it is unset, and the keys
 //!   derived from it; [`service_auth`]: the credential every internal gRPC call carries.
 //! - [`net`]: client addresses as limits and checks see them (IPv4-mapped folded, IPv6 by
@@ -29,6 +29,7 @@
 pub mod codes;
 pub mod config;
 pub mod grpc;
+pub mod grpc_tls;
 pub mod health;
 pub mod link;
 pub mod metrics;

@@ -51,6 +51,8 @@ pub struct Config {
     pub redis: RedisArgs,
     /// Serve gRPC reflection (GRPC_REFLECTION).
     pub reflection: bool,
+    /// mTLS on the gRPC listener (GRPC_TLS_*).
+    pub tls: Option<hop_kit::grpc_tls::GrpcTls>,
     /// Bound on draining in-flight calls at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -66,12 +68,16 @@ pub struct Server {
     redis: Redis,
     token: ServiceToken,
     reflection: bool,
+    tls: Option<hop_kit::grpc_tls::GrpcTls>,
     grace: Duration,
 }
 
 /// Binds the listeners and wires the service. Touches neither Postgres nor Redis: both are
 /// reached lazily, so the service starts (not ready) while they are down.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
+    if let Some(tls) = &config.tls {
+        tls.server()?; // a missing server identity fails at start, not at first call
+    }
     let registry = hop_kit::metrics::registry("links");
     let pool = hop_kit::postgres::pool(&config.database)?;
     hop_kit::postgres::register_metrics(&pool, &registry);
@@ -115,6 +121,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         redis,
         token: ServiceToken::derive(&config.secret),
         reflection: config.reflection,
+        tls: config.tls,
         grace: config.shutdown_grace,
     })
 }
@@ -155,6 +162,7 @@ impl Server {
             grace: self.grace,
             token: self.token,
             reflection: self.reflection,
+            tls: self.tls,
         };
         let service = GrpcService {
             routes: Routes::new(LinkServiceServer::new(self.api)),

@@ -4,14 +4,17 @@
 //!   PostgreSQL, dropped when the test ends; tests run in parallel without seeing each other.
 //! - [`redis_args`]: settings for the local Redis under a key prefix of the test's own.
 //! - [`RedisServer`] and [`PostgresServer`]: throwaway servers started from the installed
-//!   binaries, for tests that stop a dependency for real.
+//!   binaries, for tests that stop a dependency for real; [`Certs`]: a throwaway CA and
+//!   certificates, for the mTLS tests.
 //!
 //! The shared servers default to the standard local ports; `TEST_DATABASE_URL` and
 //! `TEST_REDIS_URL` point elsewhere (`scripts/test.sh` sets them when it has to start
 //! throwaway servers itself).
 
+mod certs;
 mod servers;
 
+pub use certs::Certs;
 pub use servers::{PostgresServer, RedisServer, free_port};
 
 use hop_kit::config::{DatabaseArgs, RedisArgs};

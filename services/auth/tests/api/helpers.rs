@@ -59,6 +59,7 @@ pub async fn spawn_auth_with_key(
         database: db.args.clone(),
         redis: redis.clone(),
         reflection: false,
+        tls: None,
         shutdown_grace: Duration::from_secs(1),
     })
     .await

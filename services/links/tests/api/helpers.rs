@@ -98,6 +98,7 @@ pub async fn spawn_links_configured(
         database,
         redis: redis.clone(),
         reflection,
+        tls: None,
         shutdown_grace: Duration::from_secs(1),
     };
     let server = hop_links::build(config).await.expect("links builds");

@@ -168,6 +168,7 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
         database: db.args.clone(),
         redis,
         reflection: false,
+        tls: None,
         shutdown_grace: std::time::Duration::from_secs(1),
     })
     .await
