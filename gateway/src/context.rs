@@ -87,6 +87,10 @@ pub async fn request_context(
             HeaderValue::from_static("no-store"),
         );
     }
+    response.headers_mut().insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let route = response
         .extensions()
         .get::<MatchedPath>()
