@@ -22,11 +22,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
+use tokio::sync::mpsc;
 
 /// The most of a `Referer`, `User-Agent` or country header a click keeps: enough for the
 /// referrer's host and the agent's class, and it bounds a click's size.
 pub const MAX_HEADER_KEPT: usize = 512;
-use tokio::sync::mpsc;
 
 /// The click pipeline's settings (environment variables listed in `hop --help`).
 #[derive(Debug, Clone, clap::Args)]

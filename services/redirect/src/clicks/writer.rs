@@ -146,8 +146,7 @@ impl Preparer {
 
     fn prepare(&mut self, clicks: Vec<Click>) -> Batch {
         let rows: Vec<Row> = clicks.iter().map(|c| self.classify(c)).collect();
-        // The clicks (and the request buffers their header values point into) are freed
-        // here too, off the async workers.
+        // The clicks (and their header copies) are freed here too, off the async workers.
         drop(clicks);
         fold(&rows)
     }
