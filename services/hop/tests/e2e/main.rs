@@ -96,6 +96,34 @@ async fn wait_ready(base: &str) {
     panic!("hop up never became ready");
 }
 
+/// Registers and logs in; the access token.
+async fn account(base: &str, email: &str) -> String {
+    let http = reqwest::Client::new();
+    let credentials = serde_json::json!({"email": email, "password": "a long enough password"});
+    let registered = http
+        .post(format!("{base}/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    login(base, email).await
+}
+
+async fn login(base: &str, email: &str) -> String {
+    let credentials = serde_json::json!({"email": email, "password": "a long enough password"});
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{base}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
 /// A tiny landing page for the created link to point at (no internet needed).
 async fn landing_page() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -152,25 +180,7 @@ async fn hop_up_creates_a_link_that_a_browser_can_follow() {
 
     let landing = landing_page().await;
     let http = reqwest::Client::new();
-    let credentials =
-        serde_json::json!({"email": "e2e@example.com", "password": "a long enough password"});
-    let registered = http
-        .post(format!("{base}/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let tokens: Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = tokens["access_token"].as_str().unwrap();
+    let token = &account(&base, "e2e@example.com").await;
     let anonymous = http
         .post(format!("{base}/links"))
         .json(&serde_json::json!({"url": landing}))

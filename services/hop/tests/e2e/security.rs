@@ -2,7 +2,7 @@
 //! up` makes for itself, tokens forged with the key it once fell back to, and raw gRPC
 //! calls to the internal services without the deployment's credential.
 
-use super::{HOP, Hop, environment, wait_ready};
+use super::{HOP, Hop, account, environment, login, wait_ready};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
@@ -10,34 +10,6 @@ use std::time::Duration;
 
 /// The public key `hop up` once used when SECRET_KEY was unset.
 const OLD_DEVELOPMENT_KEY: &str = "hop-development-secret-do-not-use-in-production";
-
-/// Registers and logs in; the access token.
-async fn account(base: &str, email: &str) -> String {
-    let http = reqwest::Client::new();
-    let credentials = serde_json::json!({"email": email, "password": "a long enough password"});
-    let registered = http
-        .post(format!("{base}/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    login(base, email).await
-}
-
-async fn login(base: &str, email: &str) -> String {
-    let credentials = serde_json::json!({"email": email, "password": "a long enough password"});
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
-}
 
 async fn me(base: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
