@@ -21,7 +21,7 @@
 #
 # Each mode has its own Redis key prefix, so both start from the same cold caches.
 # Settings in the environment reach the redirect instances (for diagnosis, e.g.
-# CACHE_L1_CAPACITY=1000 or MALLOC_ARENA_MAX=2); the report prints the ones in effect.
+# CACHE_L1_CAPACITY=1000 or _RJEM_MALLOC_CONF=...); the report prints the ones in effect.
 #
 # Needs: a release build (cargo build --release -p hop), wrk (Debian package `wrk`), psql,
 # redis-cli, curl, a PostgreSQL and Redis on the standard ports (or DATABASE_URL /
@@ -122,7 +122,7 @@ metric() {
 HELP=$("$HOP" serve redirect --help)
 SETTINGS=""
 for name in CACHE_L1_CAPACITY CACHE_L1_TTL_SECS CLICK_BUFFER_SIZE CLICK_BUFFER_BYTES CLICK_BATCH_MAX \
-            CLICK_FLUSH_MS HTTP_MAX_HEADER_BYTES DATABASE_POOL_SIZE MALLOC_ARENA_MAX; do
+            CLICK_FLUSH_MS HTTP_MAX_HEADER_BYTES DATABASE_POOL_SIZE _RJEM_MALLOC_CONF; do
   if [ -n "${!name:-}" ]; then
     value="${!name} (from the environment)"
   else
@@ -135,7 +135,7 @@ for name in CACHE_L1_CAPACITY CACHE_L1_TTL_SECS CLICK_BUFFER_SIZE CLICK_BUFFER_B
           v = substr(text, RSTART + 9, RLENGTH - 10); gsub(/ /, "", v); print v
         }
       }' <<<"$HELP")
-    if [ -z "$value" ] && [ "$name" = MALLOC_ARENA_MAX ]; then value="unset (glibc's default: 8 arenas per core)"; fi
+    if [ -z "$value" ] && [ "$name" = _RJEM_MALLOC_CONF ]; then value="unset (the options built in by .cargo/config.toml)"; fi
     value=${value:-?}
   fi
   SETTINGS+="  $name = $value"$'\n'

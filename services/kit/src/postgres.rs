@@ -15,6 +15,13 @@ mod embedded {
 /// A pool that connects lazily: building it never touches the network, so a service starts
 /// (and reports itself not ready) while Postgres is down.
 pub fn pool(args: &DatabaseArgs) -> Result<Pool, ConfigError> {
+    pool_of(args, args.database_pool_size as usize)
+}
+
+/// Like [`pool`], with `size` connections instead of DATABASE_POOL_SIZE: for a task that
+/// wants connections of its own (the click writer keeps one, so its large COPY and
+/// upsert buffers live in one connection rather than in every pooled one).
+pub fn pool_of(args: &DatabaseArgs, size: usize) -> Result<Pool, ConfigError> {
     let config = args.pg_config()?;
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
@@ -24,7 +31,7 @@ pub fn pool(args: &DatabaseArgs) -> Result<Pool, ConfigError> {
         None => Manager::from_config(config, NoTls, manager_config),
     };
     Pool::builder(manager)
-        .max_size(args.database_pool_size as usize)
+        .max_size(size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(args.timeout()))
         .create_timeout(Some(args.timeout()))

@@ -166,15 +166,25 @@ impl Resolver {
 
     /// The entry for `code` (a code of possible shape) at `now`.
     pub async fn resolve(&self, code: &str, now: Instant) -> Result<Entry, Unavailable> {
-        let Some(l1) = &self.l1 else {
-            return self.lookup(code).await;
-        };
-        if let Some(slot) = l1.get(code)
+        if let Some(l1) = &self.l1
+            && let Some(slot) = l1.get(code)
             && slot.expires > now
         {
             hop_kit::metrics::inc(&self.metrics.l1.hit);
             return slot.entry;
         }
+        // The rest, boxed: its future (the L1 guard, Redis, Postgres) is large, and inline
+        // it would make every request's future that large, L1 hits included; the accept
+        // loop moves that future per request (see "Redirect throughput after the security
+        // work" in docs/capacity-plan.md).
+        Box::pin(self.resolve_missed(code, now)).await
+    }
+
+    /// [`Self::resolve`] past an L1 hit: a miss, an expired slot, or no L1 at all.
+    async fn resolve_missed(&self, code: &str, now: Instant) -> Result<Entry, Unavailable> {
+        let Some(l1) = &self.l1 else {
+            return self.lookup(code).await;
+        };
         hop_kit::metrics::inc(&self.metrics.l1.miss);
         // A miss or an expired slot: the first caller gets the guard and looks the code up;
         // concurrent callers wait for its answer.

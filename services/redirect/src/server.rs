@@ -62,8 +62,17 @@ impl Redirect {
         );
         let click_metrics = ClickMetrics::new(&registry);
         let (recorder, receiver) = Recorder::new(&config.clicks, click_metrics.clone());
-        let writer =
-            receiver.map(|rx| ClickWriter::new(rx, pool.clone(), &config.clicks, click_metrics));
+        // The writer has a connection of its own: its buffers grow to the largest batch
+        // it sent, and in the shared pool every connection would end up that size.
+        let writer = match receiver {
+            Some(rx) => Some(ClickWriter::new(
+                rx,
+                hop_kit::postgres::pool_of(&config.database, 1)?,
+                &config.clicks,
+                click_metrics,
+            )),
+            None => None,
+        };
         let health = Health::new("redirect", &registry);
         let app = Arc::new(App::new(resolver, recorder, health, registry, metrics));
         Ok(Self {

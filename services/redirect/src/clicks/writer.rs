@@ -28,6 +28,9 @@ const SHUTDOWN_ATTEMPTS: usize = 5;
 /// Clicks taken from the channel between yields to the runtime.
 const TAKE_CHUNK: usize = 1024;
 
+/// Rollup rows per upsert statement (see [`write`]).
+const UPSERT_CHUNK: usize = 4096;
+
 /// User-Agents whose class is remembered before the cache starts over.
 const AGENT_CACHE_MAX: usize = 10_000;
 
@@ -145,22 +148,22 @@ impl Preparer {
     }
 
     fn prepare(&mut self, clicks: Vec<Click>) -> Batch {
-        let rows: Vec<Row> = clicks.iter().map(|c| self.classify(c)).collect();
-        // The clicks (and their header copies) are freed here too, off the async workers.
-        drop(clicks);
+        // Each click (and its header copies) is freed as soon as it is classified, off the
+        // async workers: the clicks and their rows are never all in memory at once.
+        let rows: Vec<Row> = clicks.into_iter().map(|c| self.classify(&c)).collect();
         fold(&rows)
     }
 
     fn classify(&mut self, click: &Click) -> Row {
-        let agent_class = match &click.user_agent {
-            Some(ua) => match self.agents.get(ua.as_bytes()) {
+        let agent_class = match click.user_agent() {
+            Some(ua) => match self.agents.get(ua) {
                 Some(class) => class,
                 None => {
                     let class = self.classifier.agent_class(Some(ua));
                     if self.agents.len() >= AGENT_CACHE_MAX {
                         self.agents.clear();
                     }
-                    self.agents.insert(ua.as_bytes().to_vec(), class);
+                    self.agents.insert(ua.to_vec(), class);
                     class
                 }
             },
@@ -169,9 +172,9 @@ impl Preparer {
         Row {
             at: DateTime::<Utc>::from(click.at),
             link_id: click.link_id,
-            referrer: referrer_host(click.referer.as_ref()),
+            referrer: referrer_host(click.referer()),
             agent_class,
-            country: country(click.country.as_ref()),
+            country: country(click.country()),
         }
     }
 }
@@ -459,31 +462,38 @@ async fn write(pool: &Pool, batch: &Batch) -> Result<(), Error> {
             .await?;
     }
     writer.finish().await?;
+    // The rollups in statements of at most UPSERT_CHUNK rows: a connection keeps its
+    // buffers at the size of the largest message it sent, so one 50,000-row Bind message
+    // would pin megabytes for the life of the connection.
     let hourly = &batch.hourly;
-    tx.execute(
-        "INSERT INTO click_counts (link_id, bucket, agent_class, clicks) \
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[]) \
-         ON CONFLICT (link_id, bucket, agent_class) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks",
-        &[
-            &hourly.links,
-            &hourly.buckets,
-            &hourly.classes,
-            &hourly.clicks,
-        ],
-    )
-    .await?;
+    for at in (0..hourly.links.len()).step_by(UPSERT_CHUNK) {
+        let rows = at..(at + UPSERT_CHUNK).min(hourly.links.len());
+        tx.execute(
+            "INSERT INTO click_counts (link_id, bucket, agent_class, clicks) \
+             SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[]) \
+             ON CONFLICT (link_id, bucket, agent_class) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks",
+            &[
+                &&hourly.links[rows.clone()],
+                &&hourly.buckets[rows.clone()],
+                &&hourly.classes[rows.clone()],
+                &&hourly.clicks[rows],
+            ],
+        )
+        .await?;
+    }
     let referrers = &batch.referrers;
-    if !referrers.links.is_empty() {
+    for at in (0..referrers.links.len()).step_by(UPSERT_CHUNK) {
+        let rows = at..(at + UPSERT_CHUNK).min(referrers.links.len());
         tx.execute(
             "INSERT INTO click_referrers (link_id, day, referrer_host, is_bot, clicks) \
              SELECT * FROM unnest($1::bigint[], $2::date[], $3::text[], $4::boolean[], $5::bigint[]) \
              ON CONFLICT (link_id, day, referrer_host, is_bot) DO UPDATE SET clicks = click_referrers.clicks + EXCLUDED.clicks",
             &[
-                &referrers.links,
-                &referrers.days,
-                &referrers.hosts,
-                &referrers.bots,
-                &referrers.clicks,
+                &&referrers.links[rows.clone()],
+                &&referrers.days[rows.clone()],
+                &&referrers.hosts[rows.clone()],
+                &&referrers.bots[rows.clone()],
+                &&referrers.clicks[rows],
             ],
         )
         .await?;
