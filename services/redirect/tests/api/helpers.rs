@@ -44,6 +44,18 @@ impl TestRedirect {
             .unwrap()
     }
 
+    /// Waits until the service's own Redis probe has connected. Commands fail fast while
+    /// the client is still connecting (the service degrades instead of queueing), so a
+    /// test that expects a Redis hit on its first request waits for this first.
+    pub async fn until_redis_up(&self) {
+        let up = eventually(Duration::from_secs(10), || async {
+            let health: serde_json::Value = self.get("/health").await.json().await.unwrap();
+            health["checks"]["redis"]["status"] == "up"
+        })
+        .await;
+        assert!(up, "the redirect service connects to Redis");
+    }
+
     /// Status and Location of `GET /code`.
     pub async fn follow(&self, code: &str) -> (u16, Option<String>) {
         let response = self.get(&format!("/{code}")).await;
@@ -115,8 +127,11 @@ pub fn cache(l1: bool, redis: bool) -> CacheSettings {
     }
 }
 
+/// A redirect service on the shared Redis, connected to it before the first request.
 pub async fn spawn_redirect(db: &TestDb, cache: CacheSettings) -> TestRedirect {
-    spawn_redirect_with(db.args.clone(), hop_testkit::redis_args(), cache).await
+    let app = spawn_redirect_with(db.args.clone(), hop_testkit::redis_args(), cache).await;
+    app.until_redis_up().await;
+    app
 }
 
 pub async fn spawn_redirect_with(

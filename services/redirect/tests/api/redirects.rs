@@ -157,6 +157,7 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
     let db = TestDb::new().await;
     let redis = hop_testkit::redis_args();
     let app = spawn_redirect_with(db.args.clone(), redis.clone(), cache(true, true)).await;
+    app.until_redis_up().await;
     let secret = hop_kit::secret::Secret::parse("redirect-tests-secret-000").unwrap();
     let links = hop_links::build(hop_links::Config {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),

@@ -8,6 +8,7 @@ async fn redis_answers_before_postgres_unless_bypassed() {
     let redis = hop_testkit::redis_args();
     let tiered = spawn_redirect_with(db.args.clone(), redis.clone(), cache(true, true)).await;
     let bypass = spawn_redirect_with(db.args.clone(), redis, cache(false, false)).await;
+    tiered.until_redis_up().await;
     tiered
         .put_redis("inredis", &cached("https://example.com/from-redis"))
         .await;
