@@ -501,8 +501,8 @@ async fn lease_ids(tx: &tokio_postgres::Transaction<'_>, n: usize) -> anyhow::Re
         .collect())
 }
 
-/// Events by source id (through the ledger): clicks into `clicks` and the rollups, the
-/// rest into `link_events`.
+/// Events by source id (through the ledger): clicks through `hop-clicks` (the raw table
+/// and the rollups), the rest into `link_events`.
 async fn import_events(
     tx: &tokio_postgres::Transaction<'_>,
     events: &[Event],
@@ -548,28 +548,12 @@ async fn import_events(
                 .context("importing link events")?;
         }
         if !clicks.is_empty() {
-            let ids: Vec<i64> = clicks.iter().map(|e| link(e)).collect();
-            let at: Vec<DateTime<Utc>> = clicks.iter().map(|e| e.at).collect();
-            summary.clicks_added += tx
-                .execute(
-                    "INSERT INTO clicks (at, link_id, agent_class) SELECT a, l, 'other' FROM unnest($1::timestamptz[], $2::bigint[]) AS t(a, l)",
-                    &[&at, &ids],
-                )
-                .await?;
-            tx.execute(
-                "INSERT INTO click_counts (link_id, bucket, agent_class, clicks) \
-                 SELECT l, date_trunc('hour', a), 'other', count(*) FROM unnest($1::timestamptz[], $2::bigint[]) AS t(a, l) GROUP BY 1, 2 \
-                 ON CONFLICT (link_id, bucket, agent_class) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks",
-                &[&at, &ids],
-            )
-            .await?;
-            tx.execute(
-                "INSERT INTO click_referrers (link_id, day, referrer_host, is_bot, clicks) \
-                 SELECT l, a::date, '', false, count(*) FROM unnest($1::timestamptz[], $2::bigint[]) AS t(a, l) GROUP BY 1, 2 \
-                 ON CONFLICT (link_id, day, referrer_host, is_bot) DO UPDATE SET clicks = click_referrers.clicks + EXCLUDED.clicks",
-                &[&at, &ids],
-            )
-            .await?;
+            // Through the clicks' owner, like a recorded click: folded, with the rollups.
+            let batch = hop_clicks::Batch::imported(clicks.iter().map(|e| (e.at, link(e))));
+            hop_clicks::store::write(tx, &batch)
+                .await
+                .context("importing clicks")?;
+            summary.clicks_added += batch.clicks() as u64;
         }
         progress.inc(chunk.len() as u64);
     }

@@ -10,10 +10,10 @@ use crate::error::{LinksError, refused_or_invalid};
 use crate::mint::Minter;
 use crate::policy::{TargetPolicy, checked_url};
 use crate::read_model::ReadModel;
-use crate::stats::{Stats, StatsQuery};
 use crate::store::{NewRow, Store};
 use crate::writer::{Insert, Writer};
 use chrono::{DateTime, Utc};
+use hop_clicks::{Stats, StatsQuery};
 use hop_kit::link::{Alias, CachedLink, ReadEntry, RedirectType, TargetUrl, parse_title};
 use hop_kit::problem::FieldError;
 
@@ -274,7 +274,7 @@ impl LinkService {
         if link.owner_id != Some(actor) {
             return Err(LinksError::NotFound);
         }
-        crate::stats::read(self.store.pool(), link.id, query).await
+        Ok(hop_clicks::store::read_stats(self.store.pool(), link.id, query).await?)
     }
 
     /// A live (not deleted) link by code.

@@ -82,6 +82,15 @@ impl From<tokio_postgres::Error> for LinksError {
     }
 }
 
+impl From<hop_clicks::StoreError> for LinksError {
+    fn from(e: hop_clicks::StoreError) -> Self {
+        match e {
+            hop_clicks::StoreError::Pool(e) => e.into(),
+            hop_clicks::StoreError::Query(e) => e.into(),
+        }
+    }
+}
+
 impl From<LinksError> for tonic::Status {
     fn from(e: LinksError) -> Self {
         match &e {

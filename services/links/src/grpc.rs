@@ -7,8 +7,8 @@ use crate::domain::{CreateFields, Link, LinkService, NewLink};
 use crate::edit::{LinkChanges, UpdateFields};
 use crate::error::LinksError;
 use crate::policy::TargetPolicy;
-use crate::stats::{StatsQuery, Unit};
 use chrono::{DateTime, Utc};
+use hop_clicks::{StatsQuery, Unit};
 use hop_kit::metrics::RpcMetrics;
 use hop_proto::links::v1 as pb;
 use std::future::Future;
@@ -178,7 +178,8 @@ impl pb::link_service_server::LinkService for LinksApi {
                 Ok(pb::TimeUnit::Unspecified) => None,
                 Err(_) => return Err(LinksError::invalid("unit", "must be hour or day")),
             };
-            let query = StatsQuery::parse(from, to, unit, req.include_bots, Utc::now())?;
+            let query = StatsQuery::parse(from, to, unit, req.include_bots, Utc::now())
+                .map_err(|e| LinksError::Invalid(vec![e]))?;
             let stats = self.links.stats(&req.code, actor, &query).await?;
             let named = |items: Vec<(String, i64)>| {
                 items

@@ -10,7 +10,6 @@
 //! - [`policy`]: where a link may point (no loops in any spelling, no blocked hosts, no
 //!   private addresses unless allowed).
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
-//! - [`stats`]: click statistics from the rollups the redirect service maintains.
 //! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
 //! - [`writer`]: batches concurrent creates into one INSERT and one commit.
 //! - [`read_model`]: write-through of each link to Redis and the invalidation message that
@@ -29,7 +28,6 @@ pub mod mint;
 pub mod policy;
 pub mod read_model;
 pub mod server;
-pub mod stats;
 pub mod store;
 pub mod writer;
 

@@ -1,11 +1,12 @@
 //! Wiring and running the redirect service.
 
 use crate::clicks::writer::ClickWriter;
-use crate::clicks::{ClickMetrics, ClickSettings, Recorder, partitions};
+use crate::clicks::{ClickMetrics, ClickSettings, Recorder};
 use crate::http::{App, Body};
 use crate::metrics::Metrics;
 use crate::resolver::{CacheSettings, Resolver};
 use anyhow::Context as _;
+use hop_clicks::partitions;
 use hop_kit::config::{DatabaseArgs, RedisArgs};
 use hop_kit::health::Health;
 use hop_kit::postgres::Pool;

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod imported;
 mod security;
 
 const HOP: &str = env!("CARGO_BIN_EXE_hop");
@@ -81,6 +82,17 @@ fn environment(port: u16, schema: &str, prefix: &str) -> Vec<(&'static str, Stri
         ("SECRET_KEY", "e2e-secret-key-0123456789".to_owned()),
         ("INSTANCE_ID", "e2e-1".to_owned()),
     ]
+}
+
+/// Removes a test's schema from the shared database (best effort).
+fn drop_schema(schema: &str) {
+    let _ = Command::new("psql")
+        .args([
+            &hop_testkit::database_url(),
+            "-c",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ])
+        .output();
 }
 
 async fn wait_ready(base: &str) {
@@ -385,14 +397,7 @@ fn migrate_applies_once() {
     assert!(String::from_utf8_lossy(&first.stdout).contains(&expected));
     let second = migrate();
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration(s)"));
-    let drop = Command::new("psql")
-        .args([
-            &hop_testkit::database_url(),
-            "-c",
-            &format!("DROP SCHEMA {schema} CASCADE"),
-        ])
-        .output();
-    let _ = drop;
+    drop_schema(&schema);
 }
 
 #[test]
@@ -454,13 +459,7 @@ fn import_then_set_a_password_from_the_command_line() {
     let out = unknown.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account has the email"));
-    let _ = Command::new("psql")
-        .args([
-            &hop_testkit::database_url(),
-            "-c",
-            &format!("DROP SCHEMA {schema} CASCADE"),
-        ])
-        .output();
+    drop_schema(&schema);
 }
 
 /// An OTLP/gRPC collector in the test: keeps every span it is sent.

@@ -6,28 +6,25 @@
 //! clicks and in bytes, and moves on; when either bound is reached the click is dropped
 //! and counted, never waited for. A copy, not a slice of the request: a slice would keep
 //! the whole request head it came from alive until the click is written. A background
-//! [`writer::ClickWriter`] takes batches at least once a second, classifies them (referrer
-//! host, agent class, country) and writes each batch in one transaction: the raw rows
-//! (identical clicks in the same second folded into one row with a count), the hourly
-//! rollup per link and agent class, and the daily rollup per referrer.
-//! [`partitions`] keeps the raw table's daily partitions ahead of time and drops old ones.
+//! [`writer::ClickWriter`] takes batches at least once a second, has `hop-clicks` classify
+//! them (referrer host, agent class, country) and fold them, and writes each batch in one
+//! transaction through `hop_clicks::store`: the raw rows (identical clicks in the same
+//! second folded into one row with a count), the hourly rollup per link and agent class,
+//! and the daily rollup per referrer. `hop_clicks::partitions` keeps the raw table's daily
+//! partitions ahead of time and drops old ones; the server runs it hourly.
+//!
+//! What a click is and how it is stored belong to `hop-clicks`; this module is the
+//! redirect service's pipeline: the bounded buffer, its settings and metrics, the writer.
 
-pub mod classify;
-pub mod partitions;
 pub mod writer;
 
-use http::HeaderValue;
+pub use hop_clicks::{Click, MAX_HEADER_KEPT};
 use ipnet::IpNet;
 use prometheus::{IntCounter, IntGauge, Registry};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
 use tokio::sync::mpsc;
-
-/// The most of a `Referer`, `User-Agent` or country header a click keeps: enough for the
-/// referrer's host and the agent's class, and it bounds a click's size.
-pub const MAX_HEADER_KEPT: usize = 512;
 
 /// The click pipeline's settings (environment variables listed in `hop --help`).
 #[derive(Debug, Clone, clap::Args)]
@@ -102,92 +99,6 @@ fn parse_nets(s: &str) -> Result<Nets, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Nets)
-}
-
-/// One redirect, as the hot path hands it over: nothing parsed yet. The headers it keeps
-/// (the Referer's origin, the User-Agent and the country, each cut to [`MAX_HEADER_KEPT`]
-/// bytes) sit end to end in one allocation of the click's own: one allocation per
-/// redirect, and about 50 bytes besides the headers themselves.
-#[derive(Debug, Clone)]
-pub struct Click {
-    pub at: SystemTime,
-    pub link_id: i64,
-    headers: Box<[u8]>,
-    /// Where each kept header ends in `headers`, in the order of [`Kept`].
-    ends: [u16; 3],
-    /// Which headers the request had, a bit per [`Kept`].
-    present: u8,
-}
-
-/// The headers a click keeps, in the order they are stored.
-#[derive(Clone, Copy)]
-enum Kept {
-    Referer = 0,
-    UserAgent = 1,
-    Country = 2,
-}
-
-impl Click {
-    /// A click of `link_id` now, keeping a bounded copy of each header that is there.
-    pub fn new(
-        link_id: i64,
-        referer: Option<&HeaderValue>,
-        user_agent: Option<&HeaderValue>,
-        country: Option<&HeaderValue>,
-    ) -> Self {
-        let cut = |bytes: &[u8]| bytes.len().min(MAX_HEADER_KEPT);
-        let parts = [
-            referer.map(|v| classify::referrer_origin(v.as_bytes())),
-            user_agent.map(HeaderValue::as_bytes),
-            country.map(HeaderValue::as_bytes),
-        ];
-        let total = parts.iter().flatten().map(|p| cut(p)).sum();
-        let mut headers = Vec::with_capacity(total);
-        let mut ends = [0; 3];
-        let mut present = 0;
-        for (i, part) in parts.iter().enumerate() {
-            if let Some(part) = part {
-                headers.extend_from_slice(&part[..cut(part)]);
-                present |= 1 << i;
-            }
-            // At most 3 × MAX_HEADER_KEPT bytes: fits.
-            ends[i] = headers.len() as u16;
-        }
-        Self {
-            at: SystemTime::now(),
-            link_id,
-            headers: headers.into_boxed_slice(),
-            ends,
-            present,
-        }
-    }
-
-    fn get(&self, which: Kept) -> Option<&[u8]> {
-        let i = which as usize;
-        if self.present & (1 << i) == 0 {
-            return None;
-        }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        Some(&self.headers[start..self.ends[i] as usize])
-    }
-
-    /// The Referer up to the end of its authority (see [`classify::referrer_origin`]).
-    pub fn referer(&self) -> Option<&[u8]> {
-        self.get(Kept::Referer)
-    }
-
-    pub fn user_agent(&self) -> Option<&[u8]> {
-        self.get(Kept::UserAgent)
-    }
-
-    pub fn country(&self) -> Option<&[u8]> {
-        self.get(Kept::Country)
-    }
-
-    /// What the click holds in memory, in bytes.
-    pub fn size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.headers.len()
-    }
 }
 
 /// Bytes of clicks between the recorder and the writer.
@@ -369,21 +280,6 @@ mod tests {
         assert_eq!(click.referer(), Some(&b"https://example.com"[..]));
         assert_eq!(click.country(), None);
         assert!(click.size() < std::mem::size_of::<Click>() + MAX_HEADER_KEPT + 20);
-    }
-
-    #[test]
-    fn each_kept_header_is_found_where_it_was_put() {
-        let value = |s: &str| HeaderValue::from_str(s).unwrap();
-        let click = Click::new(1, None, Some(&value("curl/8")), Some(&value("de")));
-        assert_eq!(click.referer(), None);
-        assert_eq!(click.user_agent(), Some(&b"curl/8"[..]));
-        assert_eq!(click.country(), Some(&b"de"[..]));
-        let click = Click::new(1, Some(&value("https://a.example/x")), None, None);
-        assert_eq!(click.referer(), Some(&b"https://a.example"[..]));
-        assert_eq!((click.user_agent(), click.country()), (None, None));
-        // Present but empty is not absent.
-        let click = Click::new(1, None, Some(&value("")), None);
-        assert_eq!(click.user_agent(), Some(&b""[..]));
     }
 
     #[test]

@@ -312,7 +312,7 @@ async fn recording_can_be_turned_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_are_made_ahead_and_dropped_after_retention() {
-    use hop_redirect::clicks::partitions::{DAYS_AHEAD, maintain, partition_name};
+    use hop_clicks::partitions::{DAYS_AHEAD, maintain, partition_name};
     let db = TestDb::new().await;
     let pool = hop_kit::postgres::pool(&db.args).unwrap();
     let client = db.client().await;

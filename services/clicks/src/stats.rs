@@ -1,9 +1,8 @@
-//! Click statistics of a link, read from the rollups (never by counting raw clicks): the
-//! total, a zero-filled series per hour or day, the top referrers and the agent classes.
+//! What a stats request asks and what it answers: a link's total, a zero-filled series per
+//! hour or day, the top referrers and the agent classes. [`crate::store::read_stats`]
+//! reads them from the rollups, never by counting raw clicks.
 
-use crate::error::LinksError;
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use hop_kit::postgres::Pool;
 use hop_kit::problem::FieldError;
 
 /// The series' granularity.
@@ -54,16 +53,16 @@ impl StatsQuery {
         unit: Option<Unit>,
         include_bots: bool,
         now: DateTime<Utc>,
-    ) -> Result<Self, LinksError> {
+    ) -> Result<Self, FieldError> {
         let unit = unit.unwrap_or(Unit::Day);
         let to = to.unwrap_or(now);
         let from = from.unwrap_or(to - Duration::days(7));
         if from >= to {
-            return Err(LinksError::invalid("from", "must be before to"));
+            return Err(FieldError::new("from", "must be before to"));
         }
         let align = |t: DateTime<Utc>| {
             t.duration_trunc(unit.step())
-                .map_err(|_| LinksError::invalid("from", "is out of range"))
+                .map_err(|_| FieldError::new("from", "is out of range"))
         };
         let from = align(from)?;
         let to_floor = align(to)?;
@@ -74,14 +73,14 @@ impl StatsQuery {
         };
         let points = (to - from).num_seconds() / unit.step().num_seconds();
         if points > unit.max_points() {
-            return Err(LinksError::Invalid(vec![FieldError::new(
+            return Err(FieldError::new(
                 "to",
                 format!(
                     "the range spans {points} {}s; at most {} are allowed",
                     unit.name(),
                     unit.max_points()
                 ),
-            )]));
+            ));
         }
         Ok(Self {
             from,
@@ -105,89 +104,7 @@ pub struct Stats {
 pub const DIRECT: &str = "(direct)";
 
 /// How many referrers are listed.
-const TOP_REFERRERS: i64 = 10;
-
-/// Reads the rollups of link `link_id` for `query`.
-pub async fn read(pool: &Pool, link_id: i64, query: &StatsQuery) -> Result<Stats, LinksError> {
-    let client = pool.get().await?;
-    let series = client
-        .prepare_cached(
-            "WITH counts AS ( \
-               SELECT date_trunc($2, bucket) AS b, sum(clicks)::bigint AS n FROM click_counts \
-               WHERE link_id = $1 AND bucket >= $3 AND bucket < $4 AND ($5 OR agent_class <> 'bot') \
-               GROUP BY 1 \
-             ) \
-             SELECT s.b, COALESCE(counts.n, 0)::bigint \
-             FROM generate_series($3, $4 - interval '1 microsecond', make_interval(secs => $6)) AS s(b) \
-             LEFT JOIN counts ON counts.b = s.b ORDER BY s.b",
-        )
-        .await?;
-    let classes = client
-        .prepare_cached(
-            "SELECT agent_class, sum(clicks)::bigint FROM click_counts \
-             WHERE link_id = $1 AND bucket >= $2 AND bucket < $3 AND ($4 OR agent_class <> 'bot') \
-             GROUP BY 1 ORDER BY 2 DESC, 1",
-        )
-        .await?;
-    let referrers = client
-        .prepare_cached(
-            "SELECT referrer_host, sum(clicks)::bigint FROM click_referrers \
-             WHERE link_id = $1 AND day >= $2::timestamptz::date AND day < $3::timestamptz::date + \
-                   CASE WHEN $3::timestamptz::time = '00:00' THEN 0 ELSE 1 END \
-               AND ($4 OR NOT is_bot) \
-             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $5",
-        )
-        .await?;
-    let referred = client
-        .prepare_cached(
-            "SELECT COALESCE(sum(clicks), 0)::bigint FROM click_referrers \
-             WHERE link_id = $1 AND day >= $2::timestamptz::date AND day < $3::timestamptz::date + \
-                   CASE WHEN $3::timestamptz::time = '00:00' THEN 0 ELSE 1 END \
-               AND ($4 OR NOT is_bot)",
-        )
-        .await?;
-    let step = query.unit.step().num_seconds() as f64;
-    let (from, to, bots) = (&query.from, &query.to, &query.include_bots);
-    let series = client
-        .query(
-            &series,
-            &[&link_id, &query.unit.name(), from, to, bots, &step],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let agent_classes: Vec<(String, i64)> = client
-        .query(&classes, &[&link_id, from, to, bots])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let mut top_referrers: Vec<(String, i64)> = client
-        .query(&referrers, &[&link_id, from, to, bots, &TOP_REFERRERS])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let total: i64 = agent_classes.iter().map(|(_, n)| n).sum();
-    // Clicks without a Referer have no referrer rows: they are the total less the rest.
-    let referred: i64 = client
-        .query_one(&referred, &[&link_id, from, to, bots])
-        .await?
-        .get(0);
-    let direct = (total - referred).max(0);
-    if direct > 0 {
-        top_referrers.push((DIRECT.to_owned(), direct));
-        top_referrers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top_referrers.truncate(TOP_REFERRERS as usize);
-    }
-    Ok(Stats {
-        total,
-        series,
-        top_referrers,
-        agent_classes,
-    })
-}
+pub(crate) const TOP_REFERRERS: i64 = 10;
 
 #[cfg(test)]
 mod tests {
