@@ -6,13 +6,12 @@
 //!   the algorithm to EdDSA and checks signature, `iss`, `aud` and `exp`; tokens already
 //!   verified are remembered until they expire, so a busy client costs one signature check.
 //! - Every authenticated request also checks the session deny-list: an in-memory replica
-//!   of the Redis list kept current over pub/sub ([`crate::denylist`]), so a logout anywhere
+//!   of the Redis list kept current over pub/sub ([`hop_revocations::Replica`]), so a logout anywhere
 //!   takes effect at once; while the replica is out of sync, the auth service is asked.
 //! - [`AuthUser`] and [`MaybeUser`] are the extractors handlers use; [`ClientIp`] believes
 //!   `X-Forwarded-For` only from TRUSTED_PROXIES.
 
 use crate::context::RequestId;
-use crate::denylist::DenyList;
 use crate::keys::{KeySet, Published};
 use crate::server::AppState;
 use crate::settings::Proxies;
@@ -23,6 +22,7 @@ use hop_kit::service_auth::ServiceChannel;
 use hop_kit::token::Claims;
 use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
+use hop_revocations::Replica;
 use http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::net::{IpAddr, SocketAddr};
@@ -69,7 +69,7 @@ pub struct AuthUser {
 
 pub struct Verifier {
     auth: AuthServiceClient<ServiceChannel>,
-    deny: Arc<DenyList>,
+    deny: Arc<Replica>,
     grpc_timeout: Duration,
     keys: RwLock<KeySet>,
     fetching: tokio::sync::Mutex<()>,
@@ -82,7 +82,7 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(
         auth: AuthServiceClient<ServiceChannel>,
-        deny: Arc<DenyList>,
+        deny: Arc<Replica>,
         grpc_timeout: Duration,
         registry: &prometheus::Registry,
     ) -> Self {

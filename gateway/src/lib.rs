@@ -6,7 +6,6 @@
 //!
 //! - [`links`]: `/links*`: create, read, list, change and delete links.
 //! - [`accounts`]: `/auth/*`: register, login, refresh, logout, me.
-//! - [`denylist`]: the in-memory replica of revoked sessions.
 //! - [`auth`]: the token [`auth::Verifier`], the [`auth::AuthUser`] extractor and the
 //!   client's IP; [`keys`]: the verifying keys it knows, merged across rotations;
 //!   [`ratelimit`]: limits shared through Redis; [`settings`]: the knobs.
@@ -24,7 +23,6 @@ pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod context;
-pub mod denylist;
 pub mod error;
 pub mod keys;
 pub mod links;

@@ -3,7 +3,6 @@
 use crate::auth::Verifier;
 use crate::body::BodyLimit;
 use crate::context::{ContextState, RequestId, expose_matched_path, request_context};
-use crate::denylist::DenyList;
 use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
 use anyhow::Context as _;
@@ -19,6 +18,7 @@ use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
+use hop_revocations::Replica;
 use prometheus::Registry;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -101,7 +101,7 @@ pub struct Gateway {
     links_channel: Channel,
     auth_channel: Channel,
     redis: Redis,
-    deny: Arc<DenyList>,
+    deny: Arc<Replica>,
     health: Health,
     registry: Registry,
     metrics: HttpMetrics,
@@ -123,7 +123,7 @@ impl Gateway {
         let token = ServiceToken::derive(&config.secret);
         let auth = AuthServiceClient::new(authenticated(auth_channel.clone(), token.clone()));
         let registry = hop_kit::metrics::registry("gateway");
-        let deny = Arc::new(DenyList::default());
+        let deny = Arc::new(Replica::default());
         Ok(Self {
             state: AppState {
                 links: LinkServiceClient::new(authenticated(links_channel.clone(), token)),

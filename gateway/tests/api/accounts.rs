@@ -408,12 +408,13 @@ async fn with_redis_down_sessions_are_checked_with_the_auth_service() {
     redis.restart();
     let sid = session_of(&leaving);
     let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
-    let set = client.name(hop_kit::token::REVOKED_SESSIONS);
     let mut listed = false;
     for _ in 0..100 {
         let now = chrono::Utc::now().timestamp();
-        let live = client.live_revocations(&set, now).await.unwrap_or_default();
-        if live.iter().any(|(listed_sid, _)| *listed_sid == sid) {
+        let live = hop_revocations::listed(&client, now)
+            .await
+            .unwrap_or_default();
+        if live.iter().any(|r| r.session_id == sid) {
             listed = true;
             break;
         }
@@ -581,12 +582,13 @@ async fn the_deny_list_is_rebuilt_when_redis_comes_back_empty() {
     redis.restart();
     let sid = session_of(&token);
     let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
-    let set = client.name(hop_kit::token::REVOKED_SESSIONS);
     let mut listed = false;
     for _ in 0..100 {
         let now = chrono::Utc::now().timestamp();
-        let live = client.live_revocations(&set, now).await.unwrap_or_default();
-        if live.iter().any(|(listed_sid, _)| *listed_sid == sid) {
+        let live = hop_revocations::listed(&client, now)
+            .await
+            .unwrap_or_default();
+        if live.iter().any(|r| r.session_id == sid) {
             listed = true;
             break;
         }

@@ -1,7 +1,7 @@
 //! The deny-list of revoked sessions that every gateway consults on each authenticated
-//! request: a Redis sorted set of session ids scored with the time their last access token
-//! expires, plus a message on the revocation channel so gateways' in-memory replicas learn
-//! of it at once.
+//! request, kept by the auth service. Its format in Redis (a sorted set, a channel, a typed
+//! message) and the script that writes it are `hop-revocations`' ([`Publisher`]); this
+//! module decides what to write and when.
 //!
 //! Postgres is the truth (`sessions.revoked_at`, written first); the Redis set is rebuilt
 //! from it, so a revocation survives Redis evicting the set, restarting empty or failing
@@ -14,8 +14,8 @@
 
 use crate::store::Store;
 use chrono::Utc;
-use hop_kit::redis::{Redis, RedisError};
-use hop_kit::token::{REVOCATION_CHANNEL, REVOKED_SESSIONS};
+use hop_kit::redis::Redis;
+use hop_revocations::{Publisher, Revocation};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +32,7 @@ const CHUNK: usize = 500;
 
 #[derive(Clone)]
 pub struct Revocations {
-    redis: Redis,
+    publisher: Publisher,
     store: Store,
     /// How long entries live: the access-token lifetime plus the verifiers' leeway.
     ttl: Duration,
@@ -50,7 +50,7 @@ fn unix_now() -> i64 {
 impl Revocations {
     pub fn new(redis: Redis, store: Store, ttl: Duration) -> Self {
         Self {
-            redis,
+            publisher: Publisher::new(redis),
             store,
             ttl,
             pending: Arc::new(AtomicBool::new(true)),
@@ -62,8 +62,8 @@ impl Revocations {
     /// [`Revocations::run`] writes it as soon as Redis is back.
     pub async fn revoke(&self, session_id: &str) -> bool {
         let now = unix_now();
-        let entry = [(session_id.to_owned(), now + self.ttl.as_secs() as i64)];
-        if self.write(&entry, now, true).await.is_ok() {
+        let entry = [Revocation::new(session_id, now + self.ttl.as_secs() as i64)];
+        if self.publisher.list(&entry, now, true).await.is_ok() {
             return true;
         }
         tracing::warn!(session_id, "revocation_deferred_redis_down");
@@ -74,7 +74,7 @@ impl Revocations {
 
     /// Keeps the Redis set rebuilt from Postgres until `stop`.
     pub async fn run(self, stop: CancellationToken) {
-        let mut connections = self.redis.reconnections();
+        let mut connections = self.publisher.redis().reconnections();
         // Quiet about a first failure: at start the connection is usually still being made.
         let (mut listening, mut failing) = (true, true);
         loop {
@@ -121,33 +121,17 @@ impl Revocations {
             .await
             .map_err(|e| e.to_string())?;
         let ttl = self.ttl.as_secs() as i64;
-        let entries: Vec<(String, i64)> = revoked
+        let entries: Vec<Revocation> = revoked
             .into_iter()
-            .map(|(session_id, at)| (session_id, at.timestamp() + ttl))
+            .map(|(session_id, at)| Revocation::new(session_id, at.timestamp() + ttl))
             .collect();
         let now = unix_now();
         for chunk in entries.chunks(CHUNK) {
-            self.write(chunk, now, announce)
+            self.publisher
+                .list(chunk, now, announce)
                 .await
                 .map_err(|e| e.to_string())?;
         }
         Ok(entries.len())
-    }
-
-    async fn write(
-        &self,
-        entries: &[(String, i64)],
-        now: i64,
-        announce: bool,
-    ) -> Result<(), RedisError> {
-        let set = self.redis.name(REVOKED_SESSIONS);
-        let channel = if announce {
-            self.redis.channel(REVOCATION_CHANNEL)
-        } else {
-            String::new()
-        };
-        self.redis
-            .revoke_sessions(&set, &channel, entries, now)
-            .await
     }
 }

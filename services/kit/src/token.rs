@@ -1,5 +1,5 @@
 //! The access-token contract between the auth service (which signs) and the gateway (which
-//! verifies): the claims, and where revoked sessions are listed.
+//! verifies): the claims. Where revoked sessions are listed is `hop-revocations`'.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,15 +7,6 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_ISSUER: &str = "hop";
 /// The `aud` of hop's access tokens unless AUTH_AUDIENCE says otherwise.
 pub const DEFAULT_AUDIENCE: &str = "hop-api";
-
-/// The session deny-list: a Redis sorted set (`<prefix>revoked_sessions`) of revoked session
-/// ids, each scored with the unix time its last access token expires (after which the entry
-/// is dropped). Gateways keep a replica in memory.
-pub const REVOKED_SESSIONS: &str = "revoked_sessions";
-
-/// Channel (under the key prefix) on which each revocation is announced as
-/// `<session id> <until unix seconds>`, so gateway replicas learn of it at once.
-pub const REVOCATION_CHANNEL: &str = "sessions:revoked";
 
 /// The claims of an access token (a JWT signed with EdDSA).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,13 +9,13 @@ use crate::edit::LinkChanges;
 use crate::error::{LinksError, refused_or_invalid};
 use crate::mint::Minter;
 use crate::policy::{TargetPolicy, checked_url};
-use crate::read_model::ReadModel;
 use crate::store::{NewRow, Store};
 use crate::writer::{Insert, Writer};
 use chrono::{DateTime, Utc};
 use hop_clicks::{Stats, StatsQuery};
-use hop_kit::link::{Alias, CachedLink, ReadEntry, RedirectType, TargetUrl, parse_title};
+use hop_kit::link::{Alias, RedirectType, TargetUrl, parse_title};
 use hop_kit::problem::FieldError;
+use hop_read_model::{CachedLink, ReadEntry};
 
 /// A stored link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,11 +144,16 @@ pub struct LinkService {
     store: Store,
     minter: Minter,
     writer: Writer,
-    read_model: ReadModel,
+    read_model: hop_read_model::Writer,
 }
 
 impl LinkService {
-    pub fn new(store: Store, minter: Minter, writer: Writer, read_model: ReadModel) -> Self {
+    pub fn new(
+        store: Store,
+        minter: Minter,
+        writer: Writer,
+        read_model: hop_read_model::Writer,
+    ) -> Self {
         Self {
             store,
             minter,
@@ -216,7 +221,9 @@ impl LinkService {
             .update(code, actor, changes)
             .await?
             .ok_or(LinksError::NotFound)?;
-        self.read_model.put(&link).await;
+        self.read_model
+            .put_many(&[(link.code.as_str(), link.read_entry())])
+            .await;
         tracing::info!(code = %link.code, link_id = link.id, user_id = actor, "link_updated");
         Ok(link)
     }
@@ -232,7 +239,9 @@ impl LinkService {
             .delete(code, actor)
             .await?
             .ok_or(LinksError::NotFound)?;
-        self.read_model.put(&link).await;
+        self.read_model
+            .put_many(&[(link.code.as_str(), link.read_entry())])
+            .await;
         tracing::info!(code = %link.code, link_id = link.id, user_id = actor, "link_deleted");
         Ok(())
     }

@@ -12,8 +12,8 @@
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
 //! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
 //! - [`writer`]: batches concurrent creates into one INSERT and one commit.
-//! - [`read_model`]: write-through of each link to Redis and the invalidation message that
-//!   tells every redirect instance to drop its L1 copy.
+//! - the read model (each link written through to Redis, its code announced) is
+//!   `hop-read-model`'s [`hop_read_model::Writer`].
 //! - [`grpc`]: the thin tonic adapter: proto in, domain call, proto or status out.
 //! - [`error`]: the one error enum and its mapping to gRPC codes.
 //! - [`server`]: [`build`] binds the gRPC and admin (health, metrics) listeners; `run`
@@ -26,7 +26,6 @@ pub mod error;
 pub mod grpc;
 pub mod mint;
 pub mod policy;
-pub mod read_model;
 pub mod server;
 pub mod store;
 pub mod writer;

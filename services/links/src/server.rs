@@ -7,7 +7,6 @@ use crate::domain::LinkService;
 use crate::grpc::LinksApi;
 use crate::mint::Minter;
 use crate::policy::{TargetPolicy, TargetSettings};
-use crate::read_model::ReadModel;
 use crate::store::Store;
 use crate::writer::Writer;
 use anyhow::Context as _;
@@ -86,7 +85,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let minter = Minter::new(pool.clone(), permutation, &registry);
     let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
     let store = Store::new(pool.clone());
-    let read_model = ReadModel::new(redis.clone(), ttl);
+    let read_model = hop_read_model::Writer::new(redis.clone(), ttl);
     let writer = Writer::spawn(store.clone(), read_model.clone(), &registry);
     let links = LinkService::new(store, minter, writer, read_model);
     let api = LinksApi::new(

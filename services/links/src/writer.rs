@@ -9,7 +9,6 @@
 
 use crate::domain::Link;
 use crate::error::LinksError;
-use crate::read_model::ReadModel;
 use crate::store::{NewRow, Store};
 use prometheus::{Histogram, HistogramOpts, Registry};
 use std::sync::Arc;
@@ -41,7 +40,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer tasks; they stop when every `Writer` clone is dropped.
-    pub fn spawn(store: Store, read_model: ReadModel, registry: &Registry) -> Self {
+    pub fn spawn(store: Store, read_model: hop_read_model::Writer, registry: &Registry) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>(MAX_BATCH * WRITERS * 4);
         let queue = Arc::new(Mutex::new(queue));
         let batch_rows = Histogram::with_opts(
@@ -95,11 +94,15 @@ async fn next_batch(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-async fn write(store: &Store, read_model: &ReadModel, batch: Vec<Job>) {
+async fn write(store: &Store, read_model: &hop_read_model::Writer, batch: Vec<Job>) {
     let rows: Vec<NewRow> = batch.iter().map(|job| job.row.clone()).collect();
     match store.insert_many(&rows).await {
         Ok(stored) => {
-            let created: Vec<&Link> = stored.iter().flatten().collect();
+            let created: Vec<(&str, _)> = stored
+                .iter()
+                .flatten()
+                .map(|link: &Link| (link.code.as_str(), link.read_entry()))
+                .collect();
             read_model.put_many(&created).await;
             for (job, link) in batch.into_iter().zip(stored) {
                 let outcome = link.map_or(Insert::CodeTaken, Insert::Created);

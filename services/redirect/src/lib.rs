@@ -9,11 +9,12 @@
 //! - [`resolver`]: the tiered lookup: L1 (bounded, TTL, negative entries, single-flight
 //!   misses) → Redis (behind a circuit breaker) → Postgres, filling the tiers on the way
 //!   back. Each tier can be switched off ([`CacheSettings`]).
-//! - [`store`]: the one SQL query of the service.
-//! - [`clicks`]: click recording off the hot path: a bounded buffer, a batch writer that
-//!   maintains the hourly rollups, and the raw table's daily partitions.
-//! - [`invalidation`]: listens on the links service's invalidation channel and evicts L1
-//!   entries, so a new or changed link is served everywhere at once.
+//!   The read model itself (entries, keys, scripts, the Postgres fallback query) is
+//!   `hop-read-model`'s.
+//! - [`clicks`]: click recording off the hot path: a bounded buffer and a batch writer;
+//!   what a click is and how it is stored belong to `hop-clicks`.
+//! - [`invalidation`]: evicts the L1 entry of each code announced on the read model's
+//!   invalidation channel, so a new or changed link is served everywhere at once.
 //! - [`metrics`]: cache tier counters and the pre-resolved request series of the hot path.
 //! - [`server`]: [`build`] binds the listener; `run` serves until shutdown and drains.
 
@@ -23,7 +24,6 @@ pub mod invalidation;
 pub mod metrics;
 pub mod resolver;
 pub mod server;
-pub mod store;
 
 pub use clicks::ClickSettings;
 pub use http::App;

@@ -12,10 +12,9 @@
 //!   anything else is `Unavailable` (503), never a false 404.
 
 use crate::metrics::Metrics;
-use crate::store;
-use hop_kit::link::{CachedLink, REDIS_LINK_KEY, ReadEntry};
 use hop_kit::postgres::Pool;
 use hop_kit::redis::{Redis, RedisError};
+use hop_read_model::{CachedLink, ReadEntry, Reader};
 use http::{HeaderValue, StatusCode};
 use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use std::sync::Arc;
@@ -131,9 +130,8 @@ pub struct Resolver {
     l1: Option<Cache<String, Slot>>,
     link_ttl: Duration,
     missing_ttl: Duration,
-    redis: Option<Redis>,
+    redis: Option<Reader>,
     pool: Pool,
-    redis_ttl: Duration,
     lookup_timeout: Duration,
     metrics: Metrics,
     warned_at: AtomicU64,
@@ -155,9 +153,10 @@ impl Resolver {
             l1,
             link_ttl: Duration::from_secs(settings.cache_l1_ttl_secs),
             missing_ttl: Duration::from_secs(settings.cache_l1_negative_ttl_secs),
-            redis: redis.filter(|_| settings.cache_redis_enabled),
+            redis: redis
+                .filter(|_| settings.cache_redis_enabled)
+                .map(|redis| Reader::new(redis, redis_ttl)),
             pool,
-            redis_ttl,
             lookup_timeout,
             metrics,
             warned_at: AtomicU64::new(0),
@@ -253,20 +252,21 @@ impl Resolver {
 
     async fn lookup_stores(&self, code: &str) -> Result<Entry, Unavailable> {
         if let Some(redis) = &self.redis {
-            match redis.get(&redis.key(REDIS_LINK_KEY, code)).await {
-                Ok(Some(value)) => match ReadEntry::decode(&value) {
-                    Some(entry) => {
-                        hop_kit::metrics::inc(&self.metrics.redis.hit);
-                        return Ok(Entry::from_read(code, entry));
-                    }
-                    None => hop_kit::metrics::inc(&self.metrics.redis.miss),
-                },
+            match redis.get(code).await {
+                Ok(Some(entry)) => {
+                    hop_kit::metrics::inc(&self.metrics.redis.hit);
+                    return Ok(Entry::from_read(code, entry));
+                }
                 Ok(None) => hop_kit::metrics::inc(&self.metrics.redis.miss),
                 Err(RedisError::BreakerOpen) => hop_kit::metrics::inc(&self.metrics.redis.skipped),
                 Err(RedisError::Command(_)) => hop_kit::metrics::inc(&self.metrics.redis.error),
             }
         }
-        let found = tokio::time::timeout(self.lookup_timeout, store::find(&self.pool, code)).await;
+        let found = tokio::time::timeout(
+            self.lookup_timeout,
+            hop_read_model::source::find(&self.pool, code),
+        )
+        .await;
         match found {
             Ok(Ok(Some(entry))) => {
                 hop_kit::metrics::inc(&self.metrics.postgres.hit);
@@ -294,11 +294,9 @@ impl Resolver {
     /// Redis already holds a newer one (links wrote an update in the meantime).
     fn fill_redis(&self, code: &str, entry: &ReadEntry) {
         if let Some(redis) = self.redis.clone() {
-            let key = redis.key(REDIS_LINK_KEY, code);
-            let (value, version) = (entry.encode(), entry.version());
-            let ttl = self.redis_ttl;
+            let (code, entry) = (code.to_owned(), entry.clone());
             tokio::spawn(async move {
-                let _ = redis.set_if_newer(&key, value, version, ttl).await;
+                let _ = redis.fill(&code, entry).await;
             });
         }
     }

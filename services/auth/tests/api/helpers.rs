@@ -132,11 +132,10 @@ impl TestAuth {
     pub async fn denied(&self, session_id: &str) -> bool {
         let redis = hop_kit::redis::Redis::connect(&self.redis).unwrap();
         redis.ping().await.unwrap();
-        let set = redis.name(hop_kit::token::REVOKED_SESSIONS);
         let now = chrono::Utc::now().timestamp();
-        let live = redis.live_revocations(&set, now).await.unwrap();
+        let live = hop_revocations::listed(&redis, now).await.unwrap();
         live.iter()
-            .any(|(sid, until)| sid == session_id && *until > now + 800)
+            .any(|r| r.session_id == session_id && r.until > now + 800)
     }
 }
 

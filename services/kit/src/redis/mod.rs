@@ -17,48 +17,6 @@ use fred::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Writes read-model entries that are newer than what Redis holds, then publishes.
-///
-/// `KEYS` are the entries' keys; `ARGV` is `ttl, channel`, then `value, version` for each key
-/// in order, then the messages to publish on `channel`. An entry is written unless its key
-/// holds an entry (`v<format> <version> …`) at least as new. Returns how many entries were written.
-/// One script: atomic, and one round trip for a whole batch.
-const WRITE_NEWER_THEN_PUBLISH: &str = r#"
-local ttl, channel, written = ARGV[1], ARGV[2], 0
-for i = 1, #KEYS do
-  local value, version = ARGV[1 + 2 * i], tonumber(ARGV[2 + 2 * i])
-  local current = redis.call('GET', KEYS[i])
-  local held = current and tonumber(string.match(current, '^v%d+ (%d+) '))
-  if not held or held < version then
-    redis.call('SET', KEYS[i], value, 'EX', ttl)
-    written = written + 1
-  end
-end
-for j = 3 + 2 * #KEYS, #ARGV do
-  redis.call('PUBLISH', channel, ARGV[j])
-end
-return written
-"#;
-
-/// Lists sessions in the deny-list `KEYS[1]`: `ARGV[1]` is now (unix seconds; entries that
-/// ended before it are dropped), `ARGV[2]` the channel to announce each one on (empty: none),
-/// then `session id, until` pairs. An entry already listed until later keeps its score.
-const REVOKE_SESSIONS: &str = r#"
-local set, channel = KEYS[1], ARGV[2]
-redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. ARGV[1])
-for i = 3, #ARGV, 2 do
-  local session, ends = ARGV[i], ARGV[i + 1]
-  local held = redis.call('ZSCORE', set, session)
-  if not held or tonumber(held) < tonumber(ends) then
-    redis.call('ZADD', set, ends, session)
-  end
-  if channel ~= '' then
-    redis.call('PUBLISH', channel, session .. ' ' .. ends)
-  end
-end
-return 1
-"#;
-
 /// Counts one more event in the fixed window `KEYS[1]`, which lives `ARGV[1]` seconds from
 /// its first event; the count so far. One script rather than `EXPIRE … NX` (Redis 7 only),
 /// and atomic, so no counter is ever left without its expiry.
@@ -68,11 +26,6 @@ if count == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
 return count
-"#;
-
-/// The members of sorted set `KEYS[1]` scored at least `ARGV[1]`, with their scores.
-const LIVE_MEMBERS: &str = r#"
-return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')
 "#;
 
 /// Why a Redis call produced no answer.
@@ -183,104 +136,6 @@ impl Redis {
             .await
     }
 
-    /// Writes read-model entries `(key, value, version)` that are newer than what Redis
-    /// holds, then publishes every message on `channel`, atomically and in one round trip,
-    /// so a subscriber that hears a message finds the entry. How many entries were written.
-    pub async fn write_newer_then_publish(
-        &self,
-        entries: &[(String, String, i64)],
-        ttl: Duration,
-        channel: &str,
-        messages: &[&str],
-    ) -> Result<u64, RedisError> {
-        let keys: Vec<&str> = entries.iter().map(|(key, _, _)| key.as_str()).collect();
-        let mut args = Vec::with_capacity(2 + entries.len() * 2 + messages.len());
-        args.push(ttl.as_secs().max(1).to_string());
-        args.push(channel.to_owned());
-        for (_, value, version) in entries {
-            args.push(value.clone());
-            args.push(version.to_string());
-        }
-        args.extend(messages.iter().map(|m| (*m).to_owned()));
-        self.guarded(
-            self.commands
-                .eval::<u64, _, _, _>(WRITE_NEWER_THEN_PUBLISH, keys, args),
-        )
-        .await
-    }
-
-    /// Writes one read-model entry unless Redis holds a newer one; whether it was written.
-    pub async fn set_if_newer(
-        &self,
-        key: &str,
-        value: String,
-        version: i64,
-        ttl: Duration,
-    ) -> Result<bool, RedisError> {
-        let entry = [(key.to_owned(), value, version)];
-        self.write_newer_then_publish(&entry, ttl, "", &[])
-            .await
-            .map(|written| written == 1)
-    }
-
-    /// Lists sessions in the deny-list `set`, each `(session id, until unix seconds)`, and
-    /// drops entries that ended before `now`; announces each on `channel` unless it is
-    /// empty. Atomic, and past the breaker: a revocation is rare and must not be skipped
-    /// while the breaker cools down (it still fails at once while Redis is disconnected).
-    pub async fn revoke_sessions(
-        &self,
-        set: &str,
-        channel: &str,
-        entries: &[(String, i64)],
-        now: i64,
-    ) -> Result<(), RedisError> {
-        let mut args = Vec::with_capacity(2 + entries.len() * 2);
-        args.push(now.to_string());
-        args.push(channel.to_owned());
-        for (session_id, until) in entries {
-            args.push(session_id.clone());
-            args.push(until.to_string());
-        }
-        let permit = self.breaker.bypass();
-        let call = self
-            .commands
-            .eval::<i64, _, _, _>(REVOKE_SESSIONS, set, args);
-        match call.await {
-            Ok(_) => {
-                permit.success();
-                Ok(())
-            }
-            Err(e) => {
-                permit.failure();
-                Err(e.into())
-            }
-        }
-    }
-
-    /// The deny-list entries of `set` still in force at `now`: `(session id, until)`.
-    pub async fn live_revocations(
-        &self,
-        set: &str,
-        now: i64,
-    ) -> Result<Vec<(String, i64)>, RedisError> {
-        let flat: Vec<String> = self
-            .guarded(self.commands.eval::<Vec<String>, _, _, _>(
-                LIVE_MEMBERS,
-                set,
-                vec![now.to_string()],
-            ))
-            .await?;
-        Ok(flat
-            .chunks(2)
-            .filter_map(|pair| {
-                Some((
-                    pair.first()?.clone(),
-                    pair.get(1)?.parse::<f64>().ok()? as i64,
-                ))
-            })
-            .collect())
-    }
-
     /// Counts one more event in the fixed window `key` (created with a lifetime of
     /// `window`); the count so far.
     pub async fn incr_window(&self, key: &str, window: Duration) -> Result<u64, RedisError> {
@@ -290,6 +145,41 @@ impl Redis {
                 .eval::<u64, _, _, _>(INCR_WINDOW, key, vec![ttl]),
         )
         .await
+    }
+
+    /// Runs a Lua `script` on `keys` with `args`, behind the breaker. The scripts belong to
+    /// the contract they implement (the read model, the session deny-list); this client
+    /// only carries them.
+    pub async fn eval<R>(
+        &self,
+        script: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<R, RedisError>
+    where
+        R: FromValue,
+    {
+        self.guarded(self.commands.eval::<R, _, _, _>(script, keys, args))
+            .await
+    }
+
+    /// Like [`Self::eval`], past the breaker: for a write that is rare and must not be
+    /// skipped while the breaker cools down (a revocation). It still fails at once while
+    /// Redis is disconnected, and its outcome still counts for the breaker.
+    pub async fn eval_past_breaker<R>(
+        &self,
+        script: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<R, RedisError>
+    where
+        R: FromValue,
+    {
+        let permit = self.breaker.bypass();
+        settle(
+            permit,
+            self.commands.eval::<R, _, _, _>(script, keys, args).await,
+        )
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, RedisError> {
@@ -333,15 +223,20 @@ impl Redis {
             return Err(RedisError::BreakerOpen);
         };
         // If this future is dropped mid-call, so is the permit: a probe gives its slot back.
-        match call.await {
-            Ok(value) => {
-                permit.success();
-                Ok(value)
-            }
-            Err(e) => {
-                permit.failure();
-                Err(e.into())
-            }
+        settle(permit, call.await)
+    }
+}
+
+/// Reports a call's outcome to the breaker through its permit.
+fn settle<T>(permit: Permit<'_>, result: Result<T, fred::error::Error>) -> Result<T, RedisError> {
+    match result {
+        Ok(value) => {
+            permit.success();
+            Ok(value)
+        }
+        Err(e) => {
+            permit.failure();
+            Err(e.into())
         }
     }
 }

@@ -1,8 +1,8 @@
 use crate::helpers::*;
-use hop_kit::link::ReadEntry;
 use hop_kit::service_auth::authenticated;
 use hop_proto::links::v1 as pb;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
+use hop_read_model::ReadEntry;
 use hop_testkit::TestDb;
 use std::collections::HashSet;
 

@@ -1,5 +1,6 @@
 use hop_kit::config::{DatabaseArgs, RedisArgs};
-use hop_kit::link::{CachedLink, ReadEntry, RedirectType};
+use hop_kit::link::RedirectType;
+use hop_read_model::{CachedLink, ReadEntry};
 use hop_redirect::{CacheSettings, ClickSettings};
 use hop_testkit::TestDb;
 use std::time::Duration;
@@ -82,7 +83,7 @@ impl TestRedirect {
     /// Writes an entry straight into this service's Redis prefix.
     pub async fn put_redis(&self, code: &str, link: &CachedLink) {
         let redis = connected(&self.redis).await;
-        let key = redis.key("link", code);
+        let key = hop_read_model::link_key(&redis, code);
         // Each write is newer than the last: the version is the wall clock in microseconds.
         let version = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -1,4 +1,4 @@
-//! The gateway's in-memory replica of the session deny-list, so checking a session on every
+//! A gateway's in-memory replica of the session deny-list, so checking a session on every
 //! authenticated request costs a hash lookup, not a Redis round trip.
 //!
 //! The replica only grows: an entry leaves when it no longer matters (its tokens have
@@ -8,14 +8,15 @@
 //! the revocation channel and merges the whole list from Redis (which the auth service
 //! rebuilds from Postgres); in between, each announced revocation is added as it arrives.
 //!
-//! While the replica is not trusted ([`DenyList::check`] answers `None`) sessions are
+//! While the replica is not trusted ([`Replica::check`] answers `None`) sessions are
 //! checked with the auth service: while the subscription is down, after a lost message, and
 //! after a logout auth could not write to Redis, until a reload finds it there. An untrusted
 //! replica reloads every [`RETRY_EVERY`].
 
+use crate::Revocation;
+use crate::store::{channel_name, listed};
 use fred::prelude::*;
 use hop_kit::redis::Redis;
-use hop_kit::token::{REVOCATION_CHANNEL, REVOKED_SESSIONS};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -40,7 +41,7 @@ fn unix_now() -> i64 {
 }
 
 #[derive(Default)]
-pub struct DenyList {
+pub struct Replica {
     /// Session id → unix time after which the entry no longer matters.
     revoked: RwLock<HashMap<String, i64>>,
     /// Revocations made here that Redis did not have when they were made: the replica is
@@ -51,7 +52,7 @@ pub struct DenyList {
     reload: Notify,
 }
 
-impl DenyList {
+impl Replica {
     /// `Some(revoked?)` while the replica is in sync, `None` when it cannot be trusted.
     pub fn check(&self, session_id: &str) -> Option<bool> {
         if !self.synced.load(Ordering::Acquire) {
@@ -124,17 +125,14 @@ impl DenyList {
         stop: CancellationToken,
     ) -> anyhow::Result<()> {
         let subscriber = redis.subscriber()?;
-        let (channel, set) = (
-            redis.channel(REVOCATION_CHANNEL),
-            redis.name(REVOKED_SESSIONS),
-        );
+        let channel = channel_name(redis);
         let mut messages = subscriber.message_rx();
         let mut connections = subscriber.reconnect_rx();
         let mut errors = subscriber.error_rx();
         let _connection = subscriber.connect();
         let (list, redis) = (self.clone(), redis.clone());
         tokio::spawn(async move {
-            let resync = || list.resync(&subscriber, &redis, &channel, &set);
+            let resync = || list.resync(&subscriber, &redis, &channel);
             let mut next = Instant::now() + RETRY_EVERY;
             loop {
                 let reloaded = tokio::select! {
@@ -155,10 +153,8 @@ impl DenyList {
                     message = messages.recv() => match message {
                         Ok(message) => {
                             let text = message.value.as_string().unwrap_or_default();
-                            if let Some((sid, until)) = text.split_once(' ')
-                                && let Ok(until) = until.parse()
-                            {
-                                list.insert(sid.to_owned(), until);
+                            if let Some(revocation) = Revocation::decode(&text) {
+                                list.insert(revocation.session_id, revocation.until);
                             }
                             false
                         }
@@ -192,9 +188,8 @@ impl DenyList {
         subscriber: &fred::clients::SubscriberClient,
         redis: &Redis,
         channel: &str,
-        set: &str,
     ) {
-        let loaded = tokio::time::timeout(RESYNC_TIMEOUT, load(subscriber, redis, channel, set));
+        let loaded = tokio::time::timeout(RESYNC_TIMEOUT, load(subscriber, redis, channel));
         match loaded.await {
             Ok(Some(entries)) => {
                 let count = entries.len();
@@ -214,14 +209,18 @@ async fn load(
     subscriber: &fred::clients::SubscriberClient,
     redis: &Redis,
     channel: &str,
-    set: &str,
 ) -> Option<Vec<(String, i64)>> {
     if let Err(e) = subscriber.subscribe(channel).await {
         tracing::warn!(error = %e, "revocations_subscribe_failed");
         return None;
     }
-    match redis.live_revocations(set, unix_now()).await {
-        Ok(entries) => Some(entries),
+    match listed(redis, unix_now()).await {
+        Ok(entries) => Some(
+            entries
+                .into_iter()
+                .map(|r| (r.session_id, r.until))
+                .collect(),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "revocations_load_failed");
             None
@@ -235,7 +234,7 @@ mod tests {
 
     #[test]
     fn an_unsynced_replica_is_not_trusted() {
-        let list = DenyList::default();
+        let list = Replica::default();
         assert_eq!(list.check("s"), None);
         list.set_synced(true);
         assert_eq!(list.check("s"), Some(false));
@@ -251,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_reload_never_drops_a_revocation_made_here() {
-        let list = DenyList::default();
+        let list = Replica::default();
         list.merge(Vec::new());
         list.insert_here("mine".into(), unix_now() + 60, true);
         // A load taken before the logout reached Redis.
@@ -262,7 +261,7 @@ mod tests {
 
     #[test]
     fn an_unlisted_revocation_distrusts_the_replica_until_redis_has_it() {
-        let list = DenyList::default();
+        let list = Replica::default();
         list.merge(Vec::new());
         list.insert_here("mine".into(), unix_now() + 60, false);
         assert_eq!(list.check("mine"), None, "ask auth, the truth");

@@ -1,6 +1,8 @@
-//! The redirect service's one query: a link by its unique code.
+//! The read model's source: a code's entry built from the `links` table, for the redirect
+//! service when neither its L1 nor Redis has it. The one query redirect makes.
 
-use hop_kit::link::{CachedLink, ReadEntry, RedirectType};
+use crate::{CachedLink, ReadEntry};
+use hop_kit::link::RedirectType;
 use hop_kit::postgres::Pool;
 
 /// Why Postgres gave no answer.

@@ -1,0 +1,76 @@
+//! The invalidation channel's subscriber side: every code links announces, delivered to a
+//! handler (the redirect service evicts it from L1).
+//!
+//! While the subscription is down, messages are lost, so every resumed subscription is
+//! reported ([`Event::Subscribed`] with `resumed`), as is a lagging receiver
+//! ([`Event::Missed`]): the handler then drops everything it holds. A TTL on what it holds
+//! bounds staleness if a message is lost any other way.
+
+use crate::store::invalidation_channel;
+use fred::prelude::*;
+use hop_kit::redis::{Redis, RedisError};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+/// What the subscriber tells its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Subscribed; `resumed` after a reconnect, when messages may have been lost.
+    Subscribed { resumed: bool },
+    /// The subscription is down (until the next `Subscribed`).
+    Unsubscribed,
+    /// The link with this code changed.
+    Changed(&'a str),
+    /// Messages were lost (the receiver lagged).
+    Missed,
+}
+
+/// Subscribes in the background until `stop` is cancelled, calling `handle` for each event.
+pub fn listen<H>(redis: &Redis, stop: CancellationToken, handle: H) -> Result<(), RedisError>
+where
+    H: Fn(Event<'_>) + Send + 'static,
+{
+    let subscriber = redis.subscriber()?;
+    let channel = invalidation_channel(redis);
+    let mut messages = subscriber.message_rx();
+    let mut reconnects = subscriber.reconnect_rx();
+    let _connection = subscriber.connect();
+    tokio::spawn(async move {
+        // Every connection, the first included, is announced on `reconnects`.
+        let mut connections = 0u64;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                reconnected = reconnects.recv() => match reconnected {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        handle(Event::Unsubscribed);
+                        connections += 1;
+                        match subscriber.subscribe(&channel).await {
+                            Ok(()) => {
+                                handle(Event::Subscribed { resumed: connections > 1 });
+                                tracing::info!(service = "redirect", channel, "invalidations_subscribed");
+                            }
+                            Err(e) => tracing::warn!(service = "redirect", error = %e, "invalidations_subscribe_failed"),
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                message = messages.recv() => match message {
+                    Ok(message) => {
+                        if let Some(code) = message.value.as_str() {
+                            handle(Event::Changed(&code));
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "invalidations_lagged");
+                        handle(Event::Missed);
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+            }
+        }
+        handle(Event::Unsubscribed);
+        let _ = subscriber.quit().await;
+    });
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The read model in Redis: where an entry lives, the script that keeps the newest, the
+//! writer links uses and the reader redirect uses.
+//!
+//! Entries carry the link's version (`updated_at` in microseconds) and Redis keeps the
+//! newest (a Lua check), so neither racing writers nor a redirect instance refilling Redis
+//! from an older read can put a stale entry back.
+
+use crate::ReadEntry;
+use hop_kit::redis::{Redis, RedisError};
+use std::time::Duration;
+
+/// Redis key kind of an entry: `<REDIS_KEY_PREFIX>link:<code>`.
+const LINK_KEY: &str = "link";
+
+/// Channel (under the key prefix) on which links announces every changed code, so redirect
+/// instances drop their L1 copy.
+const INVALIDATION_CHANNEL: &str = "links:invalidate";
+
+/// Writes entries that are newer than what Redis holds, then publishes.
+///
+/// `KEYS` are the entries' keys; `ARGV` is `ttl, channel`, then `value, version` for each
+/// key in order, then the messages to publish on `channel`. An entry is written unless its
+/// key holds an entry (`v<format> <version> …`) at least as new. Returns how many entries
+/// were written. One script: atomic, and one round trip for a whole batch.
+const WRITE_NEWER_THEN_PUBLISH: &str = r#"
+local ttl, channel, written = ARGV[1], ARGV[2], 0
+for i = 1, #KEYS do
+  local value, version = ARGV[1 + 2 * i], tonumber(ARGV[2 + 2 * i])
+  local current = redis.call('GET', KEYS[i])
+  local held = current and tonumber(string.match(current, '^v%d+ (%d+) '))
+  if not held or held < version then
+    redis.call('SET', KEYS[i], value, 'EX', ttl)
+    written = written + 1
+  end
+end
+for j = 3 + 2 * #KEYS, #ARGV do
+  redis.call('PUBLISH', channel, ARGV[j])
+end
+return written
+"#;
+
+/// The key of `code`'s entry.
+pub fn link_key(redis: &Redis, code: &str) -> String {
+    redis.key(LINK_KEY, code)
+}
+
+/// The invalidation channel's full name.
+pub fn invalidation_channel(redis: &Redis) -> String {
+    redis.channel(INVALIDATION_CHANNEL)
+}
+
+/// Writes `entries` (code, entry) that are newer than what Redis holds, then publishes
+/// every code in `announce` (empty: none), atomically and in one round trip, so a
+/// subscriber that hears a code finds its entry. How many entries were written.
+async fn write_newer(
+    redis: &Redis,
+    entries: &[(&str, ReadEntry)],
+    ttl: Duration,
+    announce: bool,
+) -> Result<u64, RedisError> {
+    let keys = entries
+        .iter()
+        .map(|(code, _)| link_key(redis, code))
+        .collect();
+    let mut args = Vec::with_capacity(2 + entries.len() * 3);
+    args.push(ttl.as_secs().max(1).to_string());
+    args.push(if announce {
+        invalidation_channel(redis)
+    } else {
+        String::new()
+    });
+    for (_, entry) in entries {
+        args.push(entry.encode());
+        args.push(entry.version().to_string());
+    }
+    if announce {
+        args.extend(entries.iter().map(|(code, _)| (*code).to_owned()));
+    }
+    redis.eval(WRITE_NEWER_THEN_PUBLISH, keys, args).await
+}
+
+/// The links service's side: every change written through and announced.
+#[derive(Clone)]
+pub struct Writer {
+    redis: Redis,
+    ttl: Duration,
+}
+
+impl Writer {
+    pub fn new(redis: Redis, ttl: Duration) -> Self {
+        Self { redis, ttl }
+    }
+
+    /// Writes the current state of each link (live, or a tombstone once deleted) and
+    /// announces their codes, in one round trip. Failures are logged, not returned:
+    /// Postgres holds the truth, redirect falls back to it, and L1 entries expire on their
+    /// own.
+    pub async fn put_many(&self, entries: &[(&str, ReadEntry)]) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = write_newer(&self.redis, entries, self.ttl, true).await {
+            tracing::warn!(links = entries.len(), error = %e, "read_model_write_failed");
+        }
+    }
+}
+
+/// The redirect service's side: an entry looked up, and an entry found in Postgres put
+/// back.
+#[derive(Clone)]
+pub struct Reader {
+    redis: Redis,
+    ttl: Duration,
+}
+
+impl Reader {
+    pub fn new(redis: Redis, ttl: Duration) -> Self {
+        Self { redis, ttl }
+    }
+
+    /// `code`'s entry; `None` when Redis has none (or one in a format this build does not
+    /// read, which is a miss, never an error).
+    pub async fn get(&self, code: &str) -> Result<Option<ReadEntry>, RedisError> {
+        let value = self.redis.get(&link_key(&self.redis, code)).await?;
+        Ok(value.as_deref().and_then(ReadEntry::decode))
+    }
+
+    /// Puts `entry` back unless Redis holds a newer one (links wrote an update in the
+    /// meantime); whether it was written. Announces nothing: the entry is not a change.
+    pub async fn fill(&self, code: &str, entry: ReadEntry) -> Result<bool, RedisError> {
+        write_newer(&self.redis, &[(code, entry)], self.ttl, false)
+            .await
+            .map(|written| written == 1)
+    }
+}
