@@ -1,4 +1,5 @@
-//! API errors, and the one place a gRPC status becomes an HTTP problem.
+//! API errors, and the one place a gRPC status becomes an HTTP problem. Imports nothing
+//! from the rest of the crate: every other module may use it.
 
 use axum::response::{IntoResponse, Response};
 use hop_kit::problem::{FieldError, Problem};
@@ -11,20 +12,6 @@ pub struct ApiError(pub Problem);
 impl From<Problem> for ApiError {
     fn from(p: Problem) -> Self {
         Self(p)
-    }
-}
-
-impl From<crate::auth::AuthFailure> for ApiError {
-    fn from(failure: crate::auth::AuthFailure) -> Self {
-        use crate::auth::AuthFailure;
-        Self(match failure {
-            AuthFailure::Unavailable => {
-                Problem::unavailable("authentication is unavailable; retry shortly")
-            }
-            _ => Problem::unauthorized(
-                "this needs a valid bearer token (Authorization: Bearer <access_token>)",
-            ),
-        })
     }
 }
 

@@ -4,11 +4,14 @@
 //!
 //! # Layout
 //!
-//! - [`links`]: `/links*`: create, read, list, change and delete links.
-//! - [`accounts`]: `/auth/*`: register, login, refresh, logout, me.
-//! - [`auth`]: the token [`auth::Verifier`], the [`auth::AuthUser`] extractor and the
-//!   client's IP; [`keys`]: the verifying keys it knows, merged across rotations;
-//!   [`ratelimit`]: limits shared through Redis; [`settings`]: the knobs.
+//! - [`routes`]: the public API, a child per resource: [`routes::links`] (`/links*`:
+//!   create, read, list, change and delete links) and [`routes::accounts`] (`/auth/*`:
+//!   register, login, refresh, logout, me, forwarded to the auth service).
+//! - [`state`]: [`state::AppState`], what the routes share.
+//! - [`caller`]: who is calling: the token [`caller::Verifier`] with the keys it knows
+//!   ([`caller::keys`], merged across rotations), the [`caller::AuthUser`] extractor and
+//!   the client's IP ([`caller::ClientIp`]).
+//! - [`ratelimit`]: limits shared through Redis; [`settings`]: the knobs.
 //! - [`body`]: the JSON-object body extractor (size limit → 413, not JSON or not an object
 //!   → 400) and typed field access with per-field errors.
 //! - [`error`]: [`error::ApiError`] and the one function that turns a gRPC status into an
@@ -19,16 +22,15 @@
 //! - [`server`]: [`Gateway`] (state and router, also mounted by `hop up`), [`build`] and
 //!   `run`.
 
-pub mod accounts;
-pub mod auth;
 pub mod body;
+pub mod caller;
 pub mod context;
 pub mod error;
-pub mod keys;
-pub mod links;
 pub mod ratelimit;
+pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod state;
 
 pub use server::{Config, Gateway, Server, build};
 pub use settings::{Limit, Settings};

@@ -1,7 +1,7 @@
 //! Rate limits shared by every gateway instance through Redis (fixed windows: one `INCR`
 //! per event, in a script that also sets the window's expiry, so any Redis with scripting
 //! serves), with a per-instance count while Redis is down so the limits still hold, per
-//! instance, instead of vanishing. Per-IP subjects are [`crate::auth::ClientIp::limit_key`]:
+//! instance, instead of vanishing. Per-IP subjects are [`crate::caller::ClientIp::limit_key`]:
 //! an IPv6 client counts by its /64.
 
 use crate::settings::Limit;

@@ -1,21 +1,21 @@
 //! Wiring and running the gateway.
 
-use crate::auth::Verifier;
 use crate::body::BodyLimit;
-use crate::context::{ContextState, RequestId, expose_matched_path, request_context};
+use crate::caller::Verifier;
+use crate::context::{ContextState, expose_matched_path, request_context};
 use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
+use crate::state::AppState;
 use anyhow::Context as _;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use hop_kit::config::{ConfigError, RedisArgs};
-use hop_kit::grpc::REQUEST_ID_HEADER;
 use hop_kit::health::Health;
 use hop_kit::metrics::HttpMetrics;
 use hop_kit::problem::Problem;
 use hop_kit::redis::Redis;
 use hop_kit::secret::Secret;
-use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
+use hop_kit::service_auth::{ServiceToken, authenticated};
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use hop_revocations::Replica;
@@ -51,53 +51,11 @@ pub struct Config {
     pub http: hop_kit::serve::HttpLimits,
 }
 
-/// What handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    links: LinkServiceClient<ServiceChannel>,
-    auth: AuthServiceClient<ServiceChannel>,
-    verifier: Arc<Verifier>,
-    limiter: Arc<RateLimiter>,
-    settings: Arc<Settings>,
-}
-
-impl AppState {
-    pub fn links(&self) -> LinkServiceClient<ServiceChannel> {
-        self.links.clone()
-    }
-
-    pub fn auth(&self) -> AuthServiceClient<ServiceChannel> {
-        self.auth.clone()
-    }
-
-    pub fn verifier(&self) -> &Verifier {
-        &self.verifier
-    }
-
-    pub fn limiter(&self) -> &RateLimiter {
-        &self.limiter
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    /// A gRPC request carrying the request id, the trace context and the deadline.
-    pub fn request<T>(&self, message: T, request_id: &RequestId) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.settings.grpc_timeout());
-        if let Ok(value) = request_id.0.parse() {
-            request.metadata_mut().insert(REQUEST_ID_HEADER, value);
-        }
-        hop_kit::telemetry::otel::inject_metadata(request.metadata_mut());
-        request
-    }
-}
-
 /// The gateway without a listener: state, health and router. `hop up` mounts
 /// [`Gateway::router`] behind its own front listener.
 pub struct Gateway {
     state: AppState,
+    verifier: Arc<Verifier>,
     links_channel: Channel,
     auth_channel: Channel,
     redis: Redis,
@@ -124,14 +82,21 @@ impl Gateway {
         let auth = AuthServiceClient::new(authenticated(auth_channel.clone(), token.clone()));
         let registry = hop_kit::metrics::registry("gateway");
         let deny = Arc::new(Replica::default());
+        let verifier = Arc::new(Verifier::new(
+            auth.clone(),
+            deny.clone(),
+            timeout,
+            &registry,
+        ));
         Ok(Self {
-            state: AppState {
-                links: LinkServiceClient::new(authenticated(links_channel.clone(), token)),
-                auth: auth.clone(),
-                verifier: Arc::new(Verifier::new(auth, deny.clone(), timeout, &registry)),
-                limiter: Arc::new(RateLimiter::new(redis.clone())),
-                settings: Arc::new(config.settings.clone()),
-            },
+            state: AppState::new(
+                LinkServiceClient::new(authenticated(links_channel.clone(), token)),
+                auth.clone(),
+                verifier.clone(),
+                Arc::new(RateLimiter::new(redis.clone())),
+                Arc::new(config.settings.clone()),
+            ),
+            verifier,
             links_channel,
             auth_channel,
             redis,
@@ -154,9 +119,8 @@ impl Gateway {
     /// The whole public API. `/health*` and `/metrics` answer for `health` and
     /// `registries` (the gateway's own when serving alone, every service's in `hop up`).
     pub fn router(&self, health: Vec<Health>, registries: Vec<Registry>) -> Router {
-        let limit = self.state.settings.body_limit_bytes as usize;
-        let api = crate::links::router()
-            .merge(crate::accounts::router())
+        let limit = self.state.settings().body_limit_bytes as usize;
+        let api = crate::routes::router()
             .merge(hop_kit::serve::admin_router(
                 health,
                 registries,
@@ -175,7 +139,7 @@ impl Gateway {
             .layer(axum::middleware::from_fn_with_state(
                 ContextState {
                     metrics: self.metrics.clone(),
-                    trusted_proxies: Arc::new(self.state.settings.trusted_proxies.clone()),
+                    trusted_proxies: Arc::new(self.state.settings().trusted_proxies.clone()),
                 },
                 request_context,
             ))
@@ -213,7 +177,7 @@ impl Gateway {
                 let redis = redis.clone();
                 async move { redis.ping().await }
             });
-        let (verifier, stop) = (self.state.verifier.clone(), stop.clone());
+        let (verifier, stop) = (self.verifier.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
                 let _ = verifier.fetch_keys(true).await;

@@ -157,7 +157,7 @@ async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
     // Auth goes away: tokens with an unknown kid are answered without a call each.
     third.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    tokio::time::sleep(hop_gateway::keys::MIN_REFETCH).await;
+    tokio::time::sleep(hop_gateway::caller::keys::MIN_REFETCH).await;
     let before = fetches(
         &http
             .get(format!("{api}/metrics"))

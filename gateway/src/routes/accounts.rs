@@ -1,11 +1,11 @@
 //! `/auth`: register, login, refresh, logout, me. The work happens in the auth service;
 //! this module checks the body's shape, applies the rate limits and shapes the answers.
 
-use crate::auth::{AuthUser, ClientIp};
 use crate::body::{Fields, JsonObject};
+use crate::caller::{AuthUser, ClientIp};
 use crate::context::RequestId;
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

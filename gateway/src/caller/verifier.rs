@@ -1,31 +1,23 @@
-//! Who is calling: bearer tokens verified here, without a round trip to the auth service,
-//! and the client's IP for rate limits.
+//! The token [`Verifier`]: bearer tokens checked here, without a round trip to the auth
+//! service.
 //!
-//! - [`Verifier`] holds the auth service's public keys (fetched over gRPC, refreshed every
-//!   few minutes and whenever a token names an unknown `kid`, so keys can rotate). It pins
-//!   the algorithm to EdDSA and checks signature, `iss`, `aud` and `exp`; tokens already
-//!   verified are remembered until they expire, so a busy client costs one signature check.
-//! - Every authenticated request also checks the session deny-list: an in-memory replica
-//!   of the Redis list kept current over pub/sub ([`hop_revocations::Replica`]), so a logout anywhere
-//!   takes effect at once; while the replica is out of sync, the auth service is asked.
-//! - [`AuthUser`] and [`MaybeUser`] are the extractors handlers use; [`ClientIp`] believes
-//!   `X-Forwarded-For` only from TRUSTED_PROXIES.
+//! It holds the auth service's public keys (fetched over gRPC, refreshed every few minutes
+//! and whenever a token names an unknown `kid`, so keys can rotate; [`super::keys`]). It
+//! pins the algorithm to EdDSA and checks signature, `iss`, `aud`, `exp`, `nbf` and the
+//! lifetime; tokens already verified are remembered until they expire, so a busy client
+//! costs one signature check. Every authenticated request also checks the session
+//! deny-list: an in-memory [`Replica`] kept current over pub/sub, so a logout anywhere
+//! takes effect at once; while the replica is out of sync, the auth service is asked.
 
+use super::keys::{KeySet, Published};
+use super::{AuthFailure, AuthUser};
 use crate::context::RequestId;
-use crate::keys::{KeySet, Published};
-use crate::server::AppState;
-use crate::settings::Proxies;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::response::{IntoResponse, Response};
-use hop_kit::problem::Problem;
 use hop_kit::service_auth::ServiceChannel;
 use hop_kit::token::Claims;
 use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_revocations::Replica;
-use http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,39 +25,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const LEEWAY_SECS: u64 = 30;
 /// Verified tokens remembered at most.
 const VERIFIED_CAPACITY: usize = 50_000;
-
-/// Why a request is not authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
-    Missing,
-    Invalid,
-    Revoked,
-    /// The keys or the deny-list could not be consulted.
-    Unavailable,
-}
-
-impl IntoResponse for AuthFailure {
-    fn into_response(self) -> Response {
-        let problem = match self {
-            Self::Missing => Problem::unauthorized(
-                "this needs a bearer token (Authorization: Bearer <access_token>)",
-            ),
-            Self::Invalid => Problem::unauthorized("the bearer token is invalid or has expired"),
-            Self::Revoked => Problem::unauthorized("this session has ended; log in again"),
-            Self::Unavailable => {
-                Problem::unavailable("authentication is unavailable; retry shortly")
-            }
-        };
-        problem.into_response()
-    }
-}
-
-/// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthUser {
-    pub user_id: i64,
-    pub session_id: String,
-}
 
 pub struct Verifier {
     auth: AuthServiceClient<ServiceChannel>,
@@ -204,7 +163,7 @@ impl Verifier {
                 .unwrap_or_else(|p| p.into_inner())
                 .since_success(Instant::now());
             if let Some(since) = since {
-                tokio::time::sleep(crate::keys::MIN_REFETCH.saturating_sub(since)).await;
+                tokio::time::sleep(super::keys::MIN_REFETCH.saturating_sub(since)).await;
             }
             if self.key(kid).is_none() {
                 self.refresh(false).await?;
@@ -213,7 +172,7 @@ impl Verifier {
         self.key(kid).ok_or(AuthFailure::Invalid)
     }
 
-    /// Fetches the public keys and merges them into those known ([`crate::keys`]); unless
+    /// Fetches the public keys and merges them into those known ([`super::keys`]); unless
     /// `force`, not again soon after the last attempt (and, after a failure, answering
     /// Unavailable without a call).
     pub async fn fetch_keys(&self, force: bool) -> Result<(), AuthFailure> {
@@ -292,162 +251,5 @@ impl Verifier {
             Ok(answer) => Ok(!answer.into_inner().active),
             Err(_) => Err(AuthFailure::Unavailable),
         }
-    }
-}
-
-fn bearer(parts: &Parts) -> Result<Option<&str>, AuthFailure> {
-    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value.to_str().map_err(|_| AuthFailure::Invalid)?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(AuthFailure::Invalid),
-    }
-}
-
-fn request_id(parts: &Parts) -> RequestId {
-    parts
-        .extensions
-        .get::<RequestId>()
-        .cloned()
-        .unwrap_or_else(|| RequestId(Arc::from("")))
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = AuthFailure;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?.ok_or(AuthFailure::Missing)?;
-        let user = state
-            .verifier()
-            .authenticate(token, &request_id(parts))
-            .await?;
-        tracing::Span::current().record("user_id", user.user_id);
-        Ok(user)
-    }
-}
-
-/// The caller when a bearer token is sent (and valid), `None` when none is sent.
-#[derive(Debug, Clone)]
-pub struct MaybeUser(pub Option<AuthUser>);
-
-impl FromRequestParts<AppState> for MaybeUser {
-    type Rejection = AuthFailure;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match bearer(parts)? {
-            None => Ok(Self(None)),
-            Some(_) => AuthUser::from_request_parts(parts, state)
-                .await
-                .map(|u| Self(Some(u))),
-        }
-    }
-}
-
-/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
-/// untrusted address in `X-Forwarded-For`. IPv4-mapped addresses (how a dual-stack listener
-/// sees an IPv4 client) are folded to IPv4 first, for TRUSTED_PROXIES as for the limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
-
-impl ClientIp {
-    /// What a per-client rate limit counts: the IPv4 address, or an IPv6 address's /64 (a
-    /// client holds a whole /64 and could change address on every request).
-    pub fn limit_key(&self) -> String {
-        hop_kit::net::client_key(self.0)
-    }
-
-    fn resolve<'a>(
-        peer: IpAddr,
-        forwarded: impl Iterator<Item = &'a str>,
-        proxies: &Proxies,
-    ) -> Self {
-        let peer = hop_kit::net::canonical(peer);
-        if !proxies.contains(&peer) {
-            return Self(peer);
-        }
-        let forwarded = forwarded
-            .flat_map(|v| v.split(','))
-            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
-            .map(hop_kit::net::canonical)
-            .collect::<Vec<_>>();
-        let client = forwarded.into_iter().rev().find(|ip| !proxies.contains(ip));
-        Self(client.unwrap_or(peer))
-    }
-}
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        Ok(Self::resolve(
-            peer,
-            forwarded,
-            &state.settings().trusted_proxies,
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn client(peer: &str, forwarded: &[&str]) -> ClientIp {
-        let proxies = Proxies(vec!["127.0.0.1/32".parse().unwrap()]);
-        ClientIp::resolve(ip(peer), forwarded.iter().copied(), &proxies)
-    }
-
-    #[test]
-    fn ipv4_mapped_peers_and_forwarded_addresses_are_ipv4() {
-        assert_eq!(
-            client("::ffff:127.0.0.1", &["203.0.113.7"]).0,
-            ip("203.0.113.7")
-        );
-        assert_eq!(
-            client("::ffff:198.51.100.4", &["203.0.113.7"]).0,
-            ip("198.51.100.4")
-        );
-        assert_eq!(
-            client("127.0.0.1", &["::ffff:203.0.113.9, ::ffff:127.0.0.1"]).0,
-            ip("203.0.113.9"),
-            "a mapped proxy in the chain is still a proxy"
-        );
-    }
-
-    #[test]
-    fn ipv6_clients_are_limited_by_their_64() {
-        let one = client("127.0.0.1", &["2001:db8:1:2::a"]);
-        let same = client("127.0.0.1", &["2001:db8:1:2:ffff::b"]);
-        let other = client("127.0.0.1", &["2001:db8:1:3::a"]);
-        assert_eq!(one.limit_key(), same.limit_key());
-        assert_ne!(one.limit_key(), other.limit_key());
-        assert_eq!(client("::ffff:192.0.2.1", &[]).limit_key(), "192.0.2.1");
     }
 }

@@ -1,10 +1,10 @@
 //! `/links`: create a link, read one.
 
-use crate::auth::{AuthFailure, AuthUser, ClientIp, MaybeUser};
 use crate::body::{Fields, JsonObject};
+use crate::caller::{AuthFailure, AuthUser, ClientIp, MaybeUser};
 use crate::context::RequestId;
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
