@@ -3,9 +3,10 @@
 //! metrics and converts the result. No business rules live here.
 
 use crate::cursor::CursorKey;
-use crate::domain::{CreateFields, Link, LinkService, NewLink};
+use crate::domain::LinkService;
 use crate::edit::{LinkChanges, UpdateFields};
 use crate::error::LinksError;
+use crate::model::{CreateFields, Link, NewLink};
 use crate::policy::TargetPolicy;
 use chrono::{DateTime, Utc};
 use hop_clicks::{StatsQuery, Unit};

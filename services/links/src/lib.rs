@@ -3,14 +3,17 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: what a link is and what may be done to it ([`domain::LinkService`]);
+//! - [`model`]: what a link is ([`model::Link`]) and a validated new one
+//!   ([`model::NewLink`]).
+//! - [`domain`]: what may be done to links ([`domain::LinkService`]);
 //!   knows nothing of gRPC.
 //! - [`edit`]: the validated changes of an update; [`cursor`]: the signed cursor of "my
 //!   links" pages.
 //! - [`policy`]: where a link may point (no loops in any spelling, no blocked hosts, no
 //!   private addresses unless allowed).
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
-//! - [`store`]: every SQL statement of the service, against its `links` and `link_events`.
+//! - [`store`]: every SQL statement of the service, against its `links`, `link_events` and
+//!   the `link_ids` sequence (stats are read by `hop-clicks`).
 //! - [`writer`]: batches concurrent creates into one INSERT and one commit.
 //! - the read model (each link written through to Redis, its code announced) is
 //!   `hop-read-model`'s [`hop_read_model::Writer`].
@@ -25,6 +28,7 @@ pub mod edit;
 pub mod error;
 pub mod grpc;
 pub mod mint;
+pub mod model;
 pub mod policy;
 pub mod server;
 pub mod store;

@@ -8,8 +8,8 @@
 //! restarts) are simply skipped: gaps cost nothing, and codes never repeat.
 
 use crate::error::LinksError;
+use crate::store::Store;
 use hop_kit::codes::CodePermutation;
-use hop_kit::postgres::Pool;
 use prometheus::{IntCounter, Registry};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,7 +21,7 @@ pub struct Minter {
 }
 
 struct Inner {
-    pool: Pool,
+    store: Store,
     permutation: CodePermutation,
     blocks: Mutex<Blocks>,
     /// Serializes leases so concurrent creates never lease two blocks at once.
@@ -51,7 +51,7 @@ impl Blocks {
 }
 
 impl Minter {
-    pub fn new(pool: Pool, permutation: CodePermutation, registry: &Registry) -> Self {
+    pub fn new(store: Store, permutation: CodePermutation, registry: &Registry) -> Self {
         let codes_minted =
             IntCounter::new("hop_codes_minted_total", "Codes minted from sequence ids")
                 .expect("valid metric");
@@ -64,7 +64,7 @@ impl Minter {
         hop_kit::metrics::register(registry, &blocks_leased);
         Self {
             inner: Arc::new(Inner {
-                pool,
+                store,
                 permutation,
                 blocks: Mutex::new(Blocks::default()),
                 leasing: tokio::sync::Mutex::new(()),
@@ -143,15 +143,7 @@ impl Minter {
 
     /// One round trip: the block's first id, and its size (the sequence's increment).
     async fn lease(&self) -> Result<Range<i64>, LinksError> {
-        let client = self.inner.pool.get().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT nextval('link_ids'), \
-                 (SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'link_ids'::regclass)",
-            )
-            .await?;
-        let row = client.query_one(&statement, &[]).await?;
-        let (start, size): (i64, i64) = (row.get(0), row.get(1));
+        let (start, size) = self.inner.store.lease_ids().await?;
         self.inner.blocks_leased.inc();
         tracing::debug!(start, size, "id_block_leased");
         Ok(start..start + size.max(1))

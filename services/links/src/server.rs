@@ -82,9 +82,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     hop_kit::postgres::register_metrics(&pool, &registry);
     let redis = Redis::connect(&config.redis)?;
     let permutation = CodePermutation::new(config.secret.expose());
-    let minter = Minter::new(pool.clone(), permutation, &registry);
-    let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
     let store = Store::new(pool.clone());
+    let minter = Minter::new(store.clone(), permutation, &registry);
+    let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
     let read_model = hop_read_model::Writer::new(redis.clone(), ttl);
     let writer = Writer::spawn(store.clone(), read_model.clone(), &registry);
     let links = LinkService::new(store, minter, writer, read_model);

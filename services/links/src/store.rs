@@ -1,9 +1,9 @@
 //! Every SQL statement of the links service. Statements are prepared once per pooled
 //! connection (`prepare_cached`).
 
-use crate::domain::{Link, NewLink};
 use crate::edit::LinkChanges;
 use crate::error::LinksError;
+use crate::model::{Link, NewLink};
 use chrono::{DateTime, Utc};
 use hop_kit::link::RedirectType;
 use hop_kit::postgres::Pool;
@@ -33,6 +33,20 @@ impl Store {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Leases a block of ids from the `link_ids` sequence in one round trip: the block's
+    /// first id, and its size (the sequence's increment).
+    pub async fn lease_ids(&self) -> Result<(i64, i64), LinksError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT nextval('link_ids'), \
+                 (SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'link_ids'::regclass)",
+            )
+            .await?;
+        let row = client.query_one(&statement, &[]).await?;
+        Ok((row.get(0), row.get(1)))
     }
 
     /// Inserts a batch of links and their `created` events in one statement: one round

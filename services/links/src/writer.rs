@@ -7,8 +7,8 @@
 //! commit's cost (the WAL flush) and the round trips are shared by many rows, which is what
 //! lets one links instance take thousands of creates per second.
 
-use crate::domain::Link;
 use crate::error::LinksError;
+use crate::model::Link;
 use crate::store::{NewRow, Store};
 use prometheus::{Histogram, HistogramOpts, Registry};
 use std::sync::Arc;
