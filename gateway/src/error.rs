@@ -2,6 +2,7 @@
 //! from the rest of the crate: every other module may use it.
 
 use axum::response::{IntoResponse, Response};
+use hop_kit::error::ErrorCode;
 use hop_kit::problem::{FieldError, Problem};
 use tonic_types::StatusExt;
 
@@ -92,12 +93,12 @@ pub async fn within_deadline(
     }
 }
 
-/// Maps a gRPC status from a backend to what the public sees. Messages of client errors
-/// are written for clients by the services; server-side failures stay opaque.
+/// Maps a gRPC status from a backend to what the public sees, through the one error-code
+/// table ([`ErrorCode`]): the problem's status is the code's HTTP status. Messages of
+/// client errors are written for clients by the services; server-side failures stay opaque.
 pub fn problem_from_status(status: &tonic::Status) -> Problem {
-    use tonic::Code;
-    match status.code() {
-        Code::InvalidArgument => {
+    match ErrorCode::from_grpc(status.code()) {
+        ErrorCode::Invalid => {
             let details = status.get_error_details();
             let errors: Vec<FieldError> = details
                 .bad_request()
@@ -122,23 +123,23 @@ pub fn problem_from_status(status: &tonic::Status) -> Problem {
                 (None, true) => Problem::bad_request(status.message()),
             }
         }
-        Code::AlreadyExists => Problem::conflict(status.message()),
-        Code::NotFound => Problem::not_found(status.message()),
-        Code::PermissionDenied => Problem::forbidden(status.message()),
-        Code::Unauthenticated if status.message() == hop_kit::service_auth::REFUSED => {
+        ErrorCode::AlreadyExists => Problem::conflict(status.message()),
+        ErrorCode::NotFound => Problem::not_found(status.message()),
+        ErrorCode::Forbidden => Problem::forbidden(status.message()),
+        ErrorCode::Unauthenticated if status.message() == hop_kit::service_auth::REFUSED => {
             tracing::error!("service_token_refused");
             Problem::unavailable("a backend service is unavailable; retry shortly")
         }
-        Code::Unauthenticated => Problem::unauthorized(status.message()),
+        ErrorCode::Unauthenticated => Problem::unauthorized(status.message()),
         // The auth service's hashing pool is saturated: back off briefly.
-        Code::ResourceExhausted => Problem::too_many_requests(1),
-        Code::DeadlineExceeded => Problem::timeout(),
-        Code::Unavailable | Code::Cancelled => {
+        ErrorCode::Overloaded => Problem::too_many_requests(1),
+        ErrorCode::Timeout => Problem::timeout(),
+        ErrorCode::Unavailable => {
             tracing::warn!(code = ?status.code(), message = status.message(), "backend_unavailable");
             Problem::unavailable("a backend service is unavailable; retry shortly")
         }
-        code => {
-            tracing::error!(code = ?code, message = status.message(), "backend_error");
+        ErrorCode::Internal => {
+            tracing::error!(code = ?status.code(), message = status.message(), "backend_error");
             Problem::internal()
         }
     }
@@ -186,5 +187,24 @@ mod tests {
         // The gateway's own calls refused: a deployment fault, not the client's.
         let refused = tonic::Status::unauthenticated(hop_kit::service_auth::REFUSED);
         assert_eq!(problem_from_status(&refused).status, 503);
+    }
+
+    #[test]
+    fn every_problem_has_the_http_status_of_its_code_in_the_table() {
+        use hop_kit::error::ErrorCode;
+        for code in [
+            ErrorCode::Invalid,
+            ErrorCode::NotFound,
+            ErrorCode::AlreadyExists,
+            ErrorCode::Unauthenticated,
+            ErrorCode::Forbidden,
+            ErrorCode::Overloaded,
+            ErrorCode::Timeout,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ] {
+            let problem = problem_from_status(&tonic::Status::new(code.grpc(), "m"));
+            assert_eq!(problem.status, code.http(), "{code:?}");
+        }
     }
 }

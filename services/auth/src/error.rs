@@ -1,5 +1,7 @@
-//! The auth service's errors, and the one place they become gRPC statuses.
+//! The auth service's errors and which [`ErrorCode`] each is; `hop_kit::error` turns them
+//! into gRPC statuses.
 
+use hop_kit::error::{Backend, ErrorCode, ServiceError};
 use hop_kit::problem::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,49 +36,36 @@ impl AuthError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
     }
+}
 
-    pub fn code(&self) -> tonic::Code {
+impl ServiceError for AuthError {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::Invalid(_) => tonic::Code::InvalidArgument,
-            Self::EmailTaken => tonic::Code::AlreadyExists,
-            Self::BadCredentials | Self::BadRefreshToken => tonic::Code::Unauthenticated,
-            Self::NotFound => tonic::Code::NotFound,
-            Self::Overloaded => tonic::Code::ResourceExhausted,
-            Self::Unavailable(_) => tonic::Code::Unavailable,
-            Self::Internal(_) => tonic::Code::Internal,
+            Self::Invalid(_) => ErrorCode::Invalid,
+            Self::EmailTaken => ErrorCode::AlreadyExists,
+            Self::BadCredentials | Self::BadRefreshToken => ErrorCode::Unauthenticated,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Overloaded => ErrorCode::Overloaded,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Self::Invalid(errors) => errors.clone(),
+            _ => Vec::new(),
         }
     }
 }
 
-impl From<deadpool_postgres::PoolError> for AuthError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Unavailable(Box::new(e))
-    }
-}
-
-impl From<tokio_postgres::Error> for AuthError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        if hop_kit::postgres::is_transient(&e) {
-            Self::Unavailable(Box::new(e))
-        } else {
-            Self::Internal(Box::new(e))
+impl From<Backend> for AuthError {
+    fn from(e: Backend) -> Self {
+        match e {
+            Backend::Unavailable(cause) => Self::Unavailable(cause),
+            Backend::Internal(cause) => Self::Internal(cause),
         }
     }
 }
 
-impl From<AuthError> for tonic::Status {
-    fn from(e: AuthError) -> Self {
-        match &e {
-            AuthError::Invalid(errors) => hop_kit::grpc::invalid_argument(&e.to_string(), errors),
-            AuthError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database_unavailable");
-                tonic::Status::new(e.code(), e.to_string())
-            }
-            AuthError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal_error");
-                tonic::Status::new(e.code(), e.to_string())
-            }
-            _ => tonic::Status::new(e.code(), e.to_string()),
-        }
-    }
-}
+hop_kit::from_backend!(AuthError);

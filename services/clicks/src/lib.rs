@@ -30,4 +30,3 @@ pub mod store;
 pub use batch::{Batch, Preparer};
 pub use click::{Click, MAX_HEADER_KEPT};
 pub use stats::{DIRECT, Stats, StatsQuery, Unit};
-pub use store::StoreError;

@@ -7,6 +7,7 @@
 
 use crate::batch::Batch;
 use crate::stats::{DIRECT, Stats, StatsQuery};
+use hop_kit::error::Backend;
 use hop_kit::postgres::Pool;
 use tokio_postgres::Transaction;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -15,18 +16,9 @@ use tokio_postgres::types::Type;
 /// Rollup rows per upsert statement (see [`write`]).
 const UPSERT_CHUNK: usize = 4096;
 
-/// Why the click tables gave no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("no connection: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
-    #[error("query failed: {0}")]
-    Query(#[from] tokio_postgres::Error),
-}
-
 /// Writes `batch` in its own transaction: the raw rows by COPY, then the two rollup
 /// upserts. Nothing of a batch is written unless all of it is.
-pub async fn write_batch(pool: &Pool, batch: &Batch) -> Result<(), StoreError> {
+pub async fn write_batch(pool: &Pool, batch: &Batch) -> Result<(), Backend> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     write(&tx, batch).await?;
@@ -114,7 +106,7 @@ pub async fn read_stats(
     pool: &Pool,
     link_id: i64,
     query: &StatsQuery,
-) -> Result<Stats, StoreError> {
+) -> Result<Stats, Backend> {
     let client = pool.get().await?;
     let series = client
         .prepare_cached(

@@ -160,7 +160,7 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 /// Runs one RPC's domain call inside a span carrying the caller's request id and trace
 /// context (so it joins the caller's trace), converts
 /// its error to a status, and records the call's duration and code in `metrics`.
-pub async fn traced<T, E: Into<tonic::Status>>(
+pub async fn traced<T, E: crate::error::ServiceError>(
     metrics: &crate::metrics::RpcMetrics,
     service: &'static str,
     method: &'static str,
@@ -185,7 +185,7 @@ pub async fn traced<T, E: Into<tonic::Status>>(
         span.record("trace_id", trace_id);
     }
     let started = std::time::Instant::now();
-    let result = async { work.await.map_err(Into::into) }
+    let result = async { work.await.map_err(|e| crate::error::to_status(&e)) }
         .instrument(span.clone())
         .await;
     let code = result
@@ -196,30 +196,8 @@ pub async fn traced<T, E: Into<tonic::Status>>(
     result.map(tonic::Response::new)
 }
 
-/// INVALID_ARGUMENT with one `google.rpc.BadRequest` violation per field, which the
-/// gateway turns back into a problem's `errors`.
-pub fn invalid_argument(message: &str, errors: &[crate::problem::FieldError]) -> tonic::Status {
-    use tonic_types::{ErrorDetails, StatusExt};
-    let mut details = ErrorDetails::new();
-    for e in errors {
-        details.add_bad_request_violation(e.field.clone(), e.message.clone());
-    }
-    tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details)
-}
-
-/// The `domain` of hop's ErrorInfo details.
+/// The `domain` of hop's ErrorInfo details (see [`crate::error::to_status`]).
 pub const ERROR_DOMAIN: &str = "hop";
-
-/// INVALID_ARGUMENT for a value refused by policy rather than by shape: an ErrorInfo whose
-/// `reason` names the refusal (the gateway's problem type is `/problems/<reason>`) and one
-/// violation for the field.
-pub fn refused(reason: &str, error: &crate::problem::FieldError) -> tonic::Status {
-    use tonic_types::{ErrorDetails, StatusExt};
-    let mut details = ErrorDetails::new();
-    details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
-    details.add_bad_request_violation(error.field.clone(), error.message.clone());
-    tonic::Status::with_error_details(tonic::Code::InvalidArgument, &error.message, details)
-}
 
 /// The request id a caller sent in `metadata`, or "".
 pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> &str {

@@ -28,6 +28,7 @@
 
 pub mod codes;
 pub mod config;
+pub mod error;
 pub mod grpc;
 pub mod grpc_tls;
 pub mod health;

@@ -1,6 +1,8 @@
-//! The links service's errors, and the one place they become gRPC statuses.
+//! The links service's errors and which [`ErrorCode`] each is; `hop_kit::error` turns them
+//! into gRPC statuses.
 
 use crate::policy::Refusal;
+use hop_kit::error::{Backend, ErrorCode, ServiceError};
 use hop_kit::problem::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,15 +35,32 @@ impl LinksError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
     }
+}
 
-    pub fn code(&self) -> tonic::Code {
+impl ServiceError for LinksError {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::Invalid(_) | Self::Refused(_) => tonic::Code::InvalidArgument,
-            Self::AliasTaken(_) => tonic::Code::AlreadyExists,
-            Self::NotFound => tonic::Code::NotFound,
-            Self::Unauthenticated => tonic::Code::Unauthenticated,
-            Self::Unavailable(_) => tonic::Code::Unavailable,
-            Self::Internal(_) => tonic::Code::Internal,
+            Self::Invalid(_) | Self::Refused(_) => ErrorCode::Invalid,
+            Self::AliasTaken(_) => ErrorCode::AlreadyExists,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Self::Invalid(errors) => errors.clone(),
+            Self::Refused(refusal) => vec![FieldError::new("url", refusal.to_string())],
+            _ => Vec::new(),
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Refused(refusal) => Some(refusal.reason()),
+            _ => None,
         }
     }
 }
@@ -64,50 +83,13 @@ pub fn refused_or_invalid(
     }
 }
 
-impl From<deadpool_postgres::PoolError> for LinksError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        // Every pool error means no usable connection: timeouts, refused connects, a closed
-        // pool during shutdown.
-        Self::Unavailable(Box::new(e))
-    }
-}
-
-impl From<tokio_postgres::Error> for LinksError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        if hop_kit::postgres::is_transient(&e) {
-            Self::Unavailable(Box::new(e))
-        } else {
-            Self::Internal(Box::new(e))
-        }
-    }
-}
-
-impl From<hop_clicks::StoreError> for LinksError {
-    fn from(e: hop_clicks::StoreError) -> Self {
+impl From<Backend> for LinksError {
+    fn from(e: Backend) -> Self {
         match e {
-            hop_clicks::StoreError::Pool(e) => e.into(),
-            hop_clicks::StoreError::Query(e) => e.into(),
+            Backend::Unavailable(cause) => Self::Unavailable(cause),
+            Backend::Internal(cause) => Self::Internal(cause),
         }
     }
 }
 
-impl From<LinksError> for tonic::Status {
-    fn from(e: LinksError) -> Self {
-        match &e {
-            LinksError::Invalid(errors) => hop_kit::grpc::invalid_argument(&e.to_string(), errors),
-            LinksError::Refused(refusal) => hop_kit::grpc::refused(
-                refusal.reason(),
-                &FieldError::new("url", refusal.to_string()),
-            ),
-            LinksError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database_unavailable");
-                tonic::Status::new(e.code(), e.to_string())
-            }
-            LinksError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal_error");
-                tonic::Status::new(e.code(), e.to_string())
-            }
-            _ => tonic::Status::new(e.code(), e.to_string()),
-        }
-    }
-}
+hop_kit::from_backend!(LinksError);
