@@ -192,17 +192,7 @@ mod tests {
     #[test]
     fn every_problem_has_the_http_status_of_its_code_in_the_table() {
         use hop_kit::error::ErrorCode;
-        for code in [
-            ErrorCode::Invalid,
-            ErrorCode::NotFound,
-            ErrorCode::AlreadyExists,
-            ErrorCode::Unauthenticated,
-            ErrorCode::Forbidden,
-            ErrorCode::Overloaded,
-            ErrorCode::Timeout,
-            ErrorCode::Unavailable,
-            ErrorCode::Internal,
-        ] {
+        for code in ErrorCode::ALL {
             let problem = problem_from_status(&tonic::Status::new(code.grpc(), "m"));
             assert_eq!(problem.status, code.http(), "{code:?}");
         }

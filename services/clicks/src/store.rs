@@ -102,11 +102,7 @@ pub async fn write(tx: &Transaction<'_>, batch: &Batch) -> Result<(), tokio_post
 }
 
 /// Reads the rollups of link `link_id` for `query`.
-pub async fn read_stats(
-    pool: &Pool,
-    link_id: i64,
-    query: &StatsQuery,
-) -> Result<Stats, Backend> {
+pub async fn read_stats(pool: &Pool, link_id: i64, query: &StatsQuery) -> Result<Stats, Backend> {
     let client = pool.get().await?;
     let series = client
         .prepare_cached(
