@@ -162,3 +162,76 @@ async fn click_events_become_clicks_and_rollups() {
         "two distinct hours"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_and_dangling_references_are_refused_with_their_lines() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seed-users.csv"),
+        "id,username,email,created_at\n\
+         7,ada,ada@example.com,2025-01-01 00:00:00\n\
+         8,bob,ADA@example.com,2025-01-01 00:00:00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seed-urls.csv"),
+        "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n\
+         3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n\
+         4,9,abc123,https://example.com/y,Y,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seed-events.csv"),
+        "id,url_id,user_id,event_type,timestamp,details\n\
+         1,3,7,created,2025-01-01 00:00:00,{}\n\
+         1,5,,click,2025-01-03 10:15:00,\n",
+    )
+    .unwrap();
+    let error = run(&db.args, &Sources::in_dir(dir.path()), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "seed-users.csv line 3: email ada@example.com appears twice",
+        "seed-urls.csv line 3: short_code abc123 appears twice",
+        "seed-urls.csv line 3: user_id 9 is not in the users file",
+        "seed-events.csv line 3: id 1 appears twice",
+        "seed-events.csv line 3: url_id 5 is not in the urls file",
+        "5 malformed row(s); nothing was imported",
+    ] {
+        assert!(error.contains(expected), "{expected:?} in {error}");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM users").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM links").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM import_ledger").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_hop_gives_to_another_link_is_refused() {
+    let db = TestDb::new().await;
+    let sources = fixtures();
+    run(&db.args, &sources, false).await.unwrap();
+    db.client()
+        .await
+        .execute(
+            "UPDATE links SET target_url = 'https://elsewhere.example/' WHERE code = 'r10UYL'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let events = count(&db, "SELECT count(*) FROM import_ledger").await;
+    let error = run(&db.args, &sources, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("code r10UYL already belongs to another link"),
+        "{error}"
+    );
+    assert!(error.contains("nothing was imported"), "{error}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM import_ledger").await,
+        events
+    );
+}
