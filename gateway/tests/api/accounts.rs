@@ -305,6 +305,7 @@ fn claims_from(token: &str) -> Claims {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_is_limited_while_other_users_log_in() {
+    clear_of_a_window_edge().await;
     let app = spawn_app_with(test_settings()).await;
     app.account("target@example.com").await;
     app.account("bystander@example.com").await;
@@ -347,6 +348,7 @@ async fn a_login_flood_is_limited_while_other_users_log_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_per_ip_are_limited() {
+    clear_of_a_window_edge().await;
     let settings = test_settings();
     let settings = hop_gateway::Settings {
         rate_limit_register_ip: "2/3600".parse().unwrap(),
@@ -368,6 +370,7 @@ async fn registrations_per_ip_are_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_sessions_are_checked_with_the_auth_service() {
+    clear_of_a_window_edge().await;
     let mut redis = hop_testkit::RedisServer::start();
     let app = spawn_app_on_redis(test_settings(), &redis.url()).await;
     let (staying, _) = app.account("stays@example.com").await;
@@ -600,6 +603,7 @@ async fn the_deny_list_is_rebuilt_when_redis_comes_back_empty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_limit_per_account_holds_across_ips() {
+    clear_of_a_window_edge().await;
     let settings = hop_gateway::Settings {
         rate_limit_login_email: "4/60".parse().unwrap(),
         ..test_settings()
@@ -637,6 +641,7 @@ async fn a_login_limit_per_account_holds_across_ips() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipv6_clients_are_limited_by_their_64_and_mapped_ipv4_is_ipv4() {
+    clear_of_a_window_edge().await;
     let settings = hop_gateway::Settings {
         rate_limit_login_ip: "2/60".parse().unwrap(),
         ..test_settings()
@@ -671,6 +676,7 @@ async fn ipv6_clients_are_limited_by_their_64_and_mapped_ipv4_is_ipv4() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refreshes_per_ip_are_limited() {
+    clear_of_a_window_edge().await;
     let settings = hop_gateway::Settings {
         rate_limit_refresh_ip: "2/60".parse().unwrap(),
         ..test_settings()

@@ -308,3 +308,16 @@ pub fn fields(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Waits, when a minute is about to turn, until it has: rate limits count in fixed windows
+/// that start on the minute, so a test that counts up to a limit must not straddle one.
+pub async fn clear_of_a_window_edge() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into = now.as_millis() % 60_000;
+    let left = 60_000 - into;
+    if left < 15_000 {
+        tokio::time::sleep(Duration::from_millis(left as u64 + 100)).await;
+    }
+}

@@ -279,6 +279,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_creates_per_ip_are_limited() {
+    clear_of_a_window_edge().await;
     let app = spawn_app_with(hop_gateway::Settings {
         anonymous_links: true,
         rate_limit_create_anon_ip: "2/60".parse().unwrap(),
