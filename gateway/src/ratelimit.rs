@@ -9,7 +9,6 @@ use hop_kit::problem::Problem;
 use hop_kit::redis::Redis;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct RateLimiter {
     redis: Redis,
@@ -34,9 +33,7 @@ impl RateLimiter {
         let Limit::Per { count, window } = limit else {
             return Ok(());
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = hop_kit::time::unix_now().max(0) as u64;
         let window_secs = window.as_secs().max(1);
         let index = now / window_secs;
         let subject: String = subject.chars().take(300).collect();

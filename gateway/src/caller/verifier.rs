@@ -19,7 +19,7 @@ use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_revocations::Replica;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Tokens are accepted this long past `exp`, for clock skew between machines.
 pub const LEEWAY_SECS: u64 = 30;
@@ -99,9 +99,7 @@ impl Verifier {
             .unwrap_or_else(|p| p.into_inner())
             .max_lifetime()
             .max(0);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()) as i64;
+        let now = hop_kit::time::unix_now();
         // Past the last token of the session, clock skew included.
         let until = now
             .saturating_add(lifetime)
@@ -111,9 +109,7 @@ impl Verifier {
 
     /// The token's claims if its signature, algorithm, issuer, audience and expiry hold.
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthFailure> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()) as i64;
+        let now = hop_kit::time::unix_now();
         if let Some(claims) = self.verified.get(token) {
             return if now <= claims.exp + LEEWAY_SECS as i64 {
                 Ok(claims)

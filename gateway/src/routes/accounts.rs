@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use hop_proto::auth::v1 as pb;
 use serde::Serialize;
 
@@ -33,10 +33,11 @@ struct UserView {
 
 impl From<pb::User> for UserView {
     fn from(user: pb::User) -> Self {
-        let created_at = user.created_at.and_then(|t| {
-            DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
-                .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        });
+        let created_at = user
+            .created_at
+            .as_ref()
+            .and_then(hop_kit::time::from_proto)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
         Self {
             id: user.id,
             email: user.email,

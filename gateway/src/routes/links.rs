@@ -70,15 +70,8 @@ impl LinkView {
 }
 
 fn rfc3339(t: prost_types::Timestamp) -> Option<String> {
-    let t = DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)?;
+    let t = hop_kit::time::from_proto(&t)?;
     Some(t.to_rfc3339_opts(SecondsFormat::Millis, true))
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
 }
 
 /// `POST /links` and `POST /links/create`: `{url, alias?, title?, expires_at?, redirect_type?}`.
@@ -120,7 +113,7 @@ async fn create(
         url,
         alias,
         title,
-        expires_at: expires_at.map(timestamp),
+        expires_at: expires_at.map(hop_kit::time::to_proto),
         // Out of i32 range is as invalid as any other non-redirect status; links says so.
         redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
         actor_user_id: actor,
@@ -234,7 +227,7 @@ async fn update(
         // An empty title clears it.
         title: title.map(Option::unwrap_or_default),
         is_active,
-        expires_at: expires_at.flatten().map(timestamp),
+        expires_at: expires_at.flatten().map(hop_kit::time::to_proto),
         clear_expires_at: matches!(expires_at, Some(None)),
         redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
     };
@@ -286,7 +279,7 @@ async fn stats(
     let mut time = |field: &str, raw: Option<String>| {
         let raw = raw?;
         match DateTime::parse_from_rfc3339(&raw) {
-            Ok(t) => Some(timestamp(t.with_timezone(&Utc))),
+            Ok(t) => Some(hop_kit::time::to_proto(t.with_timezone(&Utc))),
             Err(_) => {
                 errors.push(FieldError::new(field, "must be an RFC 3339 timestamp"));
                 None

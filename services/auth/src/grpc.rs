@@ -37,10 +37,7 @@ fn user(user: User) -> pb::User {
         id: user.id.to_string(),
         email: user.email,
         username: user.username,
-        created_at: Some(prost_types::Timestamp {
-            seconds: user.created_at.timestamp(),
-            nanos: user.created_at.timestamp_subsec_nanos() as i32,
-        }),
+        created_at: Some(hop_kit::time::to_proto(user.created_at)),
     }
 }
 

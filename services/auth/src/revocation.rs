@@ -15,10 +15,11 @@
 use crate::store::Store;
 use chrono::Utc;
 use hop_kit::redis::Redis;
+use hop_kit::time::unix_now;
 use hop_revocations::{Publisher, Revocation};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -39,12 +40,6 @@ pub struct Revocations {
     /// Redis may lack a revocation (or the whole set): rebuild and announce soon.
     pending: Arc<AtomicBool>,
     wake: Arc<Notify>,
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Revocations {

@@ -44,6 +44,7 @@ pub mod service_auth;
 pub mod shutdown;
 pub mod telemetry;
 pub mod text;
+pub mod time;
 pub mod tls;
 pub mod token;
 

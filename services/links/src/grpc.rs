@@ -11,6 +11,7 @@ use crate::policy::TargetPolicy;
 use chrono::{DateTime, Utc};
 use hop_clicks::{StatsQuery, Unit};
 use hop_kit::metrics::RpcMetrics;
+use hop_kit::time::to_proto as timestamp;
 use hop_proto::links::v1 as pb;
 use std::future::Future;
 use std::sync::Arc;
@@ -225,16 +226,7 @@ fn actor(raw: &str) -> Result<Option<i64>, LinksError> {
         .map_err(|_| LinksError::invalid("actor_user_id", "must be a user id"))
 }
 
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
-
 fn from_timestamp(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, LinksError> {
-    u32::try_from(t.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+    hop_kit::time::from_proto(&t)
         .ok_or_else(|| LinksError::invalid(field, "is not a valid timestamp"))
 }

@@ -19,7 +19,7 @@ use http::{HeaderValue, StatusCode};
 use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The cache tiers' settings (environment variables listed in `hop --help`).
 #[derive(Debug, Clone, clap::Args)]
@@ -316,12 +316,7 @@ impl Resolver {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub use hop_kit::time::unix_now;
 
 #[cfg(test)]
 mod tests {

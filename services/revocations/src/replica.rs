@@ -17,10 +17,11 @@ use crate::Revocation;
 use crate::store::{channel_name, listed};
 use fred::prelude::*;
 use hop_kit::redis::Redis;
+use hop_kit::time::unix_now;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
@@ -33,12 +34,6 @@ pub const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Bound on one reload (a subscription that waits for a connection must not stall the
 /// replica).
 const RESYNC_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 #[derive(Default)]
 pub struct Replica {
