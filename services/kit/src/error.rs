@@ -12,6 +12,11 @@ use crate::problem::FieldError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The store errors [`Backend`] classifies, named here so [`from_backend!`](crate::from_backend)
+/// works in crates that do not depend on the drivers themselves.
+pub use deadpool_postgres::PoolError;
+pub use tokio_postgres::Error as PgError;
+
 /// What kind of failure an error is, as every caller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -206,14 +211,14 @@ impl From<tokio_postgres::Error> for Backend {
 #[macro_export]
 macro_rules! from_backend {
     ($error:ty) => {
-        impl From<deadpool_postgres::PoolError> for $error {
-            fn from(e: deadpool_postgres::PoolError) -> Self {
+        impl From<$crate::error::PoolError> for $error {
+            fn from(e: $crate::error::PoolError) -> Self {
                 Self::from($crate::error::Backend::from(e))
             }
         }
 
-        impl From<tokio_postgres::Error> for $error {
-            fn from(e: tokio_postgres::Error) -> Self {
+        impl From<$crate::error::PgError> for $error {
+            fn from(e: $crate::error::PgError) -> Self {
                 Self::from($crate::error::Backend::from(e))
             }
         }
