@@ -17,6 +17,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub use deadpool_postgres::PoolError;
 pub use tokio_postgres::Error as PgError;
 
+/// The `domain` of hop's ErrorInfo details.
+pub const ERROR_DOMAIN: &str = "hop";
+
 /// What kind of failure an error is, as every caller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -138,11 +141,7 @@ pub fn to_status(error: &impl ServiceError) -> tonic::Status {
     }
     let mut details = ErrorDetails::new();
     if let Some(reason) = reason {
-        details.set_error_info(
-            reason,
-            crate::grpc::ERROR_DOMAIN,
-            std::collections::HashMap::new(),
-        );
+        details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
     }
     for e in &fields {
         details.add_bad_request_violation(e.field.clone(), e.message.clone());

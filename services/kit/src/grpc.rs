@@ -197,7 +197,7 @@ pub async fn traced<T, E: crate::error::ServiceError>(
 }
 
 /// The `domain` of hop's ErrorInfo details (see [`crate::error::to_status`]).
-pub const ERROR_DOMAIN: &str = "hop";
+pub use crate::error::ERROR_DOMAIN;
 
 /// The request id a caller sent in `metadata`, or "".
 pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> &str {
