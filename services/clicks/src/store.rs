@@ -16,6 +16,10 @@ use tokio_postgres::types::Type;
 /// Rollup rows per upsert statement (see [`write`]).
 const UPSERT_CHUNK: usize = 4096;
 
+/// Raw rows per COPY statement: about a second of Postgres's work at its slowest here,
+/// so a large batch never runs into `DATABASE_TIMEOUT_MS` in one statement.
+const COPY_CHUNK: usize = 50_000;
+
 /// Writes `batch` in its own transaction: the raw rows by COPY, then the two rollup
 /// upserts. Nothing of a batch is written unless all of it is.
 pub async fn write_batch(pool: &Pool, batch: &Batch) -> Result<(), Backend> {
@@ -29,15 +33,11 @@ pub async fn write_batch(pool: &Pool, batch: &Batch) -> Result<(), Backend> {
 /// Writes `batch` inside the caller's transaction (`hop import` writes its clicks with
 /// the links and events they belong to).
 pub async fn write(tx: &Transaction<'_>, batch: &Batch) -> Result<(), tokio_postgres::Error> {
-    if batch.clicks == 0 {
+    if batch.clicks() == 0 {
         return Ok(());
     }
-    // COPY: the cheapest way into Postgres for many rows.
-    let sink = tx
-        .copy_in(
-            "COPY clicks (at, link_id, referrer_host, agent_class, country, clicks) FROM STDIN BINARY",
-        )
-        .await?;
+    // COPY: the cheapest way into Postgres for many rows, in statements of at most
+    // COPY_CHUNK rows, so each stays well inside the statement timeout.
     let types = [
         Type::TIMESTAMPTZ,
         Type::INT8,
@@ -46,26 +46,33 @@ pub async fn write(tx: &Transaction<'_>, batch: &Batch) -> Result<(), tokio_post
         Type::TEXT,
         Type::INT4,
     ];
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    let mut writer = std::pin::pin!(writer);
-    for row in &batch.raw {
-        writer
-            .as_mut()
-            .write(&[
-                &row.at,
-                &row.link_id,
-                &row.referrer,
-                &row.agent_class,
-                &row.country,
-                &row.clicks,
-            ])
+    for rows in batch.raw().chunks(COPY_CHUNK) {
+        let sink = tx
+            .copy_in(
+                "COPY clicks (at, link_id, referrer_host, agent_class, country, clicks) FROM STDIN BINARY",
+            )
             .await?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        let mut writer = std::pin::pin!(writer);
+        for row in rows {
+            writer
+                .as_mut()
+                .write(&[
+                    &row.at,
+                    &row.link_id,
+                    &row.referrer,
+                    &row.agent_class,
+                    &row.country,
+                    &row.clicks,
+                ])
+                .await?;
+        }
+        writer.finish().await?;
     }
-    writer.finish().await?;
     // The rollups in statements of at most UPSERT_CHUNK rows: a connection keeps its
     // buffers at the size of the largest message it sent, so one 50,000-row Bind message
     // would pin megabytes for the life of the connection.
-    let hourly = &batch.hourly;
+    let hourly = batch.hourly();
     for at in (0..hourly.links.len()).step_by(UPSERT_CHUNK) {
         let rows = at..(at + UPSERT_CHUNK).min(hourly.links.len());
         tx.execute(
@@ -81,7 +88,7 @@ pub async fn write(tx: &Transaction<'_>, batch: &Batch) -> Result<(), tokio_post
         )
         .await?;
     }
-    let referrers = &batch.referrers;
+    let referrers = batch.referrers();
     for at in (0..referrers.links.len()).step_by(UPSERT_CHUNK) {
         let rows = at..(at + UPSERT_CHUNK).min(referrers.links.len());
         tx.execute(

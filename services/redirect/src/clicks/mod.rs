@@ -6,9 +6,9 @@
 //! clicks and in bytes, and moves on; when either bound is reached the click is dropped
 //! and counted, never waited for. A copy, not a slice of the request: a slice would keep
 //! the whole request head it came from alive until the click is written. A background
-//! [`writer::ClickWriter`] takes batches at least once a second, has `hop-clicks` classify
-//! them (referrer host, agent class, country) and fold them, and writes each batch in one
-//! transaction through `hop_clicks::store`: the raw rows (identical clicks in the same
+//! [`writer::ClickWriter`] drains the buffer as it fills, has `hop-clicks` classify the
+//! clicks (referrer host, agent class, country) and fold them, and writes what it drained
+//! at least once a second, one transaction per interval, through `hop_clicks::store`: the raw rows (identical clicks in the same
 //! second folded into one row with a count), the hourly rollup per link and agent class,
 //! and the daily rollup per referrer. `hop_clicks::partitions` keeps the raw table's daily
 //! partitions ahead of time and drops old ones; the server runs it hourly.
@@ -40,9 +40,10 @@ pub struct ClickSettings {
     /// their number: long headers cannot grow the buffer past this.
     #[arg(long, env = "CLICK_BUFFER_BYTES", value_name = "CLICK_BUFFER_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(4096..=4_294_967_296))]
     pub click_buffer_bytes: u64,
-    /// Most clicks written in one batch (one transaction). Larger batches fold more
+    /// Most clicks written in one batch (one transaction). Everything drained within a
+    /// flush interval is one batch unless it reaches this; larger batches fold more
     /// clicks into each raw row and each rollup row.
-    #[arg(long, env = "CLICK_BATCH_MAX", value_name = "CLICK_BATCH_MAX", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "CLICK_BATCH_MAX", value_name = "CLICK_BATCH_MAX", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub click_batch_max: u64,
     /// Longest a click waits in memory before its batch is written, in ms.
     #[arg(long, env = "CLICK_FLUSH_MS", value_name = "CLICK_FLUSH_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
@@ -69,7 +70,7 @@ impl Default for ClickSettings {
             clicks_enabled: true,
             click_buffer_size: 100_000,
             click_buffer_bytes: 32 * 1024 * 1024,
-            click_batch_max: 50_000,
+            click_batch_max: 200_000,
             click_flush_ms: 1000,
             click_country_header: None,
             click_trusted_proxies: Nets::default(),
