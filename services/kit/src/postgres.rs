@@ -277,3 +277,16 @@ fn describe(config: &tokio_postgres::Config) -> String {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
 }
+
+/// A temporary table that bulk rows are copied into (binary `COPY`) inside a transaction,
+/// before one set-based statement moves them where they belong. The owner of the target
+/// table defines it, so its columns are written down once.
+#[derive(Debug, Clone, Copy)]
+pub struct StageTable {
+    /// `CREATE TEMP TABLE ... ON COMMIT DROP`.
+    pub create: &'static str,
+    /// `COPY ... FROM STDIN BINARY`, naming the columns in the order of `types`.
+    pub copy: &'static str,
+    /// The copied columns' types.
+    pub types: &'static [tokio_postgres::types::Type],
+}

@@ -13,7 +13,8 @@
 //!   private addresses unless allowed).
 //! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
 //! - [`store`]: every SQL statement of the service, against its `links`, `link_events` and
-//!   the `link_ids` sequence (stats are read by `hop-clicks`).
+//!   the `link_ids` sequence (stats are read by `hop-clicks`); [`import`]: the links and
+//!   events `hop import` brings in, added in bulk.
 //! - [`writer`]: batches concurrent creates into one INSERT and one commit.
 //! - the read model (each link written through to Redis, its code announced) is
 //!   `hop-read-model`'s [`hop_read_model::Writer`].
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod edit;
 pub mod error;
 pub mod grpc;
+pub mod import;
 pub mod mint;
 pub mod model;
 pub mod policy;

@@ -11,62 +11,61 @@ use tokio_postgres::Transaction;
 /// row in line order.
 struct Check {
     file: &'static str,
-    query: &'static str,
+    query: String,
 }
 
-const CHECKS: [Check; 8] = [
+/// Rows of `table` (staged from `file`) whose `column` an earlier row already has,
+/// reported as `label <value> appears twice`.
+fn duplicates(file: &'static str, table: &str, column: &str, label: &str) -> Check {
     Check {
-        file: "seed-users.csv",
-        query: "SELECT line, 'id ' || id || ' appears twice' FROM ( \
-                  SELECT line, id, row_number() OVER (PARTITION BY id ORDER BY line) AS n \
-                  FROM stage_users) t WHERE n > 1",
-    },
+        file,
+        query: format!(
+            "SELECT line, '{label} ' || {column} || ' appears twice' FROM ( \
+               SELECT line, {column}, row_number() OVER (PARTITION BY {column} ORDER BY line) AS n \
+               FROM {table}) t WHERE n > 1"
+        ),
+    }
+}
+
+/// Rows of `table` (staged from `file`) whose `column` names no `id` of `target`
+/// (staged from `target_file`); a NULL `column` refers to nothing and passes.
+fn dangling(
+    file: &'static str,
+    table: &str,
+    column: &str,
+    target: &str,
+    target_file: &str,
+) -> Check {
     Check {
-        file: "seed-urls.csv",
-        query: "SELECT line, 'id ' || id || ' appears twice' FROM ( \
-                  SELECT line, id, row_number() OVER (PARTITION BY id ORDER BY line) AS n \
-                  FROM stage_urls) t WHERE n > 1",
-    },
-    Check {
-        file: "seed-events.csv",
-        query: "SELECT line, 'id ' || id || ' appears twice' FROM ( \
-                  SELECT line, id, row_number() OVER (PARTITION BY id ORDER BY line) AS n \
-                  FROM stage_events) t WHERE n > 1",
-    },
-    Check {
-        file: "seed-users.csv",
-        query: "SELECT line, 'email ' || email || ' appears twice' FROM ( \
-                  SELECT line, email, row_number() OVER (PARTITION BY email ORDER BY line) AS n \
-                  FROM stage_users) t WHERE n > 1",
-    },
-    Check {
-        file: "seed-urls.csv",
-        query: "SELECT line, 'short_code ' || code || ' appears twice' FROM ( \
-                  SELECT line, code, row_number() OVER (PARTITION BY code ORDER BY line) AS n \
-                  FROM stage_urls) t WHERE n > 1",
-    },
-    Check {
-        file: "seed-urls.csv",
-        query: "SELECT line, 'user_id ' || user_id || ' is not in the users file' FROM stage_urls u \
-                WHERE NOT EXISTS (SELECT 1 FROM stage_users s WHERE s.id = u.user_id)",
-    },
-    Check {
-        file: "seed-events.csv",
-        query: "SELECT line, 'url_id ' || url_id || ' is not in the urls file' FROM stage_events e \
-                WHERE NOT EXISTS (SELECT 1 FROM stage_urls s WHERE s.id = e.url_id)",
-    },
-    Check {
-        file: "seed-events.csv",
-        query: "SELECT line, 'user_id ' || user_id || ' is not in the users file' FROM stage_events e \
-                WHERE e.user_id IS NOT NULL \
-                  AND NOT EXISTS (SELECT 1 FROM stage_users s WHERE s.id = e.user_id)",
-    },
-];
+        file,
+        query: format!(
+            "SELECT line, '{column} ' || {column} || ' is not in the {target_file} file' FROM {table} r \
+             WHERE r.{column} IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.id = r.{column})"
+        ),
+    }
+}
+
+fn checks() -> [Check; 8] {
+    const USERS: &str = "seed-users.csv";
+    const URLS: &str = "seed-urls.csv";
+    const EVENTS: &str = "seed-events.csv";
+    [
+        duplicates(USERS, "stage_users", "id", "id"),
+        duplicates(URLS, "stage_urls", "id", "id"),
+        duplicates(EVENTS, "stage_events", "id", "id"),
+        duplicates(USERS, "stage_users", "email", "email"),
+        duplicates(URLS, "stage_urls", "code", "short_code"),
+        dangling(URLS, "stage_urls", "user_id", "stage_users", "users"),
+        dangling(EVENTS, "stage_events", "url_id", "stage_urls", "urls"),
+        dangling(EVENTS, "stage_events", "user_id", "stage_users", "users"),
+    ]
+}
 
 /// Duplicates and dangling references; an error listing them (nothing is written then).
 pub async fn across_rows(tx: &Transaction<'_>) -> anyhow::Result<()> {
     let mut problems = Problems::default();
-    for check in &CHECKS {
+    for check in checks() {
         let sql = format!(
             "SELECT line, message, count(*) OVER () FROM ({}) AS p(line, message) ORDER BY line LIMIT {SHOWN_ERRORS}",
             check.query
@@ -83,26 +82,16 @@ pub async fn across_rows(tx: &Transaction<'_>) -> anyhow::Result<()> {
     problems.into_result()
 }
 
-/// Codes of the export that hop already gives to a link pointing elsewhere.
+/// Codes of the export that hop already gives to a link pointing elsewhere (asked of the
+/// links' owner).
 pub async fn codes_taken(tx: &Transaction<'_>) -> anyhow::Result<()> {
-    let sql = format!(
-        "SELECT s.line, s.code, count(*) OVER () FROM stage_urls s JOIN links l ON l.code = s.code \
-         WHERE l.target_url <> s.url ORDER BY s.line LIMIT {SHOWN_ERRORS}"
-    );
-    let rows = tx.query(&sql, &[]).await?;
-    let Some(first) = rows.first() else {
+    let (taken, total) = hop_links::import::codes_taken(tx, SHOWN_ERRORS as i64).await?;
+    if total == 0 {
         return Ok(());
-    };
-    let total: i64 = first.get(2);
-    let listed: Vec<String> = rows
+    }
+    let listed: Vec<String> = taken
         .iter()
-        .map(|r| {
-            format!(
-                "line {}: code {} already belongs to another link",
-                r.get::<_, i64>(0),
-                r.get::<_, String>(1)
-            )
-        })
+        .map(|(line, code)| format!("line {line}: code {code} already belongs to another link"))
         .collect();
     let more = match total as usize - listed.len() {
         0 => String::new(),

@@ -27,6 +27,7 @@ mod rows;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use hop_kit::config::DatabaseArgs;
+use hop_kit::postgres::StageTable;
 use indicatif::{ProgressBar, ProgressStyle};
 use rows::{Problems, Reader};
 use std::path::{Path, PathBuf};
@@ -74,14 +75,23 @@ pub struct Summary {
     pub events_present: u64,
 }
 
-/// The temporary tables rows are staged in (dropped at commit or rollback).
-const STAGE: &str = "\
-    SET LOCAL work_mem = '64MB'; \
-    CREATE TEMP TABLE stage_users (line bigint, id bigint, username text, email text, created_at timestamptz) ON COMMIT DROP; \
-    CREATE TEMP TABLE stage_urls (line bigint, id bigint, user_id bigint, code text, url text, title text, \
-        is_active boolean, created_at timestamptz, updated_at timestamptz) ON COMMIT DROP; \
-    CREATE TEMP TABLE stage_events (line bigint, id bigint, url_id bigint, user_id bigint, kind text, \
-        at timestamptz, details jsonb) ON COMMIT DROP;";
+/// Where the export's events are staged: the non-click ones go to `hop-links`, the clicks
+/// to `hop-clicks` (users and links are staged in their owners' tables,
+/// [`hop_auth::import::STAGE`] and [`hop_links::import::STAGE`]).
+const STAGE_EVENTS: StageTable = StageTable {
+    create: "CREATE TEMP TABLE stage_events (line bigint, id bigint, url_id bigint, user_id bigint, \
+             kind text, at timestamptz, details jsonb) ON COMMIT DROP",
+    copy: "COPY stage_events (line, id, url_id, user_id, kind, at, details) FROM STDIN BINARY",
+    types: &[
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TIMESTAMPTZ,
+        Type::JSONB,
+    ],
+};
 
 /// Imports `sources` into the database of `db` (migrating it first).
 pub async fn run(
@@ -108,16 +118,22 @@ pub async fn run(
         .context("connecting to PostgreSQL")?;
     tokio::spawn(connection);
     let tx = client.transaction().await?;
-    debug_assert!(STAGE.contains(WORK_MEM));
-    tx.batch_execute(STAGE).await.context("staging")?;
+    tx.batch_execute(&format!("SET LOCAL work_mem = '{WORK_MEM}'"))
+        .await?;
+    for table in [
+        hop_auth::import::STAGE,
+        hop_links::import::STAGE,
+        STAGE_EVENTS,
+    ] {
+        tx.batch_execute(table.create).await.context("staging")?;
+    }
 
     let progress = Progress::new(show_progress, total_bytes);
     let mut problems = Problems::default();
-    let staged = Staged {
-        users: stage_users(&tx, users, &mut problems, &progress).await?,
-        urls: stage_urls(&tx, urls, &mut problems, &progress).await?,
-        events: stage_events(&tx, events, &mut problems, &progress).await?,
-    };
+    let staged_users = stage_users(&tx, users, &mut problems, &progress).await?;
+    // (The links' owner counts the staged links it matches and adds.)
+    stage_urls(&tx, urls, &mut problems, &progress).await?;
+    let staged_events = stage_events(&tx, events, &mut problems, &progress).await?;
     // Rows that are wrong on their own first; then what only all of them together show.
     problems.into_result()?;
     progress.phase("checking");
@@ -128,24 +144,17 @@ pub async fn run(
 
     let mut summary = Summary::default();
     progress.phase("writing users");
-    write_users(&tx, staged.users, &mut summary).await?;
+    write_users(&tx, staged_users, &mut summary).await?;
     progress.phase("writing links");
-    write_links(&tx, staged.urls, &mut summary).await?;
+    write_links(&tx, &mut summary).await?;
     progress.phase("writing events");
-    write_events(&tx, staged.events, &mut summary).await?;
+    write_events(&tx, staged_events, &mut summary).await?;
     progress.phase("writing clicks");
     write_clicks(&tx, &mut summary, &progress).await?;
     progress.phase("committing");
     tx.commit().await.context("committing the import")?;
     progress.finish();
     Ok(summary)
-}
-
-/// How many rows of each file were staged.
-struct Staged {
-    users: u64,
-    urls: u64,
-    events: u64,
 }
 
 /// A bar over the bytes of the export while it is read, then a spinner per phase.
@@ -188,18 +197,12 @@ impl Progress {
     }
 }
 
-/// A staging table: its COPY statement and its columns' types (the line number first).
-struct Table {
-    copy: &'static str,
-    types: &'static [Type],
-}
-
 /// Copies each good row of `reader` into `table` (binary COPY, one statement per file);
 /// `parse` checks a record, `values` gives its values after the line number.
 async fn stage<T>(
     tx: &Transaction<'_>,
     mut reader: Reader,
-    table: Table,
+    table: StageTable,
     problems: &mut Problems,
     progress: &Progress,
     parse: impl Fn(&csv::StringRecord) -> Result<T, String>,
@@ -242,16 +245,7 @@ async fn stage_users(
     stage(
         tx,
         reader,
-        Table {
-            copy: "COPY stage_users (line, id, username, email, created_at) FROM STDIN BINARY",
-            types: &[
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TIMESTAMPTZ,
-            ],
-        },
+        hop_auth::import::STAGE,
         problems,
         progress,
         rows::user,
@@ -269,21 +263,7 @@ async fn stage_urls(
     stage(
         tx,
         reader,
-        Table {
-            copy: "COPY stage_urls (line, id, user_id, code, url, title, is_active, created_at, \
-                   updated_at) FROM STDIN BINARY",
-            types: &[
-                Type::INT8,
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::BOOL,
-                Type::TIMESTAMPTZ,
-                Type::TIMESTAMPTZ,
-            ],
-        },
+        hop_links::import::STAGE,
         problems,
         progress,
         rows::url,
@@ -312,18 +292,7 @@ async fn stage_events(
     stage(
         tx,
         reader,
-        Table {
-            copy: "COPY stage_events (line, id, url_id, user_id, kind, at, details) FROM STDIN BINARY",
-            types: &[
-                Type::INT8,
-                Type::INT8,
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::TIMESTAMPTZ,
-                Type::JSONB,
-            ],
-        },
+        STAGE_EVENTS,
         problems,
         progress,
         rows::event,
@@ -332,99 +301,32 @@ async fn stage_events(
     .await
 }
 
-/// Users by email, and the map from source user id to hop user id (`map_users`).
+/// Users by email, through their owner (which leaves `map_users` for the links).
 async fn write_users(
     tx: &Transaction<'_>,
     staged: u64,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let added = tx
-        .execute(
-            "INSERT INTO users (email, username, password_hash, created_at, updated_at) \
-             SELECT email, username, NULL, created_at, created_at FROM stage_users ORDER BY line \
-             ON CONFLICT (email) DO NOTHING",
-            &[],
-        )
+    let added = hop_auth::import::add_staged(tx)
         .await
         .context("importing users")?;
     summary.users_added = added;
     summary.users_present = staged - added;
-    tx.batch_execute(
-        "CREATE TEMP TABLE map_users ON COMMIT DROP AS \
-           SELECT s.id AS source_id, u.id AS user_id FROM stage_users s JOIN users u ON u.email = s.email; \
-         ANALYZE map_users;",
-    )
-    .await?;
     Ok(())
 }
 
-/// Links by code, with ids leased in whole blocks of `link_ids` (so imported links never
-/// collide with minted ones), and the map from source url id to link id (`map_links`).
-async fn write_links(
-    tx: &Transaction<'_>,
-    staged: u64,
-    summary: &mut Summary,
-) -> anyhow::Result<()> {
-    // Links already in hop (a second run), before any is added.
-    tx.batch_execute(
-        "CREATE TEMP TABLE map_links ON COMMIT DROP AS \
-           SELECT s.id AS source_id, l.id AS link_id FROM stage_urls s JOIN links l ON l.code = s.code; \
-         ANALYZE map_links;",
-    )
-    .await?;
-    let present: i64 = tx
-        .query_one("SELECT count(*) FROM map_links", &[])
-        .await?
-        .get(0);
-    let fresh = staged as i64 - present;
-    summary.links_present = present as u64;
-    if fresh == 0 {
-        return Ok(());
-    }
-    let size: i64 = tx
-        .query_one(
-            "SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'link_ids'::regclass",
-            &[],
-        )
-        .await?
-        .get(0);
-    let size = size.max(1);
-    let blocks = (fresh + size - 1) / size;
-    tx.execute(
-        "CREATE TEMP TABLE id_blocks ON COMMIT DROP AS \
-           SELECT b - 1 AS block, nextval('link_ids') AS start FROM generate_series(1, $1::bigint) AS b",
-        &[&blocks],
-    )
-    .await?;
-    // Numbered in code order: ids then grow with codes, so both unique indexes of `links`
-    // are filled from one end instead of at random. (`size` is the sequence's increment,
-    // an integer read above: inlined, since CREATE TABLE AS takes no parameters.)
-    tx.batch_execute(&format!(
-        "CREATE TEMP TABLE new_links ON COMMIT DROP AS \
-           SELECT b.start + f.k % {size} AS link_id, f.* FROM ( \
-             SELECT s.*, row_number() OVER (ORDER BY s.code) - 1 AS k FROM stage_urls s \
-             WHERE NOT EXISTS (SELECT 1 FROM map_links m WHERE m.source_id = s.id)) f \
-           JOIN id_blocks b ON b.block = f.k / {size};"
-    ))
-    .await?;
-    summary.links_added = tx
-        .execute(
-            "INSERT INTO links (id, code, target_url, title, owner_id, is_active, created_at, updated_at) \
-             SELECT n.link_id, n.code, n.url, n.title, m.user_id, n.is_active, n.created_at, \
-                    greatest(n.updated_at, n.created_at) \
-             FROM new_links n LEFT JOIN map_users m ON m.source_id = n.user_id \
-             ORDER BY n.k",
-            &[],
-        )
+/// Links by code, through their owner (which leaves `map_links` for the events).
+async fn write_links(tx: &Transaction<'_>, summary: &mut Summary) -> anyhow::Result<()> {
+    let links = hop_links::import::add_staged(tx)
         .await
         .context("importing links")?;
-    tx.batch_execute("INSERT INTO map_links SELECT id, link_id FROM new_links; ANALYZE map_links;")
-        .await?;
+    summary.links_added = links.added;
+    summary.links_present = links.present;
     Ok(())
 }
 
 /// Events by source id, through the ledger: those not imported before (`fresh_events`),
-/// the non-click ones into `link_events`.
+/// the non-click ones into `link_events` through their owner.
 async fn write_events(
     tx: &Transaction<'_>,
     staged: u64,
@@ -444,15 +346,7 @@ async fn write_events(
         .await?
         .get(0);
     summary.events_present = staged - fresh as u64;
-    summary.events_added = tx
-        .execute(
-            "INSERT INTO link_events (link_id, user_id, kind, at, details) \
-             SELECT ml.link_id, mu.user_id, e.kind, e.at, e.details \
-             FROM fresh_events e JOIN map_links ml ON ml.source_id = e.url_id \
-             LEFT JOIN map_users mu ON mu.source_id = e.user_id \
-             WHERE e.kind <> 'click' ORDER BY ml.link_id, e.at",
-            &[],
-        )
+    summary.events_added = hop_links::import::add_events(tx)
         .await
         .context("importing link events")?;
     Ok(())

@@ -1,0 +1,147 @@
+//! Links and link events brought in by `hop import`: staged in bulk inside the import's
+//! transaction, then added in set-based statements. The importer parses and checks the
+//! export's rows and copies them into [`STAGE`]; what becomes of them in `links` and
+//! `link_events`, and how their ids are leased from `link_ids`, is decided here, beside
+//! the service's other statements on those tables ([`crate::store`]).
+//!
+//! The contract with the importer, all temporary tables of its transaction:
+//! - it fills `stage_urls (line, id, user_id, code, url, title, is_active, created_at,
+//!   updated_at)`, one row per link of the export (`id` and `user_id` are the export's
+//!   own ids, `line` the row's line in its file);
+//! - `map_users (source_id, user_id)` is there before [`add_staged`] runs
+//!   (`hop_auth::import::add_staged` leaves it);
+//! - [`add_staged`] leaves `map_links (source_id, link_id)`: each export link id with the
+//!   hop link it is now;
+//! - [`add_events`] reads `fresh_events (url_id, user_id, kind, at, details)`: the
+//!   export's events not imported before, clicks among them (those are `hop-clicks`'s).
+
+use hop_kit::postgres::StageTable;
+use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
+
+/// Where the importer copies the export's links.
+pub const STAGE: StageTable = StageTable {
+    create: "CREATE TEMP TABLE stage_urls (line bigint, id bigint, user_id bigint, code text, \
+             url text, title text, is_active boolean, created_at timestamptz, \
+             updated_at timestamptz) ON COMMIT DROP",
+    copy: "COPY stage_urls (line, id, user_id, code, url, title, is_active, created_at, \
+           updated_at) FROM STDIN BINARY",
+    types: &[
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BOOL,
+        Type::TIMESTAMPTZ,
+        Type::TIMESTAMPTZ,
+    ],
+};
+
+/// Staged links whose code hop already gives to a link that points elsewhere: the first
+/// `limit` as `(line, code)` in line order, and how many there are in all.
+pub async fn codes_taken(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<(Vec<(i64, String)>, u64), tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT s.line, s.code, count(*) OVER () FROM stage_urls s JOIN links l ON l.code = s.code \
+             WHERE l.target_url <> s.url ORDER BY s.line LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    let total = rows.first().map_or(0, |r| r.get::<_, i64>(2)) as u64;
+    let listed = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok((listed, total))
+}
+
+/// What [`add_staged`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    pub added: u64,
+    /// Staged links whose code hop had already (a second run): matched, not added.
+    pub present: u64,
+}
+
+/// Adds the staged links whose code hop does not have yet, with ids leased in whole
+/// blocks of `link_ids` (so imported links never collide with minted ones), owned by the
+/// hop user `map_users` gives their export user, and maps every staged link to its hop id.
+pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::Error> {
+    // Links already in hop (a second run), before any is added.
+    tx.batch_execute(
+        "CREATE TEMP TABLE map_links ON COMMIT DROP AS \
+           SELECT s.id AS source_id, l.id AS link_id FROM stage_urls s JOIN links l ON l.code = s.code; \
+         ANALYZE map_links;",
+    )
+    .await?;
+    let counts = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM map_links), (SELECT count(*) FROM stage_urls)",
+            &[],
+        )
+        .await?;
+    let (present, staged): (i64, i64) = (counts.get(0), counts.get(1));
+    let fresh = staged - present;
+    let mut outcome = Added {
+        added: 0,
+        present: present as u64,
+    };
+    if fresh == 0 {
+        return Ok(outcome);
+    }
+    let size: i64 = tx
+        .query_one(
+            "SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'link_ids'::regclass",
+            &[],
+        )
+        .await?
+        .get(0);
+    let size = size.max(1);
+    let blocks = (fresh + size - 1) / size;
+    tx.execute(
+        "CREATE TEMP TABLE id_blocks ON COMMIT DROP AS \
+           SELECT b - 1 AS block, nextval('link_ids') AS start FROM generate_series(1, $1::bigint) AS b",
+        &[&blocks],
+    )
+    .await?;
+    // Numbered in code order: ids then grow with codes, so both unique indexes of `links`
+    // are filled from one end instead of at random. (`size` is the sequence's increment,
+    // an integer read above: inlined, since CREATE TABLE AS takes no parameters.)
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE new_links ON COMMIT DROP AS \
+           SELECT b.start + f.k % {size} AS link_id, f.* FROM ( \
+             SELECT s.*, row_number() OVER (ORDER BY s.code) - 1 AS k FROM stage_urls s \
+             WHERE NOT EXISTS (SELECT 1 FROM map_links m WHERE m.source_id = s.id)) f \
+           JOIN id_blocks b ON b.block = f.k / {size};"
+    ))
+    .await?;
+    outcome.added = tx
+        .execute(
+            "INSERT INTO links (id, code, target_url, title, owner_id, is_active, created_at, updated_at) \
+             SELECT n.link_id, n.code, n.url, n.title, m.user_id, n.is_active, n.created_at, \
+                    greatest(n.updated_at, n.created_at) \
+             FROM new_links n LEFT JOIN map_users m ON m.source_id = n.user_id \
+             ORDER BY n.k",
+            &[],
+        )
+        .await?;
+    tx.batch_execute("INSERT INTO map_links SELECT id, link_id FROM new_links; ANALYZE map_links;")
+        .await?;
+    Ok(outcome)
+}
+
+/// Adds the fresh events that are not clicks to `link_events`, on the hop link and user
+/// they map to. Returns how many were added.
+pub async fn add_events(tx: &Transaction<'_>) -> Result<u64, tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO link_events (link_id, user_id, kind, at, details) \
+         SELECT ml.link_id, mu.user_id, e.kind, e.at, e.details \
+         FROM fresh_events e JOIN map_links ml ON ml.source_id = e.url_id \
+         LEFT JOIN map_users mu ON mu.source_id = e.user_id \
+         WHERE e.kind <> 'click' ORDER BY ml.link_id, e.at",
+        &[],
+    )
+    .await
+}
