@@ -51,6 +51,32 @@ pub struct Config {
     pub http: hop_kit::serve::HttpLimits,
 }
 
+#[cfg(feature = "testsuite")]
+impl Config {
+    /// A gateway for tests in front of `links_url` and `auth_url`: a free loopback port,
+    /// plain-text gRPC, the default HTTP limits and a 1 s shutdown grace. Change what a
+    /// test needs with `..`.
+    pub fn for_test(
+        links_url: &str,
+        auth_url: &str,
+        settings: Settings,
+        redis: RedisArgs,
+        secret: Secret,
+    ) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            links_url: links_url.into(),
+            auth_url: auth_url.into(),
+            settings,
+            secret,
+            tls: None,
+            redis,
+            shutdown_grace: Duration::from_secs(1),
+            http: hop_kit::serve::HttpLimits::default(),
+        }
+    }
+}
+
 /// The gateway without a listener: state, health and router. `hop up` mounts
 /// [`Gateway::router`] behind its own front listener.
 pub struct Gateway {

@@ -411,19 +411,18 @@ async fn with_redis_down_sessions_are_checked_with_the_auth_service() {
     redis.restart();
     let sid = session_of(&leaving);
     let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
-    let mut listed = false;
-    for _ in 0..100 {
-        let now = chrono::Utc::now().timestamp();
-        let live = hop_revocations::listed(&client, now)
-            .await
-            .unwrap_or_default();
-        if live.iter().any(|r| r.session_id == sid) {
-            listed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(listed, "the deferred revocation reached Redis");
+    hop_testkit::until(
+        "the deferred revocation reached Redis",
+        std::time::Duration::from_secs(5),
+        || async {
+            let now = chrono::Utc::now().timestamp();
+            let live = hop_revocations::listed(&client, now)
+                .await
+                .unwrap_or_default();
+            live.iter().any(|r| r.session_id == sid)
+        },
+    )
+    .await;
     // Once the replica has resynced, it refuses the session on its own: even with the
     // auth service gone, the answer stays 401.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
@@ -455,15 +454,15 @@ async fn a_logout_through_one_gateway_ends_the_session_at_every_gateway() {
         }
     };
     // The other gateway accepts the token (and has its replica in sync).
-    let mut accepted = false;
-    for _ in 0..100 {
-        if me_at_other(token.clone()).await == 200 {
-            accepted = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(accepted);
+    hop_testkit::until(
+        "the other gateway accepts the token",
+        std::time::Duration::from_secs(2),
+        || {
+            let asked = me_at_other(token.clone());
+            async move { asked.await == 200 }
+        },
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     assert_eq!(
@@ -472,17 +471,15 @@ async fn a_logout_through_one_gateway_ends_the_session_at_every_gateway() {
             .status(),
         204
     );
-    let logged_out = std::time::Instant::now();
-    loop {
-        if me_at_other(token.clone()).await == 401 {
-            break;
-        }
-        assert!(
-            logged_out.elapsed() < std::time::Duration::from_millis(250),
-            "the other gateway still accepts a logged-out session"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    hop_testkit::until(
+        "the other gateway refuses the logged-out session, within 250 ms",
+        std::time::Duration::from_millis(250),
+        || {
+            let asked = me_at_other(token.clone());
+            async move { asked.await == 401 }
+        },
+    )
+    .await;
 }
 
 async fn login_as(app: &TestApp, email: &str) -> String {
@@ -528,17 +525,18 @@ async fn a_logout_holds_for_the_very_next_request_at_every_gateway() {
     };
     // Both gateways up, their replicas loaded.
     let token = login_as(&app, "looper@example.com").await;
-    for _ in 0..100 {
-        if me_at(other.as_str(), token.as_str())
-            .await
-            .unwrap()
-            .status()
-            == 200
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    hop_testkit::until(
+        "the other gateway accepts the token",
+        std::time::Duration::from_secs(2),
+        || async {
+            me_at(other.as_str(), token.as_str())
+                .await
+                .unwrap()
+                .status()
+                == 200
+        },
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     for round in 0..50 {
         let token = login_as(&app, "looper@example.com").await;
@@ -585,19 +583,18 @@ async fn the_deny_list_is_rebuilt_when_redis_comes_back_empty() {
     redis.restart();
     let sid = session_of(&token);
     let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
-    let mut listed = false;
-    for _ in 0..100 {
-        let now = chrono::Utc::now().timestamp();
-        let live = hop_revocations::listed(&client, now)
-            .await
-            .unwrap_or_default();
-        if live.iter().any(|r| r.session_id == sid) {
-            listed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(listed, "the revocation is back in Redis");
+    hop_testkit::until(
+        "the revocation is back in Redis",
+        std::time::Duration::from_secs(5),
+        || async {
+            let now = chrono::Utc::now().timestamp();
+            let live = hop_revocations::listed(&client, now)
+                .await
+                .unwrap_or_default();
+            live.iter().any(|r| r.session_id == sid)
+        },
+    )
+    .await;
     problem(authed_me(&app, &token).await, 401).await;
 }
 

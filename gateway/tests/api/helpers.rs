@@ -156,51 +156,31 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
     let db = TestDb::new().await;
     let stop = CancellationToken::new();
     let links = hop_links::build(hop_links::Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: None,
         public_base_url: PUBLIC_BASE_URL.into(),
-        targets: hop_links::policy::TargetSettings::default(),
-        public_listeners: Vec::new(),
-        secret: Secret::parse(SECRET).unwrap(),
-        database: db.args.clone(),
-        redis: redis.clone(),
-        reflection: false,
-        tls: None,
-        shutdown_grace: Duration::from_secs(1),
+        ..hop_links::Config::for_test(
+            db.args.clone(),
+            redis.clone(),
+            Secret::parse(SECRET).unwrap(),
+        )
     })
     .await
     .unwrap();
     let links_url = format!("http://{}", links.grpc_addr());
     tokio::spawn(links.run(stop.clone().cancelled_owned()));
-    let auth = hop_auth::build(hop_auth::Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: None,
-        secret: Secret::parse(SECRET).unwrap(),
-        signing_key_file: None,
-        previous_key_file: None,
-        tokens: hop_auth::Settings::test_defaults().tokens(),
-        hash_concurrency: 2,
-        hash_queue_timeout: Duration::from_secs(10),
-        database: db.args.clone(),
-        redis: redis.clone(),
-        reflection: false,
-        tls: None,
-        shutdown_grace: Duration::from_secs(1),
-    })
+    let auth = hop_auth::build(hop_auth::Config::for_test(
+        db.args.clone(),
+        redis.clone(),
+        Secret::parse(SECRET).unwrap(),
+    ))
     .await
     .unwrap();
     let auth_url = format!("http://{}", auth.grpc_addr());
     tokio::spawn(auth.run(stop.clone().cancelled_owned()));
     let api = spawn_gateway_with(&links_url, &auth_url, settings, redis.clone(), &stop).await;
-    let redirect = hop_redirect::build(hop_redirect::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        cache: hop_redirect::CacheSettings::default(),
-        clicks: hop_redirect::ClickSettings::default(),
-        database: db.args.clone(),
-        redis: redis.clone(),
-        shutdown_grace: Duration::from_secs(1),
-        http: hop_kit::serve::HttpLimits::default(),
-    })
+    let redirect = hop_redirect::build(hop_redirect::Config::for_test(
+        db.args.clone(),
+        redis.clone(),
+    ))
     .await
     .unwrap();
     let redirect_url = format!("http://{}", redirect.addr());
@@ -247,20 +227,17 @@ pub async fn spawn_gateway_with(
     redis: RedisArgs,
     stop: &CancellationToken,
 ) -> String {
-    let gateway = hop_gateway::build(hop_gateway::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        links_url: links_url.into(),
-        auth_url: auth_url.into(),
-        secret: Secret::parse(SECRET).unwrap(),
-        tls: None,
-        settings: Settings {
-            body_limit_bytes: BODY_LIMIT as u64,
-            ..settings
-        },
+    let settings = Settings {
+        body_limit_bytes: BODY_LIMIT as u64,
+        ..settings
+    };
+    let gateway = hop_gateway::build(hop_gateway::Config::for_test(
+        links_url,
+        auth_url,
+        settings,
         redis,
-        shutdown_grace: Duration::from_secs(1),
-        http: hop_kit::serve::HttpLimits::default(),
-    })
+        Secret::parse(SECRET).unwrap(),
+    ))
     .await
     .unwrap();
     let base = format!("http://{}", gateway.addr());

@@ -175,20 +175,19 @@ async fn random_methods_and_paths_do_not_grow_the_metrics() {
 async fn limited_gateway(stop: &tokio_util::sync::CancellationToken) -> std::net::SocketAddr {
     let closed = format!("http://127.0.0.1:{}", hop_testkit::free_port());
     let gateway = hop_gateway::build(hop_gateway::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        links_url: closed.clone(),
-        auth_url: closed,
-        secret: hop_kit::secret::Secret::parse(SECRET).unwrap(),
-        tls: None,
-        settings: test_settings(),
-        redis: hop_testkit::redis_args(),
-        shutdown_grace: std::time::Duration::from_secs(1),
         http: hop_kit::serve::HttpLimits {
             http_max_header_bytes: 16_384,
             http_idle_timeout_secs: 2,
             http_request_timeout_secs: 1,
             http_max_connections: 3,
         },
+        ..hop_gateway::Config::for_test(
+            &closed,
+            &closed,
+            test_settings(),
+            hop_testkit::redis_args(),
+            hop_kit::secret::Secret::parse(SECRET).unwrap(),
+        )
     })
     .await
     .unwrap();

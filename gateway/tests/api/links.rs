@@ -143,15 +143,12 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics() {
     let app = spawn_app().await;
-    let mut ready = false;
-    for _ in 0..100 {
-        if app.get("/health/ready").await.status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the gateway is ready once links answers");
+    hop_testkit::until(
+        "the gateway is ready once links answers",
+        Duration::from_secs(5),
+        || async { app.get("/health/ready").await.status() == 200 },
+    )
+    .await;
     app.create(json!({"url": "https://example.com/m"})).await;
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(text.contains(r#"hop_http_requests_total{method="POST",route="/links",status="201",service="gateway"} 1"#), "{text}");
@@ -171,22 +168,19 @@ async fn a_dead_links_service_is_503_and_not_ready() {
         .await
         .unwrap();
     problem(response, 503).await;
-    let mut not_ready = false;
-    for _ in 0..100 {
-        if http
-            .get(format!("{api}/health/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 503
-        {
-            not_ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(not_ready);
+    hop_testkit::until(
+        "the gateway reports itself not ready",
+        Duration::from_secs(5),
+        || async {
+            let ready = http
+                .get(format!("{api}/health/ready"))
+                .send()
+                .await
+                .unwrap();
+            ready.status() == 503
+        },
+    )
+    .await;
     stop.cancel();
 }
 
@@ -233,20 +227,21 @@ async fn shutdown_lets_in_flight_requests_finish() {
         }
     });
     let stop = tokio_util::sync::CancellationToken::new();
+    let settings = hop_gateway::Settings {
+        grpc_timeout_ms: 1000,
+        anonymous_links: true,
+        ..hop_gateway::Settings::default()
+    };
+    let upstream = format!("http://{addr}");
     let gateway = hop_gateway::build(hop_gateway::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        links_url: format!("http://{addr}"),
-        auth_url: format!("http://{addr}"),
-        secret: hop_kit::secret::Secret::parse(crate::helpers::SECRET).unwrap(),
-        tls: None,
-        settings: hop_gateway::Settings {
-            grpc_timeout_ms: 1000,
-            anonymous_links: true,
-            ..hop_gateway::Settings::default()
-        },
-        redis: hop_testkit::redis_args(),
         shutdown_grace: Duration::from_secs(5),
-        http: hop_kit::serve::HttpLimits::default(),
+        ..hop_gateway::Config::for_test(
+            &upstream,
+            &upstream,
+            settings,
+            hop_testkit::redis_args(),
+            hop_kit::secret::Secret::parse(crate::helpers::SECRET).unwrap(),
+        )
     })
     .await
     .unwrap();

@@ -40,37 +40,19 @@ async fn the_gateway_speaks_mtls_and_callers_without_a_deployment_certificate_ar
     let redis = hop_testkit::redis_args();
     let stop = CancellationToken::new();
     let server_tls = tls(&certs, Some("server"), true);
+    let secret = hop_kit::secret::Secret::parse(SECRET).unwrap();
     let links = hop_links::build(hop_links::Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: None,
         public_base_url: PUBLIC_BASE_URL.into(),
-        targets: hop_links::policy::TargetSettings::default(),
-        public_listeners: Vec::new(),
-        secret: hop_kit::secret::Secret::parse(SECRET).unwrap(),
-        database: db.args.clone(),
-        redis: redis.clone(),
-        reflection: false,
         tls: Some(server_tls.clone()),
-        shutdown_grace: Duration::from_secs(1),
+        ..hop_links::Config::for_test(db.args.clone(), redis.clone(), secret.clone())
     })
     .await
     .unwrap();
     let links_addr = links.grpc_addr();
     tokio::spawn(links.run(stop.clone().cancelled_owned()));
     let auth = hop_auth::build(hop_auth::Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: None,
-        secret: hop_kit::secret::Secret::parse(SECRET).unwrap(),
-        signing_key_file: None,
-        previous_key_file: None,
-        tokens: hop_auth::Settings::test_defaults().tokens(),
-        hash_concurrency: 2,
-        hash_queue_timeout: Duration::from_secs(10),
-        database: db.args.clone(),
-        redis: redis.clone(),
-        reflection: false,
         tls: Some(server_tls),
-        shutdown_grace: Duration::from_secs(1),
+        ..hop_auth::Config::for_test(db.args.clone(), redis.clone(), secret.clone())
     })
     .await
     .unwrap();
@@ -78,15 +60,14 @@ async fn the_gateway_speaks_mtls_and_callers_without_a_deployment_certificate_ar
     tokio::spawn(auth.run(stop.clone().cancelled_owned()));
 
     let gateway = hop_gateway::build(hop_gateway::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        links_url: format!("https://{links_addr}"),
-        auth_url: format!("https://localhost:{}", auth_addr.port()),
-        secret: hop_kit::secret::Secret::parse(SECRET).unwrap(),
         tls: Some(tls(&certs, Some("client"), true)),
-        settings: test_settings(),
-        redis: redis.clone(),
-        shutdown_grace: Duration::from_secs(1),
-        http: hop_kit::serve::HttpLimits::default(),
+        ..hop_gateway::Config::for_test(
+            &format!("https://{links_addr}"),
+            &format!("https://localhost:{}", auth_addr.port()),
+            test_settings(),
+            redis.clone(),
+            secret,
+        )
     })
     .await
     .unwrap();

@@ -29,21 +29,16 @@ async fn auth_at(
     current: &std::path::Path,
     previous: Option<&std::path::Path>,
 ) -> CancellationToken {
-    let settings = hop_auth::Settings::test_defaults();
     let server = hop_auth::build(hop_auth::Config {
         grpc_addr: addr,
-        admin_addr: None,
-        secret: hop_kit::secret::Secret::parse(SECRET).unwrap(),
         signing_key_file: Some(current.to_owned()),
         previous_key_file: previous.map(ToOwned::to_owned),
-        tokens: settings.tokens(),
-        hash_concurrency: 2,
-        hash_queue_timeout: Duration::from_secs(10),
-        database: db.args.clone(),
-        redis: redis.clone(),
-        reflection: false,
-        tls: None,
         shutdown_grace: Duration::from_millis(200),
+        ..hop_auth::Config::for_test(
+            db.args.clone(),
+            redis.clone(),
+            hop_kit::secret::Secret::parse(SECRET).unwrap(),
+        )
     })
     .await
     .unwrap();

@@ -40,15 +40,16 @@ async fn the_owner_sees_totals_series_referrers_and_agents() {
         assert_eq!(r.status(), 302);
     }
     let path = format!("/links/{code}/stats");
-    let mut stats = Value::Null;
-    for _ in 0..60 {
-        stats = app.get_as(&path, &owner).await.json().await.unwrap();
-        if stats["total"] == 10 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(stats["total"], 10, "bots are left out by default: {stats}");
+    let counted = |now: &Value| now["total"] == 10;
+    let stats: Value = hop_testkit::eventually(
+        "the 10 human clicks are counted",
+        Duration::from_secs(6),
+        || async {
+            let now: Value = app.get_as(&path, &owner).await.json().await.unwrap();
+            counted(&now).then_some(now)
+        },
+    )
+    .await;
     let series = stats["series"].as_array().unwrap();
     assert_eq!(
         series.len(),

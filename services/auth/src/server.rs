@@ -57,6 +57,31 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
+#[cfg(feature = "testsuite")]
+impl Config {
+    /// An auth service for tests: gRPC on a free loopback port, no admin listener, no
+    /// reflection, no TLS, a signing key derived from `secret`, the default token
+    /// lifetimes, two hashing slots and a 1 s shutdown grace. Change what a test needs
+    /// with `..`.
+    pub fn for_test(database: DatabaseArgs, redis: RedisArgs, secret: Secret) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_addr: None,
+            secret,
+            signing_key_file: None,
+            previous_key_file: None,
+            tokens: crate::Settings::test_defaults().tokens(),
+            hash_concurrency: 2,
+            hash_queue_timeout: Duration::from_secs(10),
+            database,
+            redis,
+            reflection: false,
+            tls: None,
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+}
+
 pub struct Server {
     grpc: TcpListener,
     admin: Option<TcpListener>,

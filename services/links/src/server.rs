@@ -56,6 +56,28 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
+#[cfg(feature = "testsuite")]
+impl Config {
+    /// A links service for tests: gRPC on a free loopback port, no admin listener, no
+    /// reflection, no TLS, the default target policy, `https://hop.test` as the public
+    /// base URL and a 1 s shutdown grace. Change what a test needs with `..`.
+    pub fn for_test(database: DatabaseArgs, redis: RedisArgs, secret: Secret) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_addr: None,
+            public_base_url: "https://hop.test".into(),
+            targets: TargetSettings::default(),
+            public_listeners: Vec::new(),
+            secret,
+            database,
+            redis,
+            reflection: false,
+            tls: None,
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+}
+
 /// A links service with its listeners bound, ready to [`Server::run`].
 pub struct Server {
     grpc: TcpListener,

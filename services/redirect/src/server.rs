@@ -33,6 +33,23 @@ pub struct Config {
     pub http: hop_kit::serve::HttpLimits,
 }
 
+#[cfg(feature = "testsuite")]
+impl Config {
+    /// A redirect service for tests: a free loopback port, the default cache, click and
+    /// HTTP settings and a 1 s shutdown grace. Change what a test needs with `..`.
+    pub fn for_test(database: DatabaseArgs, redis: RedisArgs) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            cache: CacheSettings::default(),
+            clicks: ClickSettings::default(),
+            database,
+            redis,
+            shutdown_grace: Duration::from_secs(1),
+            http: hop_kit::serve::HttpLimits::default(),
+        }
+    }
+}
+
 /// The redirect service without a listener: its handler and background tasks. `hop up`
 /// routes requests to [`Redirect::app`] from its own front listener.
 pub struct Redirect {

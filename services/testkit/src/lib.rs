@@ -6,6 +6,8 @@
 //! - [`RedisServer`] and [`PostgresServer`]: throwaway servers started from the installed
 //!   binaries, for tests that stop a dependency for real; [`Certs`]: a throwaway CA and
 //!   certificates, for the mTLS tests.
+//! - [`eventually`] and [`until`]: wait for something that happens in the background,
+//!   with a deadline and a message naming what never happened.
 //!
 //! The shared servers default to the standard local ports; `TEST_DATABASE_URL` and
 //! `TEST_REDIS_URL` point elsewhere (`scripts/test.sh` sets them when it has to start
@@ -13,9 +15,11 @@
 
 mod certs;
 mod servers;
+mod wait;
 
 pub use certs::Certs;
 pub use servers::{PostgresServer, RedisServer, free_port};
+pub use wait::{eventually, until};
 
 use hop_kit::config::{DatabaseArgs, RedisArgs};
 

@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,10 +101,43 @@ pub struct PostgresServer {
     dir: tempfile::TempDir,
     bin: PathBuf,
     running: bool,
+    /// Server settings beyond the defaults (`-c name=value ...`).
+    options: String,
+    /// Folders the server reads from (its TLS files), removed after it stops.
+    keep: Vec<tempfile::TempDir>,
 }
 
 impl PostgresServer {
     pub fn start() -> Self {
+        Self::start_with(String::new())
+    }
+
+    /// A server that also speaks TLS (`ssl = on`) with `certs`' `server.pem` (for
+    /// `localhost` and 127.0.0.1, signed by `ca.pem`); plain connections still work.
+    pub fn start_with_tls(certs: &crate::Certs) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+        std::fs::copy(certs.path("server.pem"), &cert).expect("copy the server certificate");
+        std::fs::copy(certs.path("server.key"), &key).expect("copy the server key");
+        // PostgreSQL refuses a key others can read, and reads it as its own user.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if running_as_root() {
+            for path in [dir.path(), &cert, &key] {
+                std::os::unix::fs::chown(path, Some(postgres_uid()), None).expect("chown");
+            }
+        }
+        let options = format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cert.display(),
+            key.display()
+        );
+        let mut server = Self::start_with(options);
+        // The files live as long as the server.
+        server.keep.push(dir);
+        server
+    }
+
+    fn start_with(options: String) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let bin = postgres_bin_dir();
         if running_as_root() {
@@ -126,9 +160,16 @@ impl PostgresServer {
             dir,
             bin,
             running: false,
+            options,
+            keep: Vec::new(),
         };
         server.restart();
         server
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// A URL for `database` on this server.
@@ -163,9 +204,10 @@ impl PostgresServer {
     /// Starts it (again) on the same port, with the same data.
     pub fn restart(&mut self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.options
         );
         let log = self.dir.path().join("postgres.log");
         let log = log.to_string_lossy();

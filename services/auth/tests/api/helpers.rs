@@ -48,19 +48,13 @@ pub async fn spawn_auth_with_key(
 ) -> TestAuth {
     let redis = hop_testkit::redis_args();
     let server = hop_auth::build(hop_auth::Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: None,
-        secret: Secret::parse(SECRET).unwrap(),
         signing_key_file,
-        previous_key_file: None,
         tokens: tokens(),
-        hash_concurrency: 2,
-        hash_queue_timeout: Duration::from_secs(10),
-        database: db.args.clone(),
-        redis: redis.clone(),
-        reflection: false,
-        tls: None,
-        shutdown_grace: Duration::from_secs(1),
+        ..hop_auth::Config::for_test(
+            db.args.clone(),
+            redis.clone(),
+            Secret::parse(SECRET).unwrap(),
+        )
     })
     .await
     .unwrap();

@@ -97,15 +97,11 @@ fn drop_schema(schema: &str) {
 
 async fn wait_ready(base: &str) {
     let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("hop up never became ready");
+    hop_testkit::until("hop up is ready", Duration::from_secs(10), || async {
+        let ready = http.get(format!("{base}/health/ready")).send().await;
+        ready.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
 }
 
 /// Registers and logs in; the access token.
@@ -610,8 +606,7 @@ async fn one_request_is_one_trace_across_services() {
 
     // SIGTERM flushes the span batch before exit.
     assert!(hop.terminate().success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let spans = loop {
+    let exported = || {
         let spans: Vec<_> = collector
             .spans
             .lock()
@@ -620,14 +615,16 @@ async fn one_request_is_one_trace_across_services() {
             .filter(|s| s.trace_id == trace_id)
             .cloned()
             .collect();
-        if spans.iter().any(|s| s.name == "CreateLink")
-            && spans.iter().any(|s| s.name == "GET /{code}")
-            || Instant::now() > deadline
-        {
-            break spans;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let whole = spans.iter().any(|s| s.name == "CreateLink")
+            && spans.iter().any(|s| s.name == "GET /{code}");
+        async move { whole.then_some(spans) }
     };
+    let spans = hop_testkit::eventually(
+        "the trace's CreateLink and GET /{code} spans are exported",
+        Duration::from_secs(10),
+        exported,
+    )
+    .await;
     let attribute = |span: &collector::Span, key: &str| {
         span.attributes
             .iter()

@@ -166,15 +166,11 @@ async fn internal_grpc_refuses_every_call_without_the_deployments_token() {
     let reflection = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
     // Wait until both answer health checks (which need no token).
     for addr in [&links_addr, &auth_addr] {
-        let mut answered = false;
-        for _ in 0..100 {
-            if raw_calls(addr, "", &[health]) == ["OK"] {
-                answered = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(answered, "{addr} never answered grpc.health");
+        let what = format!("{addr} answers grpc.health");
+        hop_testkit::until(&what, Duration::from_secs(10), || async {
+            raw_calls(addr, "", &[health]) == ["OK"]
+        })
+        .await;
     }
 
     let links_calls = [
@@ -308,22 +304,21 @@ async fn hop_up_refuses_loops_blocked_and_private_targets_and_no_alias_is_shadow
     .await;
     assert_eq!(status, 201, "{created}");
     std::fs::write(&blocklist, "phish.example\nfresh.example\n").unwrap();
-    let mut refused = false;
-    for _ in 0..50 {
-        let (status, problem) = create(
-            &base,
-            &token,
-            serde_json::json!({"url": "https://fresh.example/b"}),
-        )
-        .await;
-        if status == 400 {
-            assert_eq!(problem["type"], "/problems/blocked-host");
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "the reloaded blocklist never applied");
+    let problem = hop_testkit::eventually(
+        "the reloaded blocklist applies",
+        Duration::from_secs(5),
+        || async {
+            let (status, problem) = create(
+                &base,
+                &token,
+                serde_json::json!({"url": "https://fresh.example/b"}),
+            )
+            .await;
+            (status == 400).then_some(problem)
+        },
+    )
+    .await;
+    assert_eq!(problem["type"], "/problems/blocked-host");
     // An edit that points a link at a loop is refused the same way.
     let code = created["code"].as_str().unwrap();
     let patched = reqwest::Client::new()

@@ -270,24 +270,24 @@ async fn grpc_health_is_open_and_reflection_needs_the_switch_and_the_token() {
     let links = spawn_links_configured(db.args.clone(), hop_testkit::redis_args(), true).await;
     let channel = links.channel.clone();
     // No token: health checks answer, nothing else does.
-    let mut health = HealthClient::new(channel.clone());
-    let mut serving = false;
-    for _ in 0..100 {
-        let request = HealthCheckRequest {
-            service: "hop.links.v1.LinkService".into(),
-        };
-        if let Ok(r) = health.check(request).await
-            && r.into_inner().status() == ServingStatus::Serving
-        {
-            serving = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        serving,
-        "grpc.health.v1 reports the service serving once Postgres answers"
-    );
+    let health = HealthClient::new(channel.clone());
+    hop_testkit::until(
+        "grpc.health.v1 reports the service serving once Postgres answers",
+        std::time::Duration::from_secs(5),
+        || {
+            let mut health = health.clone();
+            async move {
+                let request = HealthCheckRequest {
+                    service: "hop.links.v1.LinkService".into(),
+                };
+                health
+                    .check(request)
+                    .await
+                    .is_ok_and(|r| r.into_inner().status() == ServingStatus::Serving)
+            }
+        },
+    )
+    .await;
 
     let list_services = || ServerReflectionRequest {
         host: String::new(),

@@ -29,13 +29,10 @@ async fn a_dead_database_is_unavailable_not_an_internal_error() {
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     // Back up: the pool reconnects on its own.
     postgres.restart();
-    let mut last = None;
-    for _ in 0..50 {
-        match links.create("https://example.com/again").await {
-            Ok(_) => return,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("links did not recover: {last:?}");
+    hop_testkit::until(
+        "links recovers once Postgres is back",
+        Duration::from_secs(5),
+        || async { links.create("https://example.com/again").await.is_ok() },
+    )
+    .await;
 }

@@ -89,17 +89,10 @@ pub async fn spawn_links_configured(
     reflection: bool,
 ) -> TestLinks {
     let config = hop_links::Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: Some("127.0.0.1:0".parse().unwrap()),
         public_base_url: PUBLIC_BASE_URL.into(),
-        targets: hop_links::policy::TargetSettings::default(),
-        public_listeners: Vec::new(),
-        secret: Secret::parse(SECRET).unwrap(),
-        database,
-        redis: redis.clone(),
         reflection,
-        tls: None,
-        shutdown_grace: Duration::from_secs(1),
+        ..hop_links::Config::for_test(database, redis.clone(), Secret::parse(SECRET).unwrap())
     };
     let server = hop_links::build(config).await.expect("links builds");
     let (grpc, admin) = (server.grpc_addr(), server.admin_addr().unwrap());
@@ -137,12 +130,10 @@ pub fn violations(status: &tonic::Status) -> Vec<String> {
 /// The raw Redis value of a key, through a plain client.
 pub async fn redis_get(args: &RedisArgs, key: &str) -> Option<String> {
     let redis = hop_kit::redis::Redis::connect(args).unwrap();
-    for _ in 0..50 {
-        if redis.ping().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    hop_testkit::until("Redis answers", Duration::from_secs(1), || async {
+        redis.ping().await.is_ok()
+    })
+    .await;
     let full = format!("{}{key}", args.redis_key_prefix);
     redis.get(&full).await.unwrap()
 }

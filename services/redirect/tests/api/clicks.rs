@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use hop_redirect::ClickSettings;
-use hop_testkit::{PostgresServer, TestDb};
+use hop_testkit::{PostgresServer, TestDb, until};
 use std::time::Duration;
 
 async fn total(db: &TestDb) -> i64 {
@@ -77,8 +77,12 @@ async fn every_redirect_is_counted_within_two_seconds() {
             .unwrap();
         assert_eq!(response.status(), 302);
     }
-    let counted = eventually(Duration::from_secs(2), || async { total(&db).await == 60 });
-    assert!(counted.await, "60 redirects, {} counted", total(&db).await);
+    until(
+        "the 60 redirects are counted",
+        Duration::from_secs(2),
+        || async { total(&db).await == 60 },
+    )
+    .await;
     assert_eq!(raw(&db).await, 60);
     // Six kinds of visitor (three agents, two referrers), all within a second or two:
     // identical clicks share a raw row, so there are far fewer rows than clicks.
@@ -204,7 +208,12 @@ async fn with_postgres_down_redirects_go_on_drops_are_counted_and_recording_resu
     )
     .await;
     assert_eq!(app.follow("sturdy").await.0, 302);
-    assert!(eventually(Duration::from_secs(2), || async { total(&db).await == 1 }).await);
+    until(
+        "the first click is written",
+        Duration::from_secs(2),
+        || async { total(&db).await == 1 },
+    )
+    .await;
 
     postgres.stop();
     for _ in 0..200 {
@@ -223,12 +232,16 @@ async fn with_postgres_down_redirects_go_on_drops_are_counted_and_recording_resu
     for _ in 0..5 {
         assert_eq!(app.follow("sturdy").await.0, 302);
     }
-    let resumed = eventually(Duration::from_secs(10), || async {
-        let written = metric(&app.metrics().await, "hop_clicks_written_total", &[]);
-        let recorded = metric(&app.metrics().await, "hop_clicks_recorded_total", &[]);
-        written == recorded
-    });
-    assert!(resumed.await, "recording resumed once Postgres came back");
+    until(
+        "recording resumes once Postgres is back",
+        Duration::from_secs(10),
+        || async {
+            let written = metric(&app.metrics().await, "hop_clicks_written_total", &[]);
+            let recorded = metric(&app.metrics().await, "hop_clicks_recorded_total", &[]);
+            written == recorded
+        },
+    )
+    .await;
     let text = app.metrics().await;
     let recorded = metric(&text, "hop_clicks_recorded_total", &[]) as i64;
     // Clicks made just after the restart may still meet a full buffer (the writer retries
@@ -276,7 +289,10 @@ async fn the_country_header_is_believed_only_from_trusted_proxies() {
             .send()
             .await
             .unwrap();
-        assert!(eventually(Duration::from_secs(2), || async { raw(&db).await == 1 }).await);
+        until("the click is written", Duration::from_secs(2), || async {
+            raw(&db).await == 1
+        })
+        .await;
         let country: Option<String> = db
             .client()
             .await

@@ -1,7 +1,7 @@
 //! Dependencies that die: a Redis and a Postgres that the tests start, then stop.
 
 use crate::helpers::*;
-use hop_testkit::{PostgresServer, RedisServer, TestDb};
+use hop_testkit::{PostgresServer, RedisServer, TestDb, until};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,12 +45,15 @@ async fn redis_down_cached_links_still_served_and_postgres_answers_the_rest() {
     );
     assert!(errors <= 4.0, "{errors} calls hit the dead Redis");
     assert!(skipped >= 16.0, "only {skipped} lookups skipped Redis");
-    let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
-    let degraded = eventually(Duration::from_secs(5), || async {
-        let h: serde_json::Value = app.get("/health").await.json().await.unwrap();
-        h["status"] == "degraded"
-    });
-    assert!(degraded.await, "{health}");
+    until(
+        "/health reports the instance degraded",
+        Duration::from_secs(5),
+        || async {
+            let h: serde_json::Value = app.get("/health").await.json().await.unwrap();
+            h["status"] == "degraded"
+        },
+    )
+    .await;
     assert_eq!(
         app.get("/health/ready").await.status(),
         200,
@@ -61,10 +64,12 @@ async fn redis_down_cached_links_still_served_and_postgres_answers_the_rest() {
     redis.restart();
     app.put_redis("after", &cached("https://example.com/after"))
         .await;
-    let recovered = eventually(Duration::from_secs(10), || async {
-        app.follow("after").await.0 == 302
-    });
-    assert!(recovered.await);
+    until(
+        "the instance serves again once Redis is back",
+        Duration::from_secs(10),
+        || async { app.follow("after").await.0 == 302 },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,11 +90,15 @@ async fn postgres_down_cached_links_still_served_unknown_codes_503() {
     let response = app.get("/unknowncode").await;
     assert_eq!(response.status(), 503, "not a false 404");
     assert_eq!(response.headers()["retry-after"], "1");
-    let degraded = eventually(Duration::from_secs(6), || async {
-        let h: serde_json::Value = app.get("/health").await.json().await.unwrap();
-        h["checks"]["postgres"]["status"] == "down"
-    });
-    assert!(degraded.await);
+    until(
+        "/health reports Postgres down",
+        Duration::from_secs(6),
+        || async {
+            let h: serde_json::Value = app.get("/health").await.json().await.unwrap();
+            h["checks"]["postgres"]["status"] == "down"
+        },
+    )
+    .await;
     assert_eq!(
         app.get("/health/ready").await.status(),
         200,
@@ -97,8 +106,10 @@ async fn postgres_down_cached_links_still_served_unknown_codes_503() {
     );
 
     postgres.restart();
-    let recovered = eventually(Duration::from_secs(10), || async {
-        app.follow("unknowncode").await.0 == 404
-    });
-    assert!(recovered.await, "answers again once Postgres is back");
+    until(
+        "the instance answers again once Postgres is back",
+        Duration::from_secs(10),
+        || async { app.follow("unknowncode").await.0 == 404 },
+    )
+    .await;
 }

@@ -49,12 +49,15 @@ impl TestRedirect {
     /// the client is still connecting (the service degrades instead of queueing), so a
     /// test that expects a Redis hit on its first request waits for this first.
     pub async fn until_redis_up(&self) {
-        let up = eventually(Duration::from_secs(10), || async {
-            let health: serde_json::Value = self.get("/health").await.json().await.unwrap();
-            health["checks"]["redis"]["status"] == "up"
-        })
+        hop_testkit::until(
+            "the redirect service connects to Redis",
+            Duration::from_secs(10),
+            || async {
+                let health: serde_json::Value = self.get("/health").await.json().await.unwrap();
+                health["checks"]["redis"]["status"] == "up"
+            },
+        )
         .await;
-        assert!(up, "the redirect service connects to Redis");
     }
 
     /// Status and Location of `GET /code`.
@@ -158,13 +161,9 @@ pub async fn spawn_recording(
     clicks: ClickSettings,
 ) -> TestRedirect {
     let config = hop_redirect::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
         cache,
         clicks,
-        database,
-        redis: redis.clone(),
-        shutdown_grace: Duration::from_secs(1),
-        http: hop_kit::serve::HttpLimits::default(),
+        ..hop_redirect::Config::for_test(database, redis.clone())
     };
     let server = hop_redirect::build(config).await.expect("redirect builds");
     let base = format!("http://{}", server.addr());
@@ -236,20 +235,4 @@ pub fn cached(url: &str) -> CachedLink {
         is_active: true,
         expires_at: None,
     }
-}
-
-/// Polls `check` until it holds or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }

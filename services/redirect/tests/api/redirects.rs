@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use hop_testkit::TestDb;
+use hop_testkit::{TestDb, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_link_redirects_with_its_own_status() {
@@ -130,21 +130,23 @@ async fn only_get_and_head_and_the_admin_paths_answer() {
         .unwrap();
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, HEAD");
-    assert!(
-        eventually(std::time::Duration::from_secs(5), || async {
-            app.get("/health/ready").await.status() == 200
-        })
-        .await
-    );
+    until(
+        "the instance is ready",
+        std::time::Duration::from_secs(5),
+        || async { app.get("/health/ready").await.status() == 200 },
+    )
+    .await;
     assert_eq!(app.get("/health/live").await.status(), 200);
     // Ready needs either store, so Postgres's first probe may still be on its way.
-    assert!(
-        eventually(std::time::Duration::from_secs(5), || async {
+    until(
+        "/health reports Postgres up",
+        std::time::Duration::from_secs(5),
+        || async {
             let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
             health["service"] == "redirect" && health["checks"]["postgres"]["status"] == "up"
-        })
-        .await
-    );
+        },
+    )
+    .await;
     assert!(
         app.metrics()
             .await
@@ -159,33 +161,29 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
     let app = spawn_redirect_with(db.args.clone(), redis.clone(), cache(true, true)).await;
     app.until_redis_up().await;
     let secret = hop_kit::secret::Secret::parse("redirect-tests-secret-000").unwrap();
-    let links = hop_links::build(hop_links::Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: None,
-        public_base_url: "https://hop.test".into(),
-        targets: hop_links::policy::TargetSettings::default(),
-        public_listeners: Vec::new(),
-        secret: secret.clone(),
-        database: db.args.clone(),
+    let links = hop_links::build(hop_links::Config::for_test(
+        db.args.clone(),
         redis,
-        reflection: false,
-        tls: None,
-        shutdown_grace: std::time::Duration::from_secs(1),
-    })
+        secret.clone(),
+    ))
     .await
     .unwrap();
     let grpc = links.grpc_addr();
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(links.run(stop.clone().cancelled_owned()));
     // Wait until the redirect service listens for invalidations.
-    let subscribed = eventually(std::time::Duration::from_secs(5), || async {
-        metric(
-            &app.metrics().await,
-            "hop_redirect_invalidations_subscribed",
-            &[],
-        ) == 1.0
-    });
-    assert!(subscribed.await);
+    until(
+        "the instance subscribes to invalidations",
+        std::time::Duration::from_secs(5),
+        || async {
+            metric(
+                &app.metrics().await,
+                "hop_redirect_invalidations_subscribed",
+                &[],
+            ) == 1.0
+        },
+    )
+    .await;
     assert_eq!(
         app.follow("fresh-alias").await.0,
         404,
@@ -209,13 +207,11 @@ async fn a_link_created_after_a_cached_miss_is_served_at_once() {
         })
         .await
         .unwrap();
-    let served = eventually(std::time::Duration::from_secs(1), || async {
-        app.follow("fresh-alias").await.0 == 302
-    })
+    until(
+        "the invalidation evicts the negative entry, within a second",
+        std::time::Duration::from_secs(1),
+        || async { app.follow("fresh-alias").await.0 == 302 },
+    )
     .await;
     stop.cancel();
-    assert!(
-        served,
-        "the invalidation evicted the negative entry within a second"
-    );
 }

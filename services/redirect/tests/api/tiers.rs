@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use hop_testkit::TestDb;
+use hop_testkit::{TestDb, until};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,10 +97,10 @@ async fn a_postgres_answer_fills_redis() {
     assert_eq!(app.follow("filled").await.0, 302);
     let redis = connected(&app.redis).await;
     let key = format!("{}link:filled", app.redis.redis_key_prefix);
-    let filled = eventually(Duration::from_secs(2), || async {
+    until("the miss fills Redis", Duration::from_secs(2), || async {
         redis.get(&key).await.unwrap().is_some()
-    });
-    assert!(filled.await);
+    })
+    .await;
     assert_eq!(app.follow("filled").await.0, 302);
     assert_eq!(app.tier("redis", "hit").await, 1.0);
 }
