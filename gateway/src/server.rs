@@ -260,7 +260,7 @@ async fn fallback(method: http::Method, uri: http::Uri) -> Response {
     let path = uri.path();
     let one_segment = path.len() > 1 && !path[1..].contains('/');
     let readable = method == http::Method::GET || method == http::Method::HEAD;
-    if one_segment && !readable && !hop_kit::link::is_edge_route(path) {
+    if one_segment && !readable && !hop_proto::link::is_edge_route(path) {
         let mut response = Problem::method_not_allowed()
             .with_detail("a short link answers only GET and HEAD")
             .into_response();

@@ -6,6 +6,15 @@
 //! - [`links::v1`]: `hop.links.v1.LinkService`, the write service (links, codes, stats).
 //! - [`auth::v1`]: `hop.auth.v1.AuthService`, users, passwords, tokens and sessions.
 //!
+//! Beside the generated code, the values the contracts carry, validated once for every
+//! side of them:
+//!
+//! - [`link`]: the link newtypes ([`link::ShortCode`], [`link::Alias`],
+//!   [`link::TargetUrl`], [`link::RedirectType`]), titles, and the words and routes a code
+//!   may not be; the gateway checks them at the public edge, links again for internal
+//!   callers, redirect when it reads a code.
+//! - [`token`]: the claims of an access token, signed by auth and verified by gateways.
+//!
 //! [`links::v1::FILE_DESCRIPTOR_SET`] and [`auth::v1::FILE_DESCRIPTOR_SET`] feed gRPC server
 //! reflection, so `grpcurl` works against every service without local copies of the protos.
 
@@ -32,3 +41,6 @@ pub mod auth {
             tonic::include_file_descriptor_set!("auth_descriptor");
     }
 }
+
+pub mod link;
+pub mod token;

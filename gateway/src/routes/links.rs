@@ -139,7 +139,7 @@ async fn read(
     MaybeUser(user): MaybeUser,
     Path(code): Path<String>,
 ) -> Result<Json<LinkView>, ApiError> {
-    if hop_kit::link::ShortCode::parse(&code).is_none() {
+    if hop_proto::link::ShortCode::parse(&code).is_none() {
         return Err(Problem::not_found("no link has this code").into());
     }
     let actor = user.map(|u| u.user_id.to_string()).unwrap_or_default();

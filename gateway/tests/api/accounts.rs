@@ -2,7 +2,7 @@
 //! on each.
 
 use crate::helpers::*;
-use hop_kit::token::Claims;
+use hop_proto::token::Claims;
 use serde_json::{Value, json};
 
 async fn authed_me(app: &TestApp, token: &str) -> reqwest::Response {

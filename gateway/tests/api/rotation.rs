@@ -140,7 +140,7 @@ async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
     // A token naming a key nobody knows makes the gateway fetch the set again.
     let unknown = hop_auth::keys::SigningKey::from_pem(&pem(9))
         .unwrap()
-        .sign(&hop_kit::token::Claims {
+        .sign(&hop_proto::token::Claims {
             jti: "x".into(),
             ..serde_json::from_value(claims_json(&fresh)).unwrap()
         })

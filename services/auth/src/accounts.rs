@@ -16,7 +16,7 @@ use crate::store::{Rotation, Store, User};
 use base64::Engine as _;
 use chrono::Utc;
 use hop_kit::problem::FieldError;
-use hop_kit::token::Claims;
+use hop_proto::token::Claims;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 

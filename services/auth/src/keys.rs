@@ -7,7 +7,7 @@
 //! public half, so gateways notice a new key by its kid and fetch it.
 
 use base64::Engine as _;
-use hop_kit::token::Claims;
+use hop_proto::token::Claims;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::{Digest, Sha256};
 

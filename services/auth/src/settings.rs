@@ -26,10 +26,10 @@ pub struct Settings {
     )]
     pub auth_previous_signing_key_file: Option<PathBuf>,
     /// The `iss` claim of access tokens.
-    #[arg(long, env = "AUTH_ISSUER", value_name = "AUTH_ISSUER", default_value = hop_kit::token::DEFAULT_ISSUER)]
+    #[arg(long, env = "AUTH_ISSUER", value_name = "AUTH_ISSUER", default_value = hop_proto::token::DEFAULT_ISSUER)]
     pub auth_issuer: String,
     /// The `aud` claim of access tokens.
-    #[arg(long, env = "AUTH_AUDIENCE", value_name = "AUTH_AUDIENCE", default_value = hop_kit::token::DEFAULT_AUDIENCE)]
+    #[arg(long, env = "AUTH_AUDIENCE", value_name = "AUTH_AUDIENCE", default_value = hop_proto::token::DEFAULT_AUDIENCE)]
     pub auth_audience: String,
     /// Lifetime of an access token, in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", value_name = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
@@ -57,8 +57,8 @@ impl Settings {
         Self {
             auth_signing_key_file: None,
             auth_previous_signing_key_file: None,
-            auth_issuer: hop_kit::token::DEFAULT_ISSUER.into(),
-            auth_audience: hop_kit::token::DEFAULT_AUDIENCE.into(),
+            auth_issuer: hop_proto::token::DEFAULT_ISSUER.into(),
+            auth_audience: hop_proto::token::DEFAULT_AUDIENCE.into(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 2_592_000,
             auth_hash_concurrency: None,

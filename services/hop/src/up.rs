@@ -188,7 +188,7 @@ impl Up {
 /// The edge's routing rule: the API and admin paths go to the gateway, every other GET or
 /// HEAD is a redirect, anything else is the gateway's to refuse.
 pub fn goes_to_redirect(method: &Method, path: &str) -> bool {
-    !hop_kit::link::is_edge_route(path) && (method == Method::GET || method == Method::HEAD)
+    !hop_proto::link::is_edge_route(path) && (method == Method::GET || method == Method::HEAD)
 }
 
 fn default_public_url(bound: SocketAddr) -> String {
@@ -221,7 +221,7 @@ mod tests {
         assert!(!goes_to_redirect(&Method::GET, "/health"));
     }
 
-    /// The edge files route exactly [`hop_kit::link::EDGE_ROUTES`], by whole segment, as
+    /// The edge files route exactly [`hop_proto::link::EDGE_ROUTES`], by whole segment, as
     /// `hop up` does: nginx's gateway locations and the Ingress's gateway paths.
     #[test]
     fn nginx_and_the_ingress_route_the_one_list() {
@@ -253,7 +253,7 @@ mod tests {
             }
         }
         routed.sort();
-        assert_eq!(routed, hop_kit::link::EDGE_ROUTES, "nginx's locations");
+        assert_eq!(routed, hop_proto::link::EDGE_ROUTES, "nginx's locations");
 
         let ingress =
             std::fs::read_to_string(format!("{root}/infra/k8s/base/ingress.yaml")).unwrap();
@@ -264,7 +264,7 @@ mod tests {
             .map(str::to_owned)
             .collect();
         paths.sort();
-        assert_eq!(paths, hop_kit::link::EDGE_ROUTES, "the Ingress's paths");
+        assert_eq!(paths, hop_proto::link::EDGE_ROUTES, "the Ingress's paths");
         assert!(
             ingress.contains("pathType: Prefix"),
             "Prefix matches whole segments"

@@ -19,20 +19,17 @@
 //! - [`net`]: client addresses as limits and checks see them (IPv4-mapped folded, IPv6 by
 //!   its /64).
 //! - [`text`]: what free text (titles, usernames) may not contain.
-//! - [`problem`]: RFC 9457 problem+json bodies; [`token`]: the access-token claims the auth
-//!   service signs and the gateway verifies.
-//! - [`link`]: the validated newtypes of the link domain ([`link::ShortCode`],
-//!   [`link::Alias`], [`link::TargetUrl`], [`link::RedirectType`]) and the read-model entry
-//!   that links writes and redirect reads; [`codes`]: base62 and the keyed permutation that
-//!   turns sequence ids into unguessable codes.
+//! - [`problem`]: RFC 9457 problem+json bodies.
+//!
+//! Domain values live with their owners: the link newtypes and the access-token claims
+//! in `hop-proto` (the contracts), code minting in `hop-links`, the read-model entry in
+//! `hop-read-model`.
 
-pub mod codes;
 pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod grpc_tls;
 pub mod health;
-pub mod link;
 pub mod metrics;
 pub mod net;
 pub mod postgres;
@@ -46,7 +43,6 @@ pub mod telemetry;
 pub mod text;
 pub mod time;
 pub mod tls;
-pub mod token;
 
 /// hop's version, as built.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

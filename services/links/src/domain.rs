@@ -94,7 +94,7 @@ impl LinkService {
         actor: i64,
         changes: &LinkChanges,
     ) -> Result<Link, LinksError> {
-        if hop_kit::link::ShortCode::parse(code).is_none() {
+        if hop_proto::link::ShortCode::parse(code).is_none() {
             return Err(LinksError::NotFound);
         }
         let link = self
@@ -112,7 +112,7 @@ impl LinkService {
     /// Soft-deletes the actor's link; redirects answer 404 from then on and the code is
     /// never reused.
     pub async fn delete(&self, code: &str, actor: i64) -> Result<(), LinksError> {
-        if hop_kit::link::ShortCode::parse(code).is_none() {
+        if hop_proto::link::ShortCode::parse(code).is_none() {
             return Err(LinksError::NotFound);
         }
         let link = self
@@ -169,7 +169,7 @@ impl LinkService {
 
     /// A live (not deleted) link by code.
     pub async fn get(&self, code: &str) -> Result<Link, LinksError> {
-        if hop_kit::link::ShortCode::parse(code).is_none() {
+        if hop_proto::link::ShortCode::parse(code).is_none() {
             return Err(LinksError::NotFound);
         }
         self.store.get(code).await?.ok_or(LinksError::NotFound)

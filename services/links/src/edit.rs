@@ -3,8 +3,8 @@
 use crate::error::{LinksError, refused_or_invalid};
 use crate::policy::{TargetPolicy, checked_url};
 use chrono::{DateTime, Utc};
-use hop_kit::link::{RedirectType, TargetUrl, parse_title};
 use hop_kit::problem::FieldError;
+use hop_proto::link::{RedirectType, TargetUrl, parse_title};
 
 /// The raw fields of an update; `None` leaves a field alone.
 #[derive(Debug, Clone, Default)]

@@ -11,7 +11,8 @@
 //!   links" pages.
 //! - [`policy`]: where a link may point (no loops in any spelling, no blocked hosts, no
 //!   private addresses unless allowed).
-//! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5).
+//! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5), by
+//!   [`codes`]: base62 and the keyed permutation that makes them unguessable.
 //! - [`store`]: every SQL statement of the service, against its `links`, `link_events` and
 //!   the `link_ids` sequence (stats are read by `hop-clicks`); [`import`]: the links and
 //!   events `hop import` brings in, added in bulk.
@@ -23,6 +24,7 @@
 //! - [`server`]: [`build`] binds the gRPC and admin (health, metrics) listeners; `run`
 //!   serves until shutdown and drains.
 
+pub mod codes;
 pub mod cursor;
 pub mod domain;
 pub mod edit;

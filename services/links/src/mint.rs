@@ -7,9 +7,9 @@
 //! so a create rarely waits for a lease. Ids of a block that an instance never uses (it
 //! restarts) are simply skipped: gaps cost nothing, and codes never repeat.
 
+use crate::codes::CodePermutation;
 use crate::error::LinksError;
 use crate::store::Store;
-use hop_kit::codes::CodePermutation;
 use prometheus::{IntCounter, Registry};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};

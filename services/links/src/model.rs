@@ -6,8 +6,8 @@
 use crate::error::{LinksError, refused_or_invalid};
 use crate::policy::{TargetPolicy, checked_url};
 use chrono::{DateTime, Utc};
-use hop_kit::link::{Alias, RedirectType, TargetUrl, parse_title};
 use hop_kit::problem::FieldError;
+use hop_proto::link::{Alias, RedirectType, TargetUrl, parse_title};
 use hop_read_model::{CachedLink, ReadEntry};
 
 /// A stored link.

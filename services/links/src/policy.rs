@@ -1,4 +1,4 @@
-//! Where a link may point, beyond being a well-formed URL ([`hop_kit::link::TargetUrl`]):
+//! Where a link may point, beyond being a well-formed URL ([`hop_proto::link::TargetUrl`]):
 //! never back at hop itself, never at a host the operator blocked, and not at a private
 //! address unless the operator allows it. Each refusal has its own problem type.
 //!
@@ -15,8 +15,8 @@
 //!   and unspecified ranges (the cloud metadata address among them), and `localhost`
 //!   names, unless ALLOW_PRIVATE_TARGETS=true.
 
-use hop_kit::link::TargetUrl;
 use hop_kit::problem::FieldError;
+use hop_proto::link::TargetUrl;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -2,6 +2,7 @@
 //! optional reflection; every call but health needs the service token) and the admin HTTP
 //! listener (`/health*`, `/metrics`).
 
+use crate::codes::CodePermutation;
 use crate::cursor::CursorKey;
 use crate::domain::LinkService;
 use crate::grpc::LinksApi;
@@ -10,7 +11,6 @@ use crate::policy::{TargetPolicy, TargetSettings};
 use crate::store::Store;
 use crate::writer::Writer;
 use anyhow::Context as _;
-use hop_kit::codes::CodePermutation;
 use hop_kit::config::{DatabaseArgs, RedisArgs};
 use hop_kit::grpc::{GrpcServer, GrpcService};
 use hop_kit::health::Health;

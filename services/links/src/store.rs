@@ -5,8 +5,8 @@ use crate::edit::LinkChanges;
 use crate::error::LinksError;
 use crate::model::{Link, NewLink};
 use chrono::{DateTime, Utc};
-use hop_kit::link::RedirectType;
 use hop_kit::postgres::Pool;
+use hop_proto::link::RedirectType;
 use std::collections::HashMap;
 use tokio_postgres::Row;
 

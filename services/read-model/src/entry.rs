@@ -1,7 +1,7 @@
 //! The read model's entry: what the redirect service needs to answer for a code, as links
 //! writes it to Redis and redirect reads it back, in one text format both sides share.
 
-use hop_kit::link::RedirectType;
+use hop_proto::link::RedirectType;
 
 /// What the redirect service needs to answer for a live code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl ReadEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hop_kit::link::TargetUrl;
+    use hop_proto::link::TargetUrl;
     use proptest::prelude::*;
 
     #[test]

@@ -2,8 +2,8 @@
 //! service when neither its L1 nor Redis has it. The one query redirect makes.
 
 use crate::{CachedLink, ReadEntry};
-use hop_kit::link::RedirectType;
 use hop_kit::postgres::Pool;
+use hop_proto::link::RedirectType;
 
 /// Why Postgres gave no answer.
 #[derive(Debug, thiserror::Error)]

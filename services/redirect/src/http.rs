@@ -12,7 +12,7 @@ const TRACEPARENT: &str = "traceparent";
 use crate::resolver::{Entry, Resolver};
 use bytes::Bytes;
 use hop_kit::health::Health;
-use hop_kit::link::ShortCode;
+use hop_proto::link::ShortCode;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;

@@ -134,7 +134,7 @@ impl TestAuth {
 }
 
 /// The claims of an access token, verified with the public keys the service publishes.
-pub async fn verify(auth: &TestAuth, token: &str) -> hop_kit::token::Claims {
+pub async fn verify(auth: &TestAuth, token: &str) -> hop_proto::token::Claims {
     let keys = auth
         .client
         .clone()
@@ -151,7 +151,7 @@ pub async fn verify(auth: &TestAuth, token: &str) -> hop_kit::token::Claims {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&[keys.audience]);
     validation.set_issuer(&[keys.issuer]);
-    jsonwebtoken::decode::<hop_kit::token::Claims>(
+    jsonwebtoken::decode::<hop_proto::token::Claims>(
         token,
         &jsonwebtoken::DecodingKey::from_ed_der(&key.key),
         &validation,

@@ -5,7 +5,7 @@
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use hop_kit::link::{ShortCode, TargetUrl, parse_title};
+use hop_proto::link::{ShortCode, TargetUrl, parse_title};
 use std::path::Path;
 
 /// Malformed rows listed in the error before "and N more".

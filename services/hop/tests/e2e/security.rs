@@ -20,7 +20,7 @@ async fn me(base: &str, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn claims_of(token: &str) -> hop_kit::token::Claims {
+fn claims_of(token: &str) -> hop_proto::token::Claims {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -1,5 +1,5 @@
 use hop_kit::config::{DatabaseArgs, RedisArgs};
-use hop_kit::link::RedirectType;
+use hop_proto::link::RedirectType;
 use hop_read_model::{CachedLink, ReadEntry};
 use hop_redirect::{CacheSettings, ClickSettings};
 use hop_testkit::TestDb;

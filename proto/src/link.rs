@@ -228,14 +228,14 @@ impl RedirectType {
 }
 
 /// Validates a title: trimmed, at most [`MAX_TITLE_CHARS`] characters, no control or
-/// invisible format characters ([`crate::text`]). An empty title is no title.
+/// invisible format characters ([`hop_kit::text`]). An empty title is no title.
 pub fn parse_title(raw: &str) -> Result<Option<String>, &'static str> {
     let title = raw.trim();
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err("must be at most 200 characters");
     }
-    if title.chars().any(crate::text::is_hidden) {
-        return Err(crate::text::HIDDEN_MESSAGE);
+    if title.chars().any(hop_kit::text::is_hidden) {
+        return Err(hop_kit::text::HIDDEN_MESSAGE);
     }
     Ok((!title.is_empty()).then(|| title.to_owned()))
 }
