@@ -196,11 +196,6 @@ impl Fields {
         }
     }
 
-    /// Whether the body named any of `fields`.
-    pub fn has_any(&self, fields: &[&str]) -> bool {
-        fields.iter().any(|f| self.map.contains_key(*f))
-    }
-
     /// Ok when every field read so far was well-typed.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

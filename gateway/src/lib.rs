@@ -22,15 +22,16 @@
 //! - [`server`]: [`Gateway`] (state and router, also mounted by `hop up`), [`build`] and
 //!   `run`.
 
-pub mod body;
-pub mod caller;
-pub mod context;
-pub mod error;
-pub mod ratelimit;
-pub mod routes;
-pub mod server;
-pub mod settings;
-pub mod state;
+mod body;
+mod caller;
+mod context;
+mod error;
+mod ratelimit;
+mod routes;
+mod server;
+mod settings;
+mod state;
 
+pub use caller::keys::MIN_REFETCH as KEYS_MIN_REFETCH;
 pub use server::{Config, Gateway, Server, build};
-pub use settings::{Limit, Settings};
+pub use settings::{Limit, Proxies, Settings};

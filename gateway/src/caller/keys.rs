@@ -115,10 +115,6 @@ impl KeySet {
     pub fn len(&self) -> usize {
         self.by_kid.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_kid.is_empty()
-    }
 }
 
 #[cfg(test)]

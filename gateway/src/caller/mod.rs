@@ -15,7 +15,7 @@ pub mod keys;
 pub mod verifier;
 
 pub use client_ip::ClientIp;
-pub use verifier::{LEEWAY_SECS, Verifier};
+pub use verifier::Verifier;
 
 use crate::context::RequestId;
 use crate::error::ApiError;

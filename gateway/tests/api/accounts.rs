@@ -143,7 +143,7 @@ async fn a_reused_refresh_token_ends_the_session() {
 }
 
 fn forge(claims: &Claims, secret: &str) -> String {
-    hop_auth::keys::SigningKey::derive(secret.as_bytes())
+    hop_auth::SigningKey::derive(secret.as_bytes())
         .sign(claims)
         .unwrap()
 }
@@ -179,7 +179,7 @@ async fn forged_tokens_are_refused() {
         parts[1]
     );
 
-    let public = hop_auth::keys::SigningKey::derive(APP_SECRET.as_bytes()).public_key();
+    let public = hop_auth::SigningKey::derive(APP_SECRET.as_bytes()).public_key();
     let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.kid = header.kid.clone();
     let hs256 = jsonwebtoken::encode(

@@ -1,4 +1,4 @@
-use hop_gateway::settings::Proxies;
+use hop_gateway::Proxies;
 use hop_gateway::{Limit, Settings};
 use hop_kit::config::RedisArgs;
 use hop_kit::secret::Secret;

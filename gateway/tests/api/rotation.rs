@@ -138,7 +138,7 @@ async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
     let third = auth_at(addr, &db, &redis, &k2, None).await;
     let fresh = login(&http, &api).await;
     // A token naming a key nobody knows makes the gateway fetch the set again.
-    let unknown = hop_auth::keys::SigningKey::from_pem(&pem(9))
+    let unknown = hop_auth::SigningKey::from_pem(&pem(9))
         .unwrap()
         .sign(&hop_proto::token::Claims {
             jti: "x".into(),
@@ -152,7 +152,7 @@ async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
     // Auth goes away: tokens with an unknown kid are answered without a call each.
     third.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    tokio::time::sleep(hop_gateway::caller::keys::MIN_REFETCH).await;
+    tokio::time::sleep(hop_gateway::KEYS_MIN_REFETCH).await;
     let before = fetches(
         &http
             .get(format!("{api}/metrics"))

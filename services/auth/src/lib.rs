@@ -19,18 +19,22 @@
 //! - [`server`]: [`build`] binds the gRPC and admin listeners; `run` serves and drains;
 //!   [`settings`]: the knobs.
 
-pub mod accounts;
-pub mod credentials;
-pub mod error;
-pub mod grpc;
-pub mod hashing;
+mod accounts;
+mod credentials;
+mod error;
+mod grpc;
+mod hashing;
 pub mod import;
-pub mod keys;
-pub mod revocation;
-pub mod server;
-pub mod settings;
-pub mod store;
+mod keys;
+mod revocation;
+mod server;
+mod settings;
+mod store;
 
+pub use accounts::TokenSettings;
+pub use credentials::{Email, Password};
 pub use error::AuthError;
+pub use hashing::Hasher;
+pub use keys::SigningKey;
 pub use server::{Config, Server, build};
 pub use settings::Settings;

@@ -44,10 +44,6 @@ impl Store {
         Self { pool }
     }
 
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     /// `None` when the email is taken.
     pub async fn insert_user(
         &self,

@@ -8,7 +8,7 @@ use hop_kit::config::{DatabaseArgs, GrpcArgs, LogArgs, PublicArgs, RedisArgs};
 use hop_kit::grpc_tls::GrpcTlsArgs;
 use hop_kit::secret::{DataDirArgs, SecretArgs};
 use hop_kit::serve::HttpLimits;
-use hop_links::policy::TargetSettings;
+use hop_links::TargetSettings;
 use hop_redirect::{CacheSettings, ClickSettings};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -122,15 +122,14 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
 
 pub async fn set_password(args: SetPasswordArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("users", &args.log)?;
-    let email = hop_auth::credentials::Email::parse(&args.email)
-        .map_err(|e| anyhow::anyhow!("EMAIL {e}"))?;
+    let email = hop_auth::Email::parse(&args.email).map_err(|e| anyhow::anyhow!("EMAIL {e}"))?;
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
         .context("reading the password from standard input")?;
-    let password = hop_auth::credentials::Password::parse(line.trim_end_matches(['\r', '\n']))
+    let password = hop_auth::Password::parse(line.trim_end_matches(['\r', '\n']))
         .map_err(|e| anyhow::anyhow!("the password {e}"))?;
-    let hash = hop_auth::hashing::Hasher::new(1, Duration::from_secs(60))
+    let hash = hop_auth::Hasher::new(1, Duration::from_secs(60))
         .hash(&password)
         .await?;
     let (client, connection) = args

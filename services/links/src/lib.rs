@@ -24,19 +24,21 @@
 //! - [`server`]: [`build`] binds the gRPC and admin (health, metrics) listeners; `run`
 //!   serves until shutdown and drains.
 
-pub mod codes;
-pub mod cursor;
-pub mod domain;
-pub mod edit;
-pub mod error;
-pub mod grpc;
+mod codes;
+mod cursor;
+mod domain;
+mod edit;
+mod error;
+mod grpc;
 pub mod import;
-pub mod mint;
-pub mod model;
-pub mod policy;
-pub mod server;
-pub mod store;
-pub mod writer;
+mod mint;
+mod model;
+mod policy;
+mod server;
+mod store;
+mod writer;
 
+pub use codes::CodePermutation;
 pub use error::LinksError;
+pub use policy::TargetSettings;
 pub use server::{Config, Server, build};

@@ -18,14 +18,14 @@
 //! - [`metrics`]: cache tier counters and the pre-resolved request series of the hot path.
 //! - [`server`]: [`build`] binds the listener; `run` serves until shutdown and drains.
 
-pub mod clicks;
-pub mod http;
-pub mod invalidation;
-pub mod metrics;
-pub mod resolver;
-pub mod server;
+mod clicks;
+mod http;
+mod invalidation;
+mod metrics;
+mod resolver;
+mod server;
 
-pub use clicks::ClickSettings;
+pub use clicks::{ClickSettings, Nets};
 pub use http::App;
 pub use resolver::CacheSettings;
 pub use server::{Config, Redirect, Server, build};

@@ -1,4 +1,4 @@
-use hop_auth::accounts::TokenSettings;
+use hop_auth::TokenSettings;
 use hop_kit::config::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};

@@ -166,7 +166,7 @@ async fn a_signing_key_file_replaces_the_derived_key() {
     auth.register("keyed@example.com", PASSWORD).await.unwrap();
     let pair = auth.login("keyed@example.com", PASSWORD).await.unwrap();
     let header = jsonwebtoken::decode_header(&pair.access_token).unwrap();
-    let from_file = hop_auth::keys::SigningKey::from_pem(pem).unwrap();
+    let from_file = hop_auth::SigningKey::from_pem(pem).unwrap();
     assert_eq!(header.kid.as_deref(), Some(from_file.kid()));
     verify(&auth, &pair.access_token).await;
 }

@@ -199,7 +199,7 @@ impl Reader {
 pub const USER_COLUMNS: [&str; 4] = ["id", "username", "email", "created_at"];
 
 pub fn user(r: &csv::StringRecord) -> Result<User, String> {
-    let email = hop_auth::credentials::Email::parse(&r[2]).map_err(|e| format!("email {e}"))?;
+    let email = hop_auth::Email::parse(&r[2]).map_err(|e| format!("email {e}"))?;
     Ok(User {
         id: id(&r[0], "id")?,
         username: Some(r[1].trim().to_owned()).filter(|u| !u.is_empty()),

@@ -61,7 +61,7 @@ async fn hop_up_without_a_secret_makes_its_own_and_the_old_public_key_forges_not
     let token = account(&base, "owner@example.com").await;
     assert_eq!(me(&base, &token).await.status(), 200);
     // The same claims signed with the old public development key are worthless.
-    let forged = hop_auth::keys::SigningKey::derive(OLD_DEVELOPMENT_KEY.as_bytes())
+    let forged = hop_auth::SigningKey::derive(OLD_DEVELOPMENT_KEY.as_bytes())
         .sign(&claims_of(&token))
         .unwrap();
     let refused = me(&base, &forged).await;
@@ -71,7 +71,7 @@ async fn hop_up_without_a_secret_makes_its_own_and_the_old_public_key_forges_not
         hop_kit::problem::BEARER_CHALLENGE
     );
     // Signed with the generated secret, they verify: it is the deployment's key.
-    let resigned = hop_auth::keys::SigningKey::derive(secret.as_bytes())
+    let resigned = hop_auth::SigningKey::derive(secret.as_bytes())
         .sign(&claims_of(&token))
         .unwrap();
     assert_eq!(me(&base, &resigned).await.status(), 200);

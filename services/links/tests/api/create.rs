@@ -18,8 +18,9 @@ async fn create_mints_a_seven_character_code_and_stores_the_link() {
     assert_eq!(link.redirect_type, 302);
     assert!(link.is_active);
     assert_eq!(
-        TestLinks::permutation().id(&link.code),
-        Some(link.id as u64)
+        TestLinks::permutation().code(link.id as u64),
+        Some(link.code.clone()),
+        "the code is the permuted id"
     );
 
     let client = db.client().await;

@@ -1,7 +1,7 @@
 use hop_kit::config::{DatabaseArgs, RedisArgs};
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
-use hop_links::codes::CodePermutation;
+use hop_links::CodePermutation;
 use hop_proto::links::v1 as pb;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use hop_testkit::TestDb;

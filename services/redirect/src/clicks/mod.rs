@@ -18,7 +18,9 @@
 
 pub mod writer;
 
-pub use hop_clicks::{Click, MAX_HEADER_KEPT};
+pub use hop_clicks::Click;
+#[cfg(any(test, doc))]
+use hop_clicks::MAX_HEADER_KEPT;
 use ipnet::IpNet;
 use prometheus::{IntCounter, IntGauge, Registry};
 use std::net::IpAddr;

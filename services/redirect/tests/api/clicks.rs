@@ -261,7 +261,7 @@ async fn the_country_header_is_believed_only_from_trusted_proxies() {
     Seed::new("geo", "https://example.com/g").insert(&db).await;
     let trusting = ClickSettings {
         click_country_header: Some("cf-ipcountry".parse().unwrap()),
-        click_trusted_proxies: hop_redirect::clicks::Nets(vec!["127.0.0.1/32".parse().unwrap()]),
+        click_trusted_proxies: hop_redirect::Nets(vec!["127.0.0.1/32".parse().unwrap()]),
         click_flush_ms: 100,
         ..ClickSettings::default()
     };
