@@ -39,7 +39,8 @@ impl From<pb::User> for UserView {
             .and_then(hop_kit::time::from_proto)
             .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
         Self {
-            id: user.id,
+            // Ids are strings in the HTTP API, as they always were.
+            id: user.id.to_string(),
             email: user.email,
             username: user.username,
             created_at,
@@ -194,7 +195,7 @@ async fn me(
     user: AuthUser,
 ) -> Result<Json<UserView>, ApiError> {
     let request = pb::GetUserRequest {
-        user_id: user.user_id.to_string(),
+        user_id: user.user_id,
     };
     let found = state
         .auth()

@@ -43,7 +43,8 @@ pub struct LinkView {
 impl LinkView {
     /// Every field: for the owner, and for the creator in the create response.
     pub fn full(link: pb::Link) -> Self {
-        let owner = Some(link.owner_id.clone()).filter(|o| !o.is_empty());
+        // Ids are strings in the HTTP API, as they always were.
+        let owner = link.owner_id.map(|id| id.to_string());
         let updated_at = link.updated_at.and_then(rfc3339);
         Self {
             updated_at,
@@ -90,7 +91,7 @@ async fn create(
                 .limiter()
                 .check("create_user", &user.user_id.to_string(), limit)
                 .await?;
-            user.user_id.to_string()
+            Some(user.user_id)
         }
         (None, true) => {
             let limit = state.settings().rate_limit_create_anon_ip;
@@ -98,7 +99,7 @@ async fn create(
                 .limiter()
                 .check("create_anon_ip", &ip.limit_key(), limit)
                 .await?;
-            String::new()
+            None
         }
         (None, false) => return Err(AuthFailure::Missing.into()),
     };
@@ -142,17 +143,17 @@ async fn read(
     if hop_proto::link::ShortCode::parse(&code).is_none() {
         return Err(Problem::not_found("no link has this code").into());
     }
-    let actor = user.map(|u| u.user_id.to_string()).unwrap_or_default();
+    let actor = user.map(|u| u.user_id);
     let request = pb::GetLinkRequest {
         code,
-        actor_user_id: actor.clone(),
+        actor_user_id: actor,
     };
     let link = state
         .links()
         .get_link(state.request(request, &request_id))
         .await?
         .into_inner();
-    let owner = !actor.is_empty() && link.owner_id == actor;
+    let owner = actor.is_some() && link.owner_id == actor;
     Ok(Json(if owner {
         LinkView::full(link)
     } else {
@@ -175,22 +176,24 @@ async fn list(
     Query(page): Query<Page>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = match page.limit.as_deref() {
-        None => 0,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=100).contains(l))
-            .ok_or_else(|| {
-                Problem::validation(vec![FieldError::new(
-                    "limit",
-                    "must be a whole number from 1 to 100",
-                )])
-            })?,
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<u32>()
+                .ok()
+                .filter(|l| (1..=100).contains(l))
+                .ok_or_else(|| {
+                    Problem::validation(vec![FieldError::new(
+                        "limit",
+                        "must be a whole number from 1 to 100",
+                    )])
+                })?,
+        ),
     };
     let request = pb::ListLinksRequest {
-        actor_user_id: user.user_id.to_string(),
+        actor_user_id: Some(user.user_id),
         limit,
-        cursor: page.cursor.unwrap_or_default(),
+        // `?cursor=` with nothing after it is the first page, as it always was.
+        cursor: page.cursor.filter(|c| !c.is_empty()),
     };
     let page = state
         .links()
@@ -198,7 +201,7 @@ async fn list(
         .await?
         .into_inner();
     let items: Vec<LinkView> = page.items.into_iter().map(LinkView::full).collect();
-    let next = Some(page.next_cursor).filter(|c| !c.is_empty());
+    let next = page.next_cursor;
     Ok(Json(
         serde_json::json!({ "items": items, "next_cursor": next }),
     ))
@@ -220,15 +223,29 @@ async fn update(
     let expires_at = fields.nullable_timestamp("expires_at");
     let redirect_type = fields.optional_integer("redirect_type");
     fields.finish()?;
+    // Each field the body has is named in the mask; a null title or expiry is named and
+    // absent, which clears it.
+    let named = [
+        ("url", url.is_some()),
+        ("title", title.is_some()),
+        ("is_active", is_active.is_some()),
+        ("expires_at", expires_at.is_some()),
+        ("redirect_type", redirect_type.is_some()),
+    ];
+    let paths = named
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
     let request = pb::UpdateLinkRequest {
         code,
-        actor_user_id: user.user_id.to_string(),
-        url,
-        // An empty title clears it.
-        title: title.map(Option::unwrap_or_default),
-        is_active,
+        actor_user_id: Some(user.user_id),
+        update_mask: Some(prost_types::FieldMask { paths }),
+        url: url.unwrap_or_default(),
+        title: title.flatten(),
+        is_active: is_active.unwrap_or_default(),
         expires_at: expires_at.flatten().map(hop_kit::time::to_proto),
-        clear_expires_at: matches!(expires_at, Some(None)),
+        // Out of i32 range is as invalid as any other non-redirect status; links says so.
         redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
     };
     let link = state
@@ -248,7 +265,7 @@ async fn remove(
 ) -> Result<http::StatusCode, ApiError> {
     let request = pb::DeleteLinkRequest {
         code,
-        actor_user_id: user.user_id.to_string(),
+        actor_user_id: Some(user.user_id),
     };
     state
         .links()
@@ -309,7 +326,7 @@ async fn stats(
     }
     let request = pb::GetLinkStatsRequest {
         code,
-        actor_user_id: user.user_id.to_string(),
+        actor_user_id: Some(user.user_id),
         from,
         to,
         unit: unit as i32,

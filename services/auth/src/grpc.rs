@@ -34,7 +34,7 @@ impl AuthApi {
 
 fn user(user: User) -> pb::User {
     pb::User {
-        id: user.id.to_string(),
+        id: user.id,
         email: user.email,
         username: user.username,
         created_at: Some(hop_kit::time::to_proto(user.created_at)),
@@ -109,8 +109,7 @@ impl pb::auth_service_server::AuthService for AuthApi {
     ) -> Result<Response<pb::User>, Status> {
         let (metadata, _, req) = request.into_parts();
         self.call("GetUser", &metadata, async {
-            let id = req.user_id.parse().map_err(|_| AuthError::NotFound)?;
-            Ok(user(self.accounts.user(id).await?))
+            Ok(user(self.accounts.user(req.user_id).await?))
         })
         .await
     }

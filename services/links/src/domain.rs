@@ -131,13 +131,13 @@ impl LinkService {
     pub async fn list(
         &self,
         actor: i64,
-        limit: u32,
+        limit: Option<u32>,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Link>, Option<Cursor>), LinksError> {
         let limit = match limit {
-            0 => DEFAULT_PAGE,
-            1..=MAX_PAGE => limit,
-            _ => return Err(LinksError::invalid("limit", "must be between 1 and 100")),
+            None => DEFAULT_PAGE,
+            Some(limit @ 1..=MAX_PAGE) => limit,
+            Some(_) => return Err(LinksError::invalid("limit", "must be between 1 and 100")),
         };
         let after = cursor.map(|c| (c.created_at, c.id));
         // One more than asked tells whether another page follows.

@@ -63,7 +63,7 @@ impl LinksApi {
             expires_at: link.expires_at.map(timestamp),
             created_at: Some(timestamp(link.created_at)),
             updated_at: Some(timestamp(link.updated_at)),
-            owner_id: link.owner_id.map(|id| id.to_string()).unwrap_or_default(),
+            owner_id: link.owner_id,
         }
     }
 }
@@ -85,7 +85,7 @@ impl pb::link_service_server::LinkService for LinksApi {
                     .map(|t| from_timestamp("expires_at", t))
                     .transpose()?,
                 redirect_type: i64::from(req.redirect_type),
-                owner_id: actor(&req.actor_user_id)?,
+                owner_id: req.actor_user_id,
             };
             let new = NewLink::parse(fields, &self.policy, Utc::now())?;
             let link = self.links.create(new).await?;
@@ -112,15 +112,16 @@ impl pb::link_service_server::LinkService for LinksApi {
     ) -> Result<Response<pb::ListLinksResponse>, Status> {
         let (metadata, _, req) = request.into_parts();
         self.call("ListLinks", &metadata, async {
-            let actor = require_actor(&req.actor_user_id)?;
-            let cursor = Some(req.cursor.as_str())
-                .filter(|c| !c.is_empty())
+            let actor = require_actor(req.actor_user_id)?;
+            let cursor = req
+                .cursor
+                .as_deref()
                 .map(|c| self.cursors.decode(c))
                 .transpose()?;
             let (links, next) = self.links.list(actor, req.limit, cursor).await?;
             Ok(pb::ListLinksResponse {
                 items: links.iter().map(|l| self.to_proto(l)).collect(),
-                next_cursor: next.map(|c| self.cursors.encode(&c)).unwrap_or_default(),
+                next_cursor: next.map(|c| self.cursors.encode(&c)),
             })
         })
         .await
@@ -132,18 +133,27 @@ impl pb::link_service_server::LinkService for LinksApi {
     ) -> Result<Response<pb::Link>, Status> {
         let (metadata, _, req) = request.into_parts();
         self.call("UpdateLink", &metadata, async {
-            let actor = require_actor(&req.actor_user_id)?;
-            let expires_at = match (req.clear_expires_at, req.expires_at) {
-                (true, _) => Some(None),
-                (false, Some(t)) => Some(Some(from_timestamp("expires_at", t)?)),
-                (false, None) => None,
+            let actor = require_actor(req.actor_user_id)?;
+            let named = UpdateMask::parse(req.update_mask)?;
+            let expires_at = match named.has("expires_at") {
+                true => Some(
+                    req.expires_at
+                        .map(|t| from_timestamp("expires_at", t))
+                        .transpose()?,
+                ),
+                false => None,
             };
             let fields = UpdateFields {
-                url: req.url,
-                title: req.title.map(|t| Some(t).filter(|t| !t.is_empty())),
-                is_active: req.is_active,
+                url: named.has("url").then_some(req.url),
+                // An empty title is no title, as on create.
+                title: named
+                    .has("title")
+                    .then(|| req.title.filter(|t| !t.is_empty())),
+                is_active: named.has("is_active").then_some(req.is_active),
                 expires_at,
-                redirect_type: (req.redirect_type != 0).then_some(i64::from(req.redirect_type)),
+                redirect_type: named
+                    .has("redirect_type")
+                    .then_some(i64::from(req.redirect_type)),
             };
             let changes = LinkChanges::parse(fields, &self.policy, Utc::now())?;
             let link = self.links.update(&req.code, actor, &changes).await?;
@@ -158,7 +168,7 @@ impl pb::link_service_server::LinkService for LinksApi {
     ) -> Result<Response<pb::DeleteLinkResponse>, Status> {
         let (metadata, _, req) = request.into_parts();
         self.call("DeleteLink", &metadata, async {
-            let actor = require_actor(&req.actor_user_id)?;
+            let actor = require_actor(req.actor_user_id)?;
             self.links.delete(&req.code, actor).await?;
             Ok(pb::DeleteLinkResponse {})
         })
@@ -171,7 +181,7 @@ impl pb::link_service_server::LinkService for LinksApi {
     ) -> Result<Response<pb::LinkStats>, Status> {
         let (metadata, _, req) = request.into_parts();
         self.call("GetLinkStats", &metadata, async {
-            let actor = require_actor(&req.actor_user_id)?;
+            let actor = require_actor(req.actor_user_id)?;
             let from = req.from.map(|t| from_timestamp("from", t)).transpose()?;
             let to = req.to.map(|t| from_timestamp("to", t)).transpose()?;
             let unit = match pb::TimeUnit::try_from(req.unit) {
@@ -212,18 +222,33 @@ impl pb::link_service_server::LinkService for LinksApi {
 }
 
 /// The acting user's id, which this call needs.
-fn require_actor(raw: &str) -> Result<i64, LinksError> {
-    actor(raw)?.ok_or(LinksError::Unauthenticated)
+fn require_actor(actor: Option<i64>) -> Result<i64, LinksError> {
+    actor.ok_or(LinksError::Unauthenticated)
 }
 
-/// The acting user's id: empty means anonymous.
-fn actor(raw: &str) -> Result<Option<i64>, LinksError> {
-    if raw.is_empty() {
-        return Ok(None);
+/// The fields an `UpdateLinkRequest` names in its `update_mask`.
+struct UpdateMask(Vec<String>);
+
+impl UpdateMask {
+    /// The fields an update may name.
+    const FIELDS: [&'static str; 5] = ["url", "title", "is_active", "expires_at", "redirect_type"];
+
+    /// Every path must be one of [`Self::FIELDS`]; an empty mask names nothing (and the
+    /// update is refused for changing nothing, as the changes' parser says).
+    fn parse(mask: Option<prost_types::FieldMask>) -> Result<Self, LinksError> {
+        let paths = mask.map(|m| m.paths).unwrap_or_default();
+        if let Some(unknown) = paths.iter().find(|p| !Self::FIELDS.contains(&p.as_str())) {
+            return Err(LinksError::invalid(
+                "update_mask",
+                format!("names {unknown:?}, which is not a field an update may change"),
+            ));
+        }
+        Ok(Self(paths))
     }
-    raw.parse()
-        .map(Some)
-        .map_err(|_| LinksError::invalid("actor_user_id", "must be a user id"))
+
+    fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|p| p == field)
+    }
 }
 
 fn from_timestamp(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, LinksError> {

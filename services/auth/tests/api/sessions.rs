@@ -13,16 +13,13 @@ async fn register_login_and_verify_the_access_token() {
     assert_eq!(pair.token_type, "Bearer");
     assert_eq!(pair.expires_in, 900);
     let claims = verify(&auth, &pair.access_token).await;
-    assert_eq!(claims.sub, user.id);
+    assert_eq!(claims.sub, user.id.to_string());
     assert_eq!(claims.exp - claims.iat, 900);
     assert!(auth.active(&claims.sid).await);
     let hash: String = db
         .client()
         .await
-        .query_one(
-            "SELECT password_hash FROM users WHERE id = $1",
-            &[&user.id.parse::<i64>().unwrap()],
-        )
+        .query_one("SELECT password_hash FROM users WHERE id = $1", &[&user.id])
         .await
         .unwrap()
         .get(0);

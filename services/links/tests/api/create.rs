@@ -187,14 +187,6 @@ async fn bad_requests_report_every_field_and_store_nothing() {
             },
             vec!["alias", "redirect_type"],
         ),
-        (
-            pb::CreateLinkRequest {
-                url: String::new(),
-                actor_user_id: "not-a-user".into(),
-                ..Default::default()
-            },
-            vec!["actor_user_id"],
-        ),
     ];
     for (request, fields) in cases {
         let status = links.create_with(request.clone()).await.unwrap_err();
@@ -346,4 +338,91 @@ impl<T: Unpin> futures_core::Stream for OnceStream<T> {
     ) -> std::task::Poll<Option<T>> {
         std::task::Poll::Ready(self.0.take())
     }
+}
+
+/// An update changes exactly the fields its mask names: a named title or expiry that is
+/// absent is cleared, a field not named is left alone whatever the request holds, and a
+/// mask naming nothing, or naming a field an update may not change, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_changes_what_its_mask_names_and_nothing_else() {
+    let db = TestDb::new().await;
+    let links = spawn_links(&db).await;
+    let owner = Some(7);
+    let link = links
+        .create_with(pb::CreateLinkRequest {
+            url: "https://example.com/masked".into(),
+            title: Some("kept?".into()),
+            expires_at: Some(prost_types::Timestamp {
+                seconds: 4_102_444_800, // 2100-01-01
+                nanos: 0,
+            }),
+            actor_user_id: owner,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let code = link.code.clone();
+    let update = |paths: &[&str], request: pb::UpdateLinkRequest| {
+        let (mut client, code) = (links.client.clone(), code.clone());
+        let mask = prost_types::FieldMask {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        async move {
+            client
+                .update_link(pb::UpdateLinkRequest {
+                    code,
+                    actor_user_id: owner,
+                    update_mask: Some(mask),
+                    ..request
+                })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+
+    // The title is named and absent: cleared. The URL and is_active hold values but are
+    // not named: left alone.
+    let cleared = update(
+        &["title", "expires_at"],
+        pb::UpdateLinkRequest {
+            url: "https://example.com/ignored".into(),
+            is_active: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(cleared.title, None);
+    assert_eq!(cleared.expires_at, None);
+    assert_eq!(cleared.url, "https://example.com/masked");
+    assert!(cleared.is_active);
+
+    // Named with a value: set.
+    let changed = update(
+        &["is_active", "title"],
+        pb::UpdateLinkRequest {
+            is_active: false,
+            title: Some("new".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!changed.is_active);
+    assert_eq!(changed.title.as_deref(), Some("new"));
+
+    for (paths, field) in [
+        (&["owner_id"][..], "update_mask"),
+        (&[][..], "body"),
+        (&["url"][..], "url"),
+    ] {
+        let status = update(paths, pb::UpdateLinkRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{paths:?}");
+        assert_eq!(violations(&status), vec![field], "{paths:?}");
+    }
+    let unchanged = links.get(&link.code).await.unwrap();
+    assert_eq!(unchanged.title.as_deref(), Some("new"));
+    assert!(!unchanged.is_active);
 }

@@ -54,7 +54,7 @@ impl TestLinks {
     pub async fn get(&self, code: &str) -> Result<pb::Link, tonic::Status> {
         let request = pb::GetLinkRequest {
             code: code.into(),
-            actor_user_id: String::new(),
+            actor_user_id: None,
         };
         self.client
             .clone()
