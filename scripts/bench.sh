@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hop's redirect and create benchmark (DESIGN.md §12), reproducible in one command:
+# hop's redirect and create benchmark, reproducible in one command:
 #
 #   scripts/bench.sh [--rounds N] [--duration SECS] [--connections C] [--only A,B,...]
 #

@@ -10,8 +10,8 @@
 //!   hash that makes an unknown email cost what a wrong password costs.
 //! - [`keys`]: the Ed25519 signing key (derived from SECRET_KEY or read from a PKCS#8 file),
 //!   its `kid`, and minting access tokens.
-//! - [`store`]: every SQL statement of the service (`users`, `sessions`, `refresh_tokens`);
-//!   [`import`]: the users `hop import` brings in, added in bulk.
+//! - [`store`]: the service's SQL on `users`, `sessions` and `refresh_tokens`;
+//!   [`import`]: the bulk statements that add the users `hop import` brings in.
 //! - [`accounts`]: what may be done: register, login, refresh (with rotation and reuse
 //!   detection), logout; knows nothing of gRPC.
 //! - [`revocation`]: the Redis deny-list of revoked sessions that gateways check.

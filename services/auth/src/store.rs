@@ -1,4 +1,5 @@
-//! Every SQL statement of the auth service.
+//! The auth service's SQL on `users`, `sessions` and `refresh_tokens`, for its requests.
+//! (The bulk insert of imported users is [`crate::import`]'s.)
 
 use crate::error::AuthError;
 use chrono::{DateTime, Utc};

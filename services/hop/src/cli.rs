@@ -1,5 +1,5 @@
 //! The command line: every setting is a flag and an environment variable, and `--help`
-//! lists each with its default (DESIGN.md §9).
+//! lists each with its default.
 
 use clap::{Args, Parser, Subcommand};
 use hop_auth::Settings as AuthSettings;

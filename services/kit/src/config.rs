@@ -1,4 +1,4 @@
-//! Settings every service shares, read from the environment (DESIGN.md §9).
+//! Settings every service shares, read from the environment.
 //!
 //! Each group is a clap [`clap::Args`] with `env` on every field, so `hop --help` lists the
 //! variable and its default, and a bad value fails at start with a message naming the
@@ -251,7 +251,7 @@ pub struct LogArgs {
     pub metrics_enabled: bool,
 }
 
-/// Traces, exported by OTLP/gRPC (DESIGN.md §10). The names are OpenTelemetry's own.
+/// Traces, exported by OTLP/gRPC. The names are OpenTelemetry's own.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Traces")]
 pub struct TraceArgs {

@@ -1,5 +1,5 @@
 //! Health: background probes of each dependency, answered from memory at `/health`,
-//! `/health/live` and `/health/ready` (DESIGN.md §3).
+//! `/health/live` and `/health/ready`.
 //!
 //! - live: the process answers (always 200 while serving).
 //! - ready: every *required* dependency is up, at least one of each "any of" group is up

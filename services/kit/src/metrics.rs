@@ -1,5 +1,5 @@
 //! Prometheus metrics: one registry per service, merged with the process registry at
-//! `/metrics` (DESIGN.md §10).
+//! `/metrics`.
 //!
 //! Each service registers its metrics in its own [`prometheus::Registry`], labelled with
 //! `service`, so `hop up` can expose every service's metrics from one endpoint and tests can

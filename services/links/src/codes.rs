@@ -1,4 +1,4 @@
-//! Short codes from sequence ids: a keyed permutation, then base62 (DESIGN.md §5).
+//! Short codes from sequence ids: a keyed permutation, then base62.
 //!
 //! Ids come from a Postgres sequence, so they are consecutive. Encoding them directly would
 //! make codes guessable and let anyone enumerate every link. Instead each id goes through a

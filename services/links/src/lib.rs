@@ -11,11 +11,12 @@
 //!   links" pages.
 //! - [`policy`]: where a link may point (no loops in any spelling, no blocked hosts, no
 //!   private addresses unless allowed).
-//! - [`mint`]: block-leased sequence ids turned into 7-character codes (DESIGN.md §5), by
+//! - [`mint`]: block-leased sequence ids turned into 7-character codes, by
 //!   [`codes`]: base62 and the keyed permutation that makes them unguessable.
-//! - [`store`]: every SQL statement of the service, against its `links`, `link_events` and
-//!   the `link_ids` sequence (stats are read by `hop-clicks`); [`import`]: the links and
-//!   events `hop import` brings in, added in bulk.
+//! - [`store`]: the service's SQL for its requests, against `links`, `link_events` and
+//!   the `link_ids` sequence (stats are read by `hop-clicks`); [`import`]: the bulk
+//!   statements that add the links and events `hop import` brings in. No other module
+//!   holds SQL.
 //! - [`writer`]: batches concurrent creates into one INSERT and one commit.
 //! - the read model (each link written through to Redis, its code announced) is
 //!   `hop-read-model`'s [`hop_read_model::Writer`].

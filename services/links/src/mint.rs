@@ -1,5 +1,5 @@
 //! Minting: unique ids leased from Postgres in blocks, turned into codes by the keyed
-//! permutation (DESIGN.md §5).
+//! permutation.
 //!
 //! One `nextval('link_ids')` hands this instance a whole block of ids (the sequence's
 //! increment, 1000 by default), so creating a link costs no extra round trip for its id.

@@ -1,4 +1,5 @@
-//! Every SQL statement of the links service. Statements are prepared once per pooled
+//! The links service's SQL for its requests (the bulk statements of `hop import` are
+//! [`crate::import`]'s). Statements are prepared once per pooled
 //! connection (`prepare_cached`).
 
 use crate::edit::LinkChanges;

@@ -1,5 +1,5 @@
 //! hop-redirect: the read service. `GET /{code}` answers from an in-process cache (L1),
-//! then Redis, then PostgreSQL, and stays up when either store is down (DESIGN.md §6).
+//! then Redis, then PostgreSQL, and stays up when either store is down.
 //!
 //! # Layout
 //!

@@ -1,4 +1,4 @@
-//! The tiered lookup behind every redirect: L1 → Redis → Postgres (DESIGN.md §6).
+//! The tiered lookup behind every redirect: L1 → Redis → Postgres.
 //!
 //! - L1 is a bounded in-process cache (quick_cache: lock-sharded, CLOCK-Pro eviction, a hit
 //!   is a shard read lock and a hash probe) whose entries carry their own expiry. It also

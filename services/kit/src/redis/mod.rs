@@ -1,5 +1,5 @@
 //! Redis: one client per service instance with bounded, fail-fast commands behind a
-//! circuit breaker (DESIGN.md §6).
+//! circuit breaker.
 //!
 //! Redis is a cache here, never the source of truth, so every caller has a fallback. What
 //! matters is that a dead or slow Redis costs no latency: each command fails at once while

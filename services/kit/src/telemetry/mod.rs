@@ -1,5 +1,5 @@
 //! Logs: one JSON object per line to stdout and, when LOG_FILE_PATH is set, to a file
-//! rotated by size (DESIGN.md §10).
+//! rotated by size.
 //!
 //! Every line carries `ts`, `level`, `logger` (the instance), `service` and `event`; the
 //! fields of the spans around an event (a request's `request_id`, `method`, …) are merged

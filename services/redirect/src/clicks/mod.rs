@@ -1,4 +1,4 @@
-//! Click recording, off the hot path (DESIGN.md §7).
+//! Click recording, off the hot path.
 //!
 //! A redirect only pushes a [`Click`] (the link id, the time and three header values, each
 //! copied and cut to [`MAX_HEADER_KEPT`] bytes into one allocation, nothing parsed; of the
