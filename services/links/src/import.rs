@@ -107,28 +107,44 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
     )
     .await?;
     // Numbered in code order: ids then grow with codes, so both unique indexes of `links`
-    // are filled from one end instead of at random. (`size` is the sequence's increment,
-    // an integer read above: inlined, since CREATE TABLE AS takes no parameters.)
+    // are filled from one end instead of at random. Codes are unique among the staged
+    // links (checked before), so the numbering is the same each time it is computed: once
+    // narrow, for the map, and once wide, for the insert, rather than one wide copy of
+    // every new link written to a temporary table and read back. (`size` is the sequence's
+    // increment, an integer read above: inlined, since CREATE TABLE AS takes no
+    // parameters.)
+    let numbered = |columns: &str| {
+        format!(
+            "SELECT b.start + f.k % {size} AS link_id, f.* FROM ( \
+               SELECT {columns}, row_number() OVER (ORDER BY s.code) - 1 AS k FROM stage_urls s \
+               WHERE NOT EXISTS (SELECT 1 FROM map_links m WHERE m.source_id = s.id)) f \
+             JOIN id_blocks b ON b.block = f.k / {size}"
+        )
+    };
     tx.batch_execute(&format!(
-        "CREATE TEMP TABLE new_links ON COMMIT DROP AS \
-           SELECT b.start + f.k % {size} AS link_id, f.* FROM ( \
-             SELECT s.*, row_number() OVER (ORDER BY s.code) - 1 AS k FROM stage_urls s \
-             WHERE NOT EXISTS (SELECT 1 FROM map_links m WHERE m.source_id = s.id)) f \
-           JOIN id_blocks b ON b.block = f.k / {size};"
+        "CREATE TEMP TABLE new_ids ON COMMIT DROP AS SELECT id AS source_id, link_id FROM ({}) n",
+        numbered("s.id")
     ))
     .await?;
+    // No ORDER BY: the rows leave the window in code order and the joins after it (with
+    // two small tables) keep that order, which is all the indexes need; a sort of every
+    // new link would only make sure of it.
     outcome.added = tx
         .execute(
-            "INSERT INTO links (id, code, target_url, title, owner_id, is_active, created_at, updated_at) \
-             SELECT n.link_id, n.code, n.url, n.title, m.user_id, n.is_active, n.created_at, \
-                    greatest(n.updated_at, n.created_at) \
-             FROM new_links n LEFT JOIN map_users m ON m.source_id = n.user_id \
-             ORDER BY n.k",
+            &format!(
+                "INSERT INTO links (id, code, target_url, title, owner_id, is_active, created_at, updated_at) \
+                 SELECT n.link_id, n.code, n.url, n.title, m.user_id, n.is_active, n.created_at, \
+                        greatest(n.updated_at, n.created_at) \
+                 FROM ({}) n LEFT JOIN map_users m ON m.source_id = n.user_id",
+                numbered("s.code, s.url, s.title, s.user_id, s.is_active, s.created_at, s.updated_at")
+            ),
             &[],
         )
         .await?;
-    tx.batch_execute("INSERT INTO map_links SELECT id, link_id FROM new_links; ANALYZE map_links;")
-        .await?;
+    tx.batch_execute(
+        "INSERT INTO map_links SELECT source_id, link_id FROM new_ids; ANALYZE map_links;",
+    )
+    .await?;
     Ok(outcome)
 }
 

@@ -12,13 +12,16 @@ use tokio_postgres::Transaction;
 struct Check {
     file: &'static str,
     query: String,
+    /// For a duplicate-id check: the table whose ids it checks.
+    ids_of: Option<&'static str>,
 }
 
 /// Rows of `table` (staged from `file`) whose `column` an earlier row already has,
 /// reported as `label <value> appears twice`.
-fn duplicates(file: &'static str, table: &str, column: &str, label: &str) -> Check {
+fn duplicates(file: &'static str, table: &'static str, column: &str, label: &str) -> Check {
     Check {
         file,
+        ids_of: (column == "id").then_some(table),
         query: format!(
             "SELECT line, '{label} ' || {column} || ' appears twice' FROM ( \
                SELECT line, {column}, row_number() OVER (PARTITION BY {column} ORDER BY line) AS n \
@@ -38,6 +41,7 @@ fn dangling(
 ) -> Check {
     Check {
         file,
+        ids_of: None,
         query: format!(
             "SELECT line, '{column} ' || {column} || ' is not in the {target_file} file' FROM {table} r \
              WHERE r.{column} IS NOT NULL \
@@ -63,9 +67,14 @@ fn checks() -> [Check; 8] {
 }
 
 /// Duplicates and dangling references; an error listing them (nothing is written then).
-pub async fn across_rows(tx: &Transaction<'_>) -> anyhow::Result<()> {
+/// The ids of the tables in `unique_ids` are known to be unique (they rose strictly while
+/// they were staged), so they are not checked again.
+pub async fn across_rows(tx: &Transaction<'_>, unique_ids: &[&str]) -> anyhow::Result<()> {
     let mut problems = Problems::default();
-    for check in checks() {
+    let needed = checks()
+        .into_iter()
+        .filter(|c| c.ids_of.is_none_or(|table| !unique_ids.contains(&table)));
+    for check in needed {
         let sql = format!(
             "SELECT line, message, count(*) OVER () FROM ({}) AS p(line, message) ORDER BY line LIMIT {SHOWN_ERRORS}",
             check.query

@@ -12,7 +12,8 @@
 //!    codes already taken in hop by another link. Any problem rolls everything back:
 //!    nothing is written.
 //! 3. **Write.** Users are matched by email, links by code (and must point where they
-//!    did), and events by their source id in `import_ledger`, so a second run adds nothing.
+//!    did), and events by their source id in `import_ranges` (runs of consecutive ids), so
+//!    a second run adds nothing.
 //!    New links get ids leased in whole blocks of the `link_ids` sequence, like the links
 //!    service's. Click events become clicks through `hop-clicks` (folded, with their
 //!    rollups, exactly as recorded clicks are), read back from the stage a chunk at a time;
@@ -132,23 +133,32 @@ pub async fn run(
     let mut problems = Problems::default();
     let staged_users = stage_users(&tx, users, &mut problems, &progress).await?;
     // (The links' owner counts the staged links it matches and adds.)
-    stage_urls(&tx, urls, &mut problems, &progress).await?;
+    let staged_urls = stage_urls(&tx, urls, &mut problems, &progress).await?;
     let staged_events = stage_events(&tx, events, &mut problems, &progress).await?;
     // Rows that are wrong on their own first; then what only all of them together show.
     problems.into_result()?;
     progress.phase("checking");
     tx.batch_execute("ANALYZE stage_users; ANALYZE stage_urls; ANALYZE stage_events;")
         .await?;
-    checks::across_rows(&tx).await?;
+    let unique_ids: Vec<&str> = [
+        ("stage_users", staged_users),
+        ("stage_urls", staged_urls),
+        ("stage_events", staged_events),
+    ]
+    .iter()
+    .filter(|(_, staged)| staged.ids_ascending)
+    .map(|(table, _)| *table)
+    .collect();
+    checks::across_rows(&tx, &unique_ids).await?;
     checks::codes_taken(&tx).await?;
 
     let mut summary = Summary::default();
     progress.phase("writing users");
-    write_users(&tx, staged_users, &mut summary).await?;
+    write_users(&tx, staged_users.rows, &mut summary).await?;
     progress.phase("writing links");
     write_links(&tx, &mut summary).await?;
     progress.phase("writing events");
-    write_events(&tx, staged_events, &mut summary).await?;
+    write_events(&tx, staged_events.rows, &mut summary).await?;
     progress.phase("writing clicks");
     write_clicks(&tx, &mut summary, &progress).await?;
     progress.phase("committing");
@@ -197,9 +207,18 @@ impl Progress {
     }
 }
 
+/// What staging a file found: how many rows, and whether their ids rose strictly from
+/// line to line (an export's usual order), which proves them unique without asking
+/// PostgreSQL to sort them.
+#[derive(Debug, Clone, Copy)]
+struct Staged {
+    rows: u64,
+    ids_ascending: bool,
+}
+
 /// Copies each good row of `reader` into `table` (binary COPY, one statement per file);
 /// `parse` checks a record, `values` gives its values after the line number.
-async fn stage<T>(
+async fn stage<T: rows::Sourced>(
     tx: &Transaction<'_>,
     mut reader: Reader,
     table: StageTable,
@@ -207,15 +226,22 @@ async fn stage<T>(
     progress: &Progress,
     parse: impl Fn(&csv::StringRecord) -> Result<T, String>,
     values: impl for<'a> Fn(&'a T) -> Vec<&'a (dyn ToSql + Sync)>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Staged> {
     let sink = tx.copy_in(table.copy).await?;
     let writer = BinaryCopyInWriter::new(sink, table.types);
     let mut writer = std::pin::pin!(writer);
-    let mut staged = 0u64;
+    let mut staged = Staged {
+        rows: 0,
+        ids_ascending: true,
+    };
+    let mut last_id = None;
     while let Some((line, record)) = reader.next() {
         let parsed = record.and_then(&parse);
         match parsed {
             Ok(row) => {
+                let this = row.source_id();
+                staged.ids_ascending &= last_id.is_none_or(|last| this > last);
+                last_id = Some(this);
                 // Once a row is bad nothing will be written: stop copying, keep checking.
                 if problems.is_empty() {
                     let line = line as i64;
@@ -223,11 +249,11 @@ async fn stage<T>(
                     fields.extend(values(&row));
                     writer.as_mut().write(&fields).await?;
                 }
-                staged += 1;
+                staged.rows += 1;
             }
             Err(message) => problems.add(reader.name(), line, message),
         }
-        if staged.is_multiple_of(8192) {
+        if staged.rows.is_multiple_of(8192) {
             progress.read(&reader);
         }
     }
@@ -241,7 +267,7 @@ async fn stage_users(
     reader: Reader,
     problems: &mut Problems,
     progress: &Progress,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Staged> {
     stage(
         tx,
         reader,
@@ -259,7 +285,7 @@ async fn stage_urls(
     reader: Reader,
     problems: &mut Problems,
     progress: &Progress,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Staged> {
     stage(
         tx,
         reader,
@@ -288,7 +314,7 @@ async fn stage_events(
     reader: Reader,
     problems: &mut Problems,
     progress: &Progress,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Staged> {
     stage(
         tx,
         reader,
@@ -332,28 +358,41 @@ async fn write_events(
     staged: u64,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
+    // The ledger holds runs of consecutive ids, a few per import, so the anti-join below
+    // checks each staged event against a handful of ranges. What was imported before is
+    // dropped from the stage, and what is left is renamed `fresh_events` (the name the
+    // link events' owner reads) rather than copied; its ids are recorded as the runs they
+    // form.
+    let present = tx
+        .execute(
+            "DELETE FROM stage_events e WHERE EXISTS ( \
+               SELECT 1 FROM import_ranges r \
+               WHERE r.kind = 'event' AND e.id BETWEEN r.first_id AND r.last_id)",
+            &[],
+        )
+        .await
+        .context("matching the events against the ledger")?;
     tx.batch_execute(
-        "CREATE TEMP TABLE fresh_events ON COMMIT DROP AS \
-           SELECT e.* FROM stage_events e \
-           WHERE NOT EXISTS (SELECT 1 FROM import_ledger l WHERE l.kind = 'event' AND l.source_id = e.id); \
-         ANALYZE fresh_events; \
-         INSERT INTO import_ledger (kind, source_id) SELECT 'event', id FROM fresh_events ORDER BY id;",
+        "ALTER TABLE stage_events RENAME TO fresh_events; \
+         INSERT INTO import_ranges (kind, first_id, last_id) \
+           SELECT 'event', min(id), max(id) FROM ( \
+             SELECT id, id - row_number() OVER (ORDER BY id) AS run FROM fresh_events) ids \
+           GROUP BY run;",
     )
     .await
     .context("recording the events in the ledger")?;
-    let fresh: i64 = tx
-        .query_one("SELECT count(*) FROM fresh_events", &[])
-        .await?
-        .get(0);
-    summary.events_present = staged - fresh as u64;
+    debug_assert!(present <= staged);
+    summary.events_present = present;
     summary.events_added = hop_links::import::add_events(tx)
         .await
         .context("importing link events")?;
     Ok(())
 }
 
-/// The fresh click events, through the clicks' owner like recorded clicks: read back in
-/// time order a chunk at a time (a portal of the transaction), folded and written.
+/// The fresh click events, through the clicks' owner like recorded clicks: read back a
+/// chunk at a time (a portal of the transaction), folded and written. They come in link
+/// order, so each chunk's rollup rows are new and next to each other in the rollups'
+/// primary keys, instead of every chunk touching every link.
 async fn write_clicks(
     tx: &Transaction<'_>,
     summary: &mut Summary,
@@ -362,7 +401,7 @@ async fn write_clicks(
     let statement = tx
         .prepare(
             "SELECT e.at, ml.link_id FROM fresh_events e JOIN map_links ml ON ml.source_id = e.url_id \
-             WHERE e.kind = 'click' ORDER BY e.at, ml.link_id",
+             WHERE e.kind = 'click' ORDER BY ml.link_id, e.at",
         )
         .await?;
     let portal = tx.bind(&statement, &[]).await?;

@@ -38,6 +38,29 @@ pub struct Event {
     pub details: serde_json::Value,
 }
 
+/// A row of the export, known by the id the original system gave it.
+pub trait Sourced {
+    fn source_id(&self) -> i64;
+}
+
+impl Sourced for User {
+    fn source_id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl Sourced for Url {
+    fn source_id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl Sourced for Event {
+    fn source_id(&self) -> i64 {
+        self.id
+    }
+}
+
 /// Problems found, by file and line: the first [`SHOWN_ERRORS`] kept, the rest counted, so
 /// an export that is wrong on every line costs no memory.
 #[derive(Default)]
