@@ -60,10 +60,13 @@ async fn redis_down_cached_links_still_served_and_postgres_answers_the_rest() {
         "Redis is optional"
     );
 
-    // Back up: the breaker's probe lets Redis in again.
+    // Back up: the breaker's probe lets Redis in again. (Asked before the client has
+    // reconnected, a lookup of "after" would go to Postgres, which has no such code, and
+    // L1 would remember the miss for CACHE_L1_NEGATIVE_TTL_SECS: wait for the client.)
     redis.restart();
     app.put_redis("after", &cached("https://example.com/after"))
         .await;
+    app.until_redis_up().await;
     until(
         "the instance serves again once Redis is back",
         Duration::from_secs(10),
