@@ -1,6 +1,6 @@
 use hop_gateway::Proxies;
 use hop_gateway::{Limit, Settings};
-use hop_kit::config::RedisArgs;
+use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_testkit::TestDb;
 use serde_json::Value;

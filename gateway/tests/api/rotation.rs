@@ -25,7 +25,7 @@ fn pem(seed: u8) -> String {
 async fn auth_at(
     addr: SocketAddr,
     db: &TestDb,
-    redis: &hop_kit::config::RedisArgs,
+    redis: &hop_kit::redis::RedisArgs,
     current: &std::path::Path,
     previous: Option<&std::path::Path>,
 ) -> CancellationToken {

@@ -4,10 +4,14 @@
 use clap::{Args, Parser, Subcommand};
 use hop_auth::Settings as AuthSettings;
 use hop_gateway::Settings as ApiSettings;
-use hop_kit::config::{DatabaseArgs, GrpcArgs, LogArgs, PublicArgs, RedisArgs};
+use hop_kit::config::PublicArgs;
+use hop_kit::grpc::GrpcArgs;
 use hop_kit::grpc_tls::GrpcTlsArgs;
+use hop_kit::postgres::DatabaseArgs;
+use hop_kit::redis::RedisArgs;
 use hop_kit::secret::{DataDirArgs, SecretArgs};
 use hop_kit::serve::HttpLimits;
+use hop_kit::telemetry::LogArgs;
 use hop_links::TargetSettings;
 use hop_redirect::{CacheSettings, ClickSettings};
 use std::net::{IpAddr, SocketAddr};

@@ -206,3 +206,13 @@ pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> &str {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
 }
+
+/// How a gRPC service (links, auth) serves.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "gRPC")]
+pub struct GrpcArgs {
+    /// Serve gRPC server reflection (for grpcurl). Off by default; when on, reflection
+    /// calls need the service token like every RPC (`hop service-token` prints it).
+    #[arg(long, env = "GRPC_REFLECTION", value_name = "GRPC_REFLECTION", default_value = "false", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub grpc_reflection: bool,
+}

@@ -2,13 +2,15 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the environment-driven settings every service reads (database, Redis,
-//!   logging, listeners), as clap argument groups so `hop --help` lists them all.
+//! - [`config`]: what every setting shares (the error naming a bad variable, common
+//!   parsers, the public address). Each group of settings is a clap argument group
+//!   beside the module that uses it (`postgres::DatabaseArgs`, `redis::RedisArgs`,
+//!   `telemetry::{LogArgs, TraceArgs}`, `grpc::GrpcArgs`), so `hop --help` lists them all.
 //! - [`telemetry`]: JSON logs to stdout and to a size-rotated file, and OTLP traces with
 //!   W3C context carried over gRPC ([`telemetry::otel`]); [`metrics`]: Prometheus
 //!   registries, RED histograms and the process collector.
 //! - [`health`]: dependency probes behind `/health`, `/health/live` and `/health/ready`.
-//! - [`postgres`]: the connection pool and the embedded migrations; [`redis`]: the Redis
+//! - [`postgres`]: its settings, the connection pool and the embedded migrations; [`redis`]: the Redis
 //!   client with fail-fast commands behind a circuit breaker; [`tls`]: rustls client
 //!   configurations for both (`sslmode=require`, `rediss://`).
 //! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and

@@ -1,12 +1,160 @@
 //! PostgreSQL: the connection pool every service uses, and the schema migrations embedded
 //! in the binary (applied by `hop migrate` and `hop up`).
 
-use crate::config::{ConfigError, DatabaseArgs};
+use crate::config::{ConfigError, parse_identifier};
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
+use std::time::Duration;
 use tokio_postgres::NoTls;
 
 pub use deadpool_postgres::Pool;
+
+/// Where PostgreSQL is and how hop talks to it.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "PostgreSQL")]
+pub struct DatabaseArgs {
+    /// Full connection URL (postgres://user:pass@host:port/db). Overrides the DATABASE_* parts.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// PostgreSQL host.
+    #[arg(
+        long,
+        env = "DATABASE_HOST",
+        value_name = "DATABASE_HOST",
+        default_value = "127.0.0.1"
+    )]
+    pub database_host: String,
+    /// PostgreSQL port.
+    #[arg(
+        long,
+        env = "DATABASE_PORT",
+        value_name = "DATABASE_PORT",
+        default_value_t = 5432
+    )]
+    pub database_port: u16,
+    /// Database name.
+    #[arg(
+        long,
+        env = "DATABASE_NAME",
+        value_name = "DATABASE_NAME",
+        default_value = "hop"
+    )]
+    pub database_name: String,
+    /// Database user.
+    #[arg(
+        long,
+        env = "DATABASE_USER",
+        value_name = "DATABASE_USER",
+        default_value = "postgres"
+    )]
+    pub database_user: String,
+    /// Database password (empty for trust or peer authentication).
+    #[arg(
+        long,
+        env = "DATABASE_PASSWORD",
+        value_name = "DATABASE_PASSWORD",
+        default_value = "",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub database_password: String,
+    /// Schema that holds hop's tables (its search_path). Lets hop share a database.
+    #[arg(long, env = "DATABASE_SCHEMA", value_name = "DATABASE_SCHEMA", default_value = "public", value_parser = parse_identifier)]
+    pub database_schema: String,
+    /// Connections per service instance.
+    #[arg(long, env = "DATABASE_POOL_SIZE", value_name = "DATABASE_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool_size: u32,
+    /// Bound on connecting, waiting for a pooled connection and on each statement, in ms.
+    #[arg(long, env = "DATABASE_TIMEOUT_MS", value_name = "DATABASE_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub database_timeout_ms: u64,
+    /// TLS to PostgreSQL: `require` encrypts and verifies the server's certificate (against
+    /// DATABASE_CA_FILE, else the system's roots); `disable` or `prefer` connect in plain
+    /// text. A `sslmode` in DATABASE_URL wins.
+    #[arg(long, env = "DATABASE_SSLMODE", value_name = "DATABASE_SSLMODE", default_value = "prefer", value_parser = ["disable", "prefer", "require"])]
+    pub database_sslmode: String,
+    /// PEM file of the CA that signed the server's certificate (managed providers publish
+    /// one). Unset: the system's CA certificates.
+    #[arg(long, env = "DATABASE_CA_FILE", value_name = "DATABASE_CA_FILE")]
+    pub database_ca_file: Option<std::path::PathBuf>,
+}
+
+impl DatabaseArgs {
+    /// The tokio-postgres configuration for serving: hop's schema on the search_path and a
+    /// statement timeout of DATABASE_TIMEOUT_MS.
+    pub fn pg_config(&self) -> Result<tokio_postgres::Config, ConfigError> {
+        let mut config = self.base_config()?;
+        config.options(format!(
+            "-c search_path={} -c statement_timeout={} -c timezone=UTC",
+            self.database_schema, self.database_timeout_ms
+        ));
+        Ok(config)
+    }
+
+    /// The configuration for migrations: no statement timeout, which a long migration on a
+    /// large table would hit.
+    pub fn migration_config(&self) -> Result<tokio_postgres::Config, ConfigError> {
+        let mut config = self.base_config()?;
+        config.options(format!(
+            "-c search_path={} -c timezone=UTC",
+            self.database_schema
+        ));
+        Ok(config)
+    }
+
+    fn base_config(&self) -> Result<tokio_postgres::Config, ConfigError> {
+        let mut config = match &self.database_url {
+            Some(url) => url.parse::<tokio_postgres::Config>().map_err(|e| {
+                ConfigError::new("DATABASE_URL", format!("is not a PostgreSQL URL: {e}"))
+            })?,
+            None => {
+                let mut c = tokio_postgres::Config::new();
+                c.ssl_mode(match self.database_sslmode.as_str() {
+                    "require" => tokio_postgres::config::SslMode::Require,
+                    "disable" => tokio_postgres::config::SslMode::Disable,
+                    _ => tokio_postgres::config::SslMode::Prefer,
+                });
+                c.host(&self.database_host)
+                    .port(self.database_port)
+                    .dbname(&self.database_name)
+                    .user(&self.database_user);
+                if !self.database_password.is_empty() {
+                    c.password(&self.database_password);
+                }
+                c
+            }
+        };
+        config
+            .application_name("hop")
+            .connect_timeout(self.timeout());
+        Ok(config)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.database_timeout_ms)
+    }
+
+    /// Settings for a URL, with every other value at its default (tests and tools).
+    pub fn from_url(url: &str, schema: &str) -> Self {
+        Self {
+            database_url: Some(url.to_owned()),
+            database_host: "127.0.0.1".into(),
+            database_port: 5432,
+            database_name: "hop".into(),
+            database_user: "postgres".into(),
+            database_password: String::new(),
+            database_schema: schema.to_owned(),
+            database_pool_size: 8,
+            database_timeout_ms: 2000,
+            database_sslmode: "prefer".into(),
+            database_ca_file: None,
+        }
+    }
+}
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -289,4 +437,16 @@ pub struct StageTable {
     pub copy: &'static str,
     /// The copied columns' types.
     pub types: &'static [tokio_postgres::types::Type],
+}
+
+#[cfg(test)]
+mod args_tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_database_url_names_the_variable() {
+        let args = DatabaseArgs::from_url("not a url at all ::", "public");
+        let err = args.pg_config().unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+    }
 }

@@ -2,7 +2,7 @@
 //! (initdb, `ssl = on`) with a certificate from a throwaway CA, so the test runs on every
 //! machine the test command runs on, and checks something wherever it passes.
 
-use hop_kit::config::DatabaseArgs;
+use hop_kit::postgres::DatabaseArgs;
 use hop_testkit::{Certs, PostgresServer};
 
 /// `sslmode=require` to the server at `port`, trusting `ca`.

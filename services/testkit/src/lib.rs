@@ -21,7 +21,8 @@ pub use certs::Certs;
 pub use servers::{PostgresServer, RedisServer, free_port};
 pub use wait::{eventually, until};
 
-use hop_kit::config::{DatabaseArgs, RedisArgs};
+use hop_kit::postgres::DatabaseArgs;
+use hop_kit::redis::RedisArgs;
 
 /// The database tests create their schemas in.
 pub fn database_url() -> String {

@@ -1,5 +1,5 @@
 use hop_auth::TokenSettings;
-use hop_kit::config::RedisArgs;
+use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_proto::auth::v1 as pb;

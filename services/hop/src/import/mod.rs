@@ -27,7 +27,7 @@ mod rows;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use hop_kit::config::DatabaseArgs;
+use hop_kit::postgres::DatabaseArgs;
 use hop_kit::postgres::StageTable;
 use indicatif::{ProgressBar, ProgressStyle};
 use rows::{Problems, Reader};

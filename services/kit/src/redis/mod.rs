@@ -11,7 +11,7 @@ mod breaker;
 
 pub use breaker::{Breaker, Permit};
 
-use crate::config::{ConfigError, RedisArgs};
+use crate::config::ConfigError;
 use fred::clients::{Client, SubscriberClient, WithOptions};
 use fred::prelude::*;
 use std::sync::Arc;
@@ -287,5 +287,64 @@ mod tests {
         let next = redis.guarded(std::future::ready(Ok::<_, fred::error::Error>(())));
         assert!(next.await.is_ok(), "the next call probes");
         assert!(!redis.breaker().is_open());
+    }
+}
+
+/// Where Redis is and how hop uses it.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Redis")]
+pub struct RedisArgs {
+    /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        value_name = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Prefix of every key and channel hop uses, so deployments can share a Redis.
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        value_name = "REDIS_KEY_PREFIX",
+        default_value = "hop:"
+    )]
+    pub redis_key_prefix: String,
+    /// Bound on each Redis command, in ms. A slower Redis counts as down.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", value_name = "REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+    /// Consecutive Redis failures that open the circuit breaker (Redis is then skipped).
+    #[arg(long, env = "REDIS_BREAKER_FAILURES", value_name = "REDIS_BREAKER_FAILURES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub redis_breaker_failures: u32,
+    /// How long an open breaker skips Redis before one probe call, in ms.
+    #[arg(
+        long,
+        env = "REDIS_BREAKER_COOLDOWN_MS",
+        value_name = "REDIS_BREAKER_COOLDOWN_MS",
+        default_value_t = 2000
+    )]
+    pub redis_breaker_cooldown_ms: u64,
+    /// Lifetime of a link entry in Redis, in seconds.
+    #[arg(long, env = "REDIS_LINK_TTL_SECS", value_name = "REDIS_LINK_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_link_ttl_secs: u64,
+    /// PEM file of the CA that signed a rediss:// server's certificate. Unset: the
+    /// system's CA certificates.
+    #[arg(long, env = "REDIS_CA_FILE", value_name = "REDIS_CA_FILE")]
+    pub redis_ca_file: Option<std::path::PathBuf>,
+}
+
+impl RedisArgs {
+    /// Settings for a URL and key prefix, with every other value at its default.
+    pub fn from_url(url: &str, prefix: &str) -> Self {
+        Self {
+            redis_url: url.to_owned(),
+            redis_key_prefix: prefix.to_owned(),
+            redis_timeout_ms: 250,
+            redis_breaker_failures: 3,
+            redis_breaker_cooldown_ms: 2000,
+            redis_link_ttl_secs: 86_400,
+            redis_ca_file: None,
+        }
     }
 }

@@ -18,7 +18,7 @@ mod rotate;
 pub use json::JsonLayer;
 pub use rotate::RotatingFile;
 
-use crate::config::{ConfigError, LogArgs};
+use crate::config::ConfigError;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{EnvFilter, Layer, fmt::writer::MakeWriterExt, prelude::*};
 
@@ -120,5 +120,88 @@ mod tests {
         assert!(parse_filter("INFO").is_ok());
         assert!(parse_filter("info,hop_links=debug").is_ok());
         assert_eq!(parse_filter("loud=[").unwrap_err().variable, "LOG_LEVEL");
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogArgs {
+    /// Level (error, warn, info, debug, trace) or a full filter such as `info,hop_links=debug`.
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        value_name = "LOG_LEVEL",
+        default_value = "info"
+    )]
+    pub log_level: String,
+    /// Also write logs to this file, rotated by size. Unset: stdout only.
+    #[arg(long, env = "LOG_FILE_PATH", value_name = "LOG_FILE_PATH")]
+    pub log_file_path: Option<std::path::PathBuf>,
+    /// Rotate the log file when it would grow past this many bytes.
+    #[arg(long, env = "LOG_FILE_MAX_BYTES", value_name = "LOG_FILE_MAX_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub log_file_max_bytes: u64,
+    /// Rotated files to keep (app.log.1 … app.log.N); 0 truncates instead.
+    #[arg(
+        long,
+        env = "LOG_FILE_BACKUP_COUNT",
+        value_name = "LOG_FILE_BACKUP_COUNT",
+        default_value_t = 5
+    )]
+    pub log_file_backup_count: u32,
+    /// Name of this instance in every log line's `logger` field. Default: hostname.
+    #[arg(long, env = "INSTANCE_ID", value_name = "INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Count requests, cache lookups, RPCs and recorded clicks for /metrics. Off only to
+    /// measure what that costs: those series then stand still (drops, writes and gauges
+    /// still move).
+    #[arg(long, env = "METRICS_ENABLED", value_name = "METRICS_ENABLED", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Metrics")]
+    pub metrics_enabled: bool,
+}
+
+/// Traces, exported by OTLP/gRPC. The names are OpenTelemetry's own.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Traces")]
+pub struct TraceArgs {
+    /// OTLP/gRPC collector to send spans to, e.g. http://otel-collector:4317. Unset: no traces.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_parser = parse_otlp_endpoint
+    )]
+    pub otlp_endpoint: Option<String>,
+    /// Which traces to keep: always_on, always_off, traceidratio, parentbased_always_on,
+    /// parentbased_always_off or parentbased_traceidratio (a caller's sampled flag wins).
+    #[arg(
+        long,
+        env = "OTEL_TRACES_SAMPLER",
+        value_name = "OTEL_TRACES_SAMPLER",
+        default_value = "parentbased_traceidratio",
+        value_parser = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]
+    )]
+    pub sampler: String,
+    /// The ratio of new traces kept by the *traceidratio samplers, 0 to 1.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_name = "OTEL_TRACES_SAMPLER_ARG", default_value_t = 0.05, value_parser = parse_ratio)]
+    pub sampler_arg: f64,
+    /// The `service.name` resource of every span. Default: `hop-<service>` (`hop` for `hop up`).
+    #[arg(long, env = "OTEL_SERVICE_NAME", value_name = "OTEL_SERVICE_NAME")]
+    pub service_name: Option<String>,
+}
+
+fn parse_otlp_endpoint(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(s.trim_end_matches('/').to_owned()),
+        _ => Err("must be an http:// or https:// URL with a host".into()),
+    }
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err("must be a number from 0 to 1".into()),
     }
 }

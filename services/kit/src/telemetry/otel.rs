@@ -11,7 +11,7 @@
 //! ([`inject_metadata`]); links and auth read it back ([`extract_metadata`]), so one
 //! request is one trace. [`adopt`] joins a span to it and gives the id that log lines carry.
 
-use crate::config::TraceArgs;
+use crate::telemetry::TraceArgs;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;

@@ -1,4 +1,5 @@
-use hop_kit::config::{DatabaseArgs, RedisArgs};
+use hop_kit::postgres::DatabaseArgs;
+use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
 use hop_links::CodePermutation;

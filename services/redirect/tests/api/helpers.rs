@@ -1,4 +1,5 @@
-use hop_kit::config::{DatabaseArgs, RedisArgs};
+use hop_kit::postgres::DatabaseArgs;
+use hop_kit::redis::RedisArgs;
 use hop_proto::link::RedirectType;
 use hop_read_model::{CachedLink, ReadEntry};
 use hop_redirect::{CacheSettings, ClickSettings};
