@@ -250,3 +250,43 @@ async fn a_code_hop_gives_to_another_link_is_refused() {
         events
     );
 }
+
+/// Ids too large for the importer's in-memory id sets: the references to them are checked
+/// in PostgreSQL instead, with the same words, and good references still pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_to_huge_ids_are_checked_in_postgres() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seed-users.csv"),
+        "id,username,email,created_at\n\
+         900000000,ada,ada@example.com,2025-01-01 00:00:00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seed-urls.csv"),
+        "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n\
+         800000000,900000000,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n\
+         800000001,900000001,abc124,https://example.com/y,Y,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("seed-events.csv"),
+        "id,url_id,user_id,event_type,timestamp,details\n\
+         1,800000000,900000000,created,2025-01-01 00:00:00,{}\n\
+         2,800000002,,click,2025-01-03 10:15:00,\n",
+    )
+    .unwrap();
+    let error = run(&db.args, &Sources::in_dir(dir.path()), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "seed-urls.csv line 3: user_id 900000001 is not in the users file",
+        "seed-events.csv line 3: url_id 800000002 is not in the urls file",
+        "2 malformed row(s); nothing was imported",
+    ] {
+        assert!(error.contains(expected), "{expected:?} in {error}");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM links").await, 0);
+}

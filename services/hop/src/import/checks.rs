@@ -3,6 +3,7 @@
 //! references to users and links the export does not have, and codes hop already gives to
 //! another link. Each problem is reported with its file and line, like a malformed row.
 
+use super::references::{EVENTS, References, URLS, USERS};
 use super::rows::{Problems, SHOWN_ERRORS};
 use anyhow::bail;
 use tokio_postgres::Transaction;
@@ -14,6 +15,16 @@ struct Check {
     query: String,
     /// For a duplicate-id check: the table whose ids it checks.
     ids_of: Option<&'static str>,
+    /// For a reference check: which one, so one checked while staging is not run again.
+    reference: Option<Reference>,
+}
+
+/// The references between the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reference {
+    UrlUser,
+    EventUrl,
+    EventUser,
 }
 
 /// Rows of `table` (staged from `file`) whose `column` an earlier row already has,
@@ -22,6 +33,7 @@ fn duplicates(file: &'static str, table: &'static str, column: &str, label: &str
     Check {
         file,
         ids_of: (column == "id").then_some(table),
+        reference: None,
         query: format!(
             "SELECT line, '{label} ' || {column} || ' appears twice' FROM ( \
                SELECT line, {column}, row_number() OVER (PARTITION BY {column} ORDER BY line) AS n \
@@ -33,6 +45,7 @@ fn duplicates(file: &'static str, table: &'static str, column: &str, label: &str
 /// Rows of `table` (staged from `file`) whose `column` names no `id` of `target`
 /// (staged from `target_file`); a NULL `column` refers to nothing and passes.
 fn dangling(
+    reference: Reference,
     file: &'static str,
     table: &str,
     column: &str,
@@ -42,6 +55,7 @@ fn dangling(
     Check {
         file,
         ids_of: None,
+        reference: Some(reference),
         query: format!(
             "SELECT line, '{column} ' || {column} || ' is not in the {target_file} file' FROM {table} r \
              WHERE r.{column} IS NOT NULL \
@@ -51,30 +65,71 @@ fn dangling(
 }
 
 fn checks() -> [Check; 8] {
-    const USERS: &str = "seed-users.csv";
-    const URLS: &str = "seed-urls.csv";
-    const EVENTS: &str = "seed-events.csv";
     [
         duplicates(USERS, "stage_users", "id", "id"),
         duplicates(URLS, "stage_urls", "id", "id"),
         duplicates(EVENTS, "stage_events", "id", "id"),
         duplicates(USERS, "stage_users", "email", "email"),
         duplicates(URLS, "stage_urls", "code", "short_code"),
-        dangling(URLS, "stage_urls", "user_id", "stage_users", "users"),
-        dangling(EVENTS, "stage_events", "url_id", "stage_urls", "urls"),
-        dangling(EVENTS, "stage_events", "user_id", "stage_users", "users"),
+        dangling(
+            Reference::UrlUser,
+            URLS,
+            "stage_urls",
+            "user_id",
+            "stage_users",
+            "users",
+        ),
+        dangling(
+            Reference::EventUrl,
+            EVENTS,
+            "stage_events",
+            "url_id",
+            "stage_urls",
+            "urls",
+        ),
+        dangling(
+            Reference::EventUser,
+            EVENTS,
+            "stage_events",
+            "user_id",
+            "stage_users",
+            "users",
+        ),
     ]
 }
 
 /// Duplicates and dangling references; an error listing them (nothing is written then).
 /// The ids of the tables in `unique_ids` are known to be unique (they rose strictly while
-/// they were staged), so they are not checked again.
-pub async fn across_rows(tx: &Transaction<'_>, unique_ids: &[&str]) -> anyhow::Result<()> {
+/// they were staged), so they are not checked again; nor are the references checked
+/// while staging ([`References`]), whose findings are reported in their place.
+pub async fn across_rows(
+    tx: &Transaction<'_>,
+    unique_ids: &[&str],
+    references: References,
+) -> anyhow::Result<()> {
     let mut problems = Problems::default();
+    let References {
+        users,
+        urls,
+        url_users,
+        event_urls,
+        event_users,
+    } = references;
+    let mut found = [
+        (Reference::UrlUser, users.complete(), Some(url_users)),
+        (Reference::EventUrl, urls.complete(), Some(event_urls)),
+        (Reference::EventUser, users.complete(), Some(event_users)),
+    ];
     let needed = checks()
         .into_iter()
         .filter(|c| c.ids_of.is_none_or(|table| !unique_ids.contains(&table)));
     for check in needed {
+        if let Some(reference) = check.reference
+            && let Some((_, true, staged)) = found.iter_mut().find(|(r, _, _)| *r == reference)
+        {
+            problems.absorb(staged.take().unwrap_or_default());
+            continue;
+        }
         let sql = format!(
             "SELECT line, message, count(*) OVER () FROM ({}) AS p(line, message) ORDER BY line LIMIT {SHOWN_ERRORS}",
             check.query

@@ -23,6 +23,7 @@
 //! without a usable password: they set one with `hop users set-password`.
 
 mod checks;
+mod references;
 mod rows;
 
 use anyhow::Context as _;
@@ -30,6 +31,7 @@ use chrono::{DateTime, Utc};
 use hop_kit::postgres::DatabaseArgs;
 use hop_kit::postgres::StageTable;
 use indicatif::{ProgressBar, ProgressStyle};
+use references::{References, Refers};
 use rows::{Problems, Reader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -131,10 +133,16 @@ pub async fn run(
 
     let progress = Progress::new(show_progress, total_bytes);
     let mut problems = Problems::default();
-    let staged_users = stage_users(&tx, users, &mut problems, &progress).await?;
+    // Users, then links, then events: each file's references are checked against the ids
+    // of the files before it as its rows stream past.
+    let mut references = References::default();
+    let staged_users =
+        stage::<rows::User>(&tx, users, &mut problems, &mut references, &progress).await?;
     // (The links' owner counts the staged links it matches and adds.)
-    let staged_urls = stage_urls(&tx, urls, &mut problems, &progress).await?;
-    let staged_events = stage_events(&tx, events, &mut problems, &progress).await?;
+    let staged_urls =
+        stage::<rows::Url>(&tx, urls, &mut problems, &mut references, &progress).await?;
+    let staged_events =
+        stage::<rows::Event>(&tx, events, &mut problems, &mut references, &progress).await?;
     // Rows that are wrong on their own first; then what only all of them together show.
     problems.into_result()?;
     progress.phase("checking");
@@ -149,7 +157,7 @@ pub async fn run(
     .filter(|(_, staged)| staged.ids_ascending)
     .map(|(table, _)| *table)
     .collect();
-    checks::across_rows(&tx, &unique_ids).await?;
+    checks::across_rows(&tx, &unique_ids, references).await?;
     checks::codes_taken(&tx).await?;
 
     let mut summary = Summary::default();
@@ -218,17 +226,15 @@ struct Staged {
 
 /// Copies each good row of `reader` into `table` (binary COPY, one statement per file);
 /// `parse` checks a record, `values` gives its values after the line number.
-async fn stage<T: rows::Sourced>(
+async fn stage<T: Row>(
     tx: &Transaction<'_>,
     mut reader: Reader,
-    table: StageTable,
     problems: &mut Problems,
+    references: &mut References,
     progress: &Progress,
-    parse: impl Fn(&csv::StringRecord) -> Result<T, String>,
-    values: impl for<'a> Fn(&'a T) -> Vec<&'a (dyn ToSql + Sync)>,
 ) -> anyhow::Result<Staged> {
-    let sink = tx.copy_in(table.copy).await?;
-    let writer = BinaryCopyInWriter::new(sink, table.types);
+    let sink = tx.copy_in(T::STAGE.copy).await?;
+    let writer = BinaryCopyInWriter::new(sink, T::STAGE.types);
     let mut writer = std::pin::pin!(writer);
     let mut staged = Staged {
         rows: 0,
@@ -236,9 +242,10 @@ async fn stage<T: rows::Sourced>(
     };
     let mut last_id = None;
     while let Some((line, record)) = reader.next() {
-        let parsed = record.and_then(&parse);
+        let parsed = record.and_then(T::parse);
         match parsed {
             Ok(row) => {
+                row.refer(references, line);
                 let this = row.source_id();
                 staged.ids_ascending &= last_id.is_none_or(|last| this > last);
                 last_id = Some(this);
@@ -246,7 +253,7 @@ async fn stage<T: rows::Sourced>(
                 if problems.is_empty() {
                     let line = line as i64;
                     let mut fields: Vec<&(dyn ToSql + Sync)> = vec![&line];
-                    fields.extend(values(&row));
+                    fields.extend(row.values());
                     writer.as_mut().write(&fields).await?;
                 }
                 staged.rows += 1;
@@ -262,69 +269,58 @@ async fn stage<T: rows::Sourced>(
     Ok(staged)
 }
 
-async fn stage_users(
-    tx: &Transaction<'_>,
-    reader: Reader,
-    problems: &mut Problems,
-    progress: &Progress,
-) -> anyhow::Result<Staged> {
-    stage(
-        tx,
-        reader,
-        hop_auth::import::STAGE,
-        problems,
-        progress,
-        rows::user,
-        |u| vec![&u.id, &u.username, &u.email, &u.created_at],
-    )
-    .await
+/// One file's row: how a record is parsed, where it is staged, with which values.
+trait Row: Sized + rows::Sourced + Refers {
+    const STAGE: StageTable;
+    fn parse(record: &csv::StringRecord) -> Result<Self, String>;
+    /// The staged columns after the line number.
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)>;
 }
 
-async fn stage_urls(
-    tx: &Transaction<'_>,
-    reader: Reader,
-    problems: &mut Problems,
-    progress: &Progress,
-) -> anyhow::Result<Staged> {
-    stage(
-        tx,
-        reader,
-        hop_links::import::STAGE,
-        problems,
-        progress,
-        rows::url,
-        |u| {
-            vec![
-                &u.id,
-                &u.user_id,
-                &u.code,
-                &u.url,
-                &u.title,
-                &u.is_active,
-                &u.created_at,
-                &u.updated_at,
-            ]
-        },
-    )
-    .await
+impl Row for rows::User {
+    const STAGE: StageTable = hop_auth::import::STAGE;
+    fn parse(record: &csv::StringRecord) -> Result<Self, String> {
+        rows::user(record)
+    }
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![&self.id, &self.username, &self.email, &self.created_at]
+    }
 }
 
-async fn stage_events(
-    tx: &Transaction<'_>,
-    reader: Reader,
-    problems: &mut Problems,
-    progress: &Progress,
-) -> anyhow::Result<Staged> {
-    stage(
-        tx,
-        reader,
-        STAGE_EVENTS,
-        problems,
-        progress,
-        rows::event,
-        |e| vec![&e.id, &e.url_id, &e.user_id, &e.kind, &e.at, &e.details],
-    )
-    .await
+impl Row for rows::Url {
+    const STAGE: StageTable = hop_links::import::STAGE;
+    fn parse(record: &csv::StringRecord) -> Result<Self, String> {
+        rows::url(record)
+    }
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.id,
+            &self.user_id,
+            &self.code,
+            &self.url,
+            &self.title,
+            &self.is_active,
+            &self.created_at,
+            &self.updated_at,
+        ]
+    }
+}
+
+impl Row for rows::Event {
+    const STAGE: StageTable = STAGE_EVENTS;
+    fn parse(record: &csv::StringRecord) -> Result<Self, String> {
+        rows::event(record)
+    }
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.id,
+            &self.url_id,
+            &self.user_id,
+            &self.kind,
+            &self.at,
+            &self.details,
+        ]
+    }
 }
 
 /// Users by email, through their owner (which leaves `map_users` for the links).

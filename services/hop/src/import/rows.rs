@@ -77,6 +77,14 @@ impl Problems {
         }
     }
 
+    /// Takes in `other`'s problems after these, within the same limit of those listed.
+    pub fn absorb(&mut self, other: Problems) {
+        let room = SHOWN_ERRORS.saturating_sub(self.shown.len());
+        let listed = other.shown.len().min(room);
+        self.shown.extend(other.shown.into_iter().take(listed));
+        self.count += other.count;
+    }
+
     /// Counts `n` more problems that are not listed.
     pub fn count_more(&mut self, n: u64) {
         self.count += n;
