@@ -7,10 +7,11 @@
 //!    ([`rows`]) and copied (binary `COPY`) into a temporary table of the transaction. A
 //!    malformed row is recorded with its file and line, and reading goes on, so one run
 //!    reports them all.
-//! 2. **Check.** What needs more than one row is checked in PostgreSQL ([`checks`]):
-//!    duplicate emails and codes, users and links referred to but not in the export, and
-//!    codes already taken in hop by another link. Any problem rolls everything back:
-//!    nothing is written.
+//! 2. **Check.** What needs more than one row: users and links referred to but not in
+//!    the export, checked against bitmaps of the ids as the rows stream past
+//!    ([`references`]); then in PostgreSQL ([`checks`]) duplicate ids (unless a file's ids
+//!    rose strictly), emails and codes, and codes already taken in hop by another link.
+//!    Any problem rolls everything back: nothing is written.
 //! 3. **Write.** Users are matched by email, links by code (and must point where they
 //!    did), and events by their source id in `import_ranges` (runs of consecutive ids), so
 //!    a second run adds nothing.

@@ -1,7 +1,8 @@
 //! The rows of an export, read one at a time and checked on their own: every field's shape
 //! (ids, times, emails, codes, URLs, titles, flags, event types, JSON details). What needs
-//! more than one row (duplicates, references between files) is checked in PostgreSQL once
-//! everything is staged ([`super::checks`]).
+//! more than one row is checked once everything is staged ([`super::checks`]), except the
+//! references between files, which are checked as the rows stream past
+//! ([`super::references`]).
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
