@@ -410,19 +410,7 @@ async fn with_redis_down_sessions_are_checked_with_the_auth_service() {
     // trusting Redis again still refuse the session.
     redis.restart();
     let sid = session_of(&leaving);
-    let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
-    hop_testkit::until(
-        "the deferred revocation reached Redis",
-        std::time::Duration::from_secs(5),
-        || async {
-            let now = chrono::Utc::now().timestamp();
-            let live = hop_revocations::listed(&client, now)
-                .await
-                .unwrap_or_default();
-            live.iter().any(|r| r.session_id == sid)
-        },
-    )
-    .await;
+    until_listed(&app, &sid, "the deferred revocation reached Redis").await;
     // Once the replica has resynced, it refuses the session on its own: even with the
     // auth service gone, the answer stays 401.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
@@ -582,19 +570,7 @@ async fn the_deny_list_is_rebuilt_when_redis_comes_back_empty() {
     redis.stop();
     redis.restart();
     let sid = session_of(&token);
-    let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
-    hop_testkit::until(
-        "the revocation is back in Redis",
-        std::time::Duration::from_secs(5),
-        || async {
-            let now = chrono::Utc::now().timestamp();
-            let live = hop_revocations::listed(&client, now)
-                .await
-                .unwrap_or_default();
-            live.iter().any(|r| r.session_id == sid)
-        },
-    )
-    .await;
+    until_listed(&app, &sid, "the revocation is back in Redis").await;
     problem(authed_me(&app, &token).await, 401).await;
 }
 
@@ -697,4 +673,17 @@ async fn refreshes_per_ip_are_limited() {
     assert_eq!(refresh("192.0.2.9").await, 401);
     assert_eq!(refresh("192.0.2.9").await, 429);
     assert_eq!(refresh("192.0.2.10").await, 401);
+}
+
+/// Waits until Redis's deny-list names session `sid`.
+async fn until_listed(app: &TestApp, sid: &str, what: &str) {
+    let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
+    hop_testkit::until(what, std::time::Duration::from_secs(5), || async {
+        let now = chrono::Utc::now().timestamp();
+        let live = hop_revocations::listed(&client, now)
+            .await
+            .unwrap_or_default();
+        live.iter().any(|r| r.session_id == sid)
+    })
+    .await;
 }
