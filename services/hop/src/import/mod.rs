@@ -139,7 +139,6 @@ pub async fn run(
     let mut references = References::default();
     let staged_users =
         stage::<rows::User>(&tx, users, &mut problems, &mut references, &progress).await?;
-    // (The links' owner counts the staged links it matches and adds.)
     let staged_urls =
         stage::<rows::Url>(&tx, urls, &mut problems, &mut references, &progress).await?;
     let staged_events =
