@@ -13,6 +13,27 @@ fn data_rows(path: &Path) -> i64 {
     csv::Reader::from_reader(text.as_bytes()).records().count() as i64
 }
 
+/// An export in a folder of its own: each file's header, then the rows given.
+fn export(users: &str, urls: &str, events: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, header, rows) in [
+        ("seed-users.csv", "id,username,email,created_at", users),
+        (
+            "seed-urls.csv",
+            "id,user_id,short_code,original_url,title,is_active,created_at,updated_at",
+            urls,
+        ),
+        (
+            "seed-events.csv",
+            "id,url_id,user_id,event_type,timestamp,details",
+            events,
+        ),
+    ] {
+        std::fs::write(dir.path().join(file), format!("{header}\n{rows}")).unwrap();
+    }
+    dir
+}
+
 async fn count(db: &TestDb, sql: &str) -> i64 {
     db.client().await.query_one(sql, &[]).await.unwrap().get(0)
 }
@@ -132,22 +153,11 @@ async fn a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn click_events_become_clicks_and_rollups() {
     let db = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("seed-users.csv"),
-        "id,username,email,created_at\n7,ada,ada@example.com,2025-01-01 00:00:00\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("seed-urls.csv"),
-        "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("seed-events.csv"),
-        "id,url_id,user_id,event_type,timestamp,details\n1,3,7,created,2025-01-01 00:00:00,{}\n2,3,,click,2025-01-03 10:15:00,\n3,3,,click,2025-01-03 10:45:00,\n4,3,,click,2025-01-04 09:00:00,\n",
-    )
-    .unwrap();
+    let dir = export(
+        "7,ada,ada@example.com,2025-01-01 00:00:00\n",
+        "3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
+        "1,3,7,created,2025-01-01 00:00:00,{}\n2,3,,click,2025-01-03 10:15:00,\n3,3,,click,2025-01-03 10:45:00,\n4,3,,click,2025-01-04 09:00:00,\n",
+    );
     let summary = run(&db.args, &Sources::in_dir(dir.path()), false)
         .await
         .unwrap();
@@ -166,28 +176,14 @@ async fn click_events_become_clicks_and_rollups() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_and_dangling_references_are_refused_with_their_lines() {
     let db = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("seed-users.csv"),
-        "id,username,email,created_at\n\
-         7,ada,ada@example.com,2025-01-01 00:00:00\n\
+    let dir = export(
+        "7,ada,ada@example.com,2025-01-01 00:00:00\n\
          8,bob,ADA@example.com,2025-01-01 00:00:00\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("seed-urls.csv"),
-        "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n\
-         3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n\
+        "3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n\
          4,9,abc123,https://example.com/y,Y,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("seed-events.csv"),
-        "id,url_id,user_id,event_type,timestamp,details\n\
-         1,3,7,created,2025-01-01 00:00:00,{}\n\
+        "1,3,7,created,2025-01-01 00:00:00,{}\n\
          1,5,,click,2025-01-03 10:15:00,\n",
-    )
-    .unwrap();
+    );
     let error = run(&db.args, &Sources::in_dir(dir.path()), false)
         .await
         .unwrap_err()
@@ -256,27 +252,13 @@ async fn a_code_hop_gives_to_another_link_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn references_to_huge_ids_are_checked_in_postgres() {
     let db = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("seed-users.csv"),
-        "id,username,email,created_at\n\
-         900000000,ada,ada@example.com,2025-01-01 00:00:00\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("seed-urls.csv"),
-        "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n\
-         800000000,900000000,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n\
+    let dir = export(
+        "900000000,ada,ada@example.com,2025-01-01 00:00:00\n",
+        "800000000,900000000,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n\
          800000001,900000001,abc124,https://example.com/y,Y,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("seed-events.csv"),
-        "id,url_id,user_id,event_type,timestamp,details\n\
-         1,800000000,900000000,created,2025-01-01 00:00:00,{}\n\
+        "1,800000000,900000000,created,2025-01-01 00:00:00,{}\n\
          2,800000002,,click,2025-01-03 10:15:00,\n",
-    )
-    .unwrap();
+    );
     let error = run(&db.args, &Sources::in_dir(dir.path()), false)
         .await
         .unwrap_err()
