@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hop's one test command: formatting, lints (clippy, and cargo deny on the dependency
 # tree's bans, licenses and sources), and every test (unit, property, integration,
-# end-to-end) against a real PostgreSQL and Redis, then the k6 smoke scenario against a
+# end-to-end) against a real PostgreSQL and Redis (the gateway suite a second time on the
+# embedded SQLite store and in-process bus of `hop up`), then the k6 smoke scenario against a
 # `hop up` (scripts/k6-smoke.sh; its thresholds gate the run), the observability checks
 # (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
 # Prometheus and Alertmanager) and the deployment checks (scripts/check-deploy.sh:
@@ -109,6 +110,13 @@ if [ "$LINT" = 1 ]; then
 fi
 echo "--- cargo test" >&2
 cargo test --workspace --locked "${CARGO_ARGS[@]}"
+# The same gateway suite (links, auth, redirect and gateway wired together) again on the
+# embedded backend that `hop up` uses without PostgreSQL and Redis: SQLite and the
+# in-process bus (services/testkit's TestStores reads HOP_TEST_BACKEND).
+if [ ${#CARGO_ARGS[@]} -eq 0 ]; then
+  echo "--- cargo test, embedded backend (HOP_TEST_BACKEND=sqlite)" >&2
+  HOP_TEST_BACKEND=sqlite cargo test --locked -p hop-gateway --test api
+fi
 if [ ${#CARGO_ARGS[@]} -eq 0 ] && [ "$QUICK" = 0 ]; then
   echo "--- k6 smoke (k6/smoke.js against hop up; its thresholds gate the run)" >&2
   scripts/k6-smoke.sh

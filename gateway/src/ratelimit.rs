@@ -1,7 +1,8 @@
 //! Rate limits shared by every gateway instance through Redis (fixed windows: one `INCR`
 //! per event, in a script that also sets the window's expiry, so any Redis with scripting
 //! serves), with a per-instance count while Redis is down so the limits still hold, per
-//! instance, instead of vanishing. Per-IP subjects are [`crate::caller::ClientIp::limit_key`]:
+//! instance, instead of vanishing. Without Redis (one `hop up` process) the per-instance
+//! count is the limit. Per-IP subjects are [`crate::caller::ClientIp::limit_key`]:
 //! an IPv6 client counts by its /64.
 
 use crate::settings::Limit;
@@ -11,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub struct RateLimiter {
-    redis: Redis,
+    /// `None`: this process is the only gateway, and counts alone.
+    redis: Option<Redis>,
     /// Fallback windows: key → count, for the window each key names.
     local: Mutex<HashMap<String, u64>>,
 }
@@ -20,7 +22,7 @@ pub struct RateLimiter {
 const LOCAL_CAPACITY: usize = 100_000;
 
 impl RateLimiter {
-    pub fn new(redis: Redis) -> Self {
+    pub fn new(redis: Option<Redis>) -> Self {
         Self {
             redis,
             local: Mutex::new(HashMap::new()),
@@ -37,12 +39,16 @@ impl RateLimiter {
         let window_secs = window.as_secs().max(1);
         let index = now / window_secs;
         let subject: String = subject.chars().take(300).collect();
-        let key = self
-            .redis
-            .key("ratelimit", &format!("{bucket}:{index}:{subject}"));
-        let seen = match self.redis.incr_window(&key, window).await {
-            Ok(seen) => seen,
-            Err(_) => self.count_locally(key, index),
+        let name = format!("{bucket}:{index}:{subject}");
+        let seen = match &self.redis {
+            Some(redis) => {
+                let key = redis.key("ratelimit", &name);
+                match redis.incr_window(&key, window).await {
+                    Ok(seen) => seen,
+                    Err(_) => self.count_locally(key, index),
+                }
+            }
+            None => self.count_locally(name, index),
         };
         if seen > count {
             let retry_after = window_secs - now % window_secs;

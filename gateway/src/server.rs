@@ -13,10 +13,9 @@ use hop_kit::config::ConfigError;
 use hop_kit::health::Health;
 use hop_kit::metrics::HttpMetrics;
 use hop_kit::problem::Problem;
-use hop_kit::redis::Redis;
-use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceToken, authenticated};
+use hop_kit::shared::{Shared, SharedConfig};
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use hop_revocations::Replica;
@@ -45,8 +44,9 @@ pub struct Config {
     pub secret: Secret,
     /// mTLS to links and auth (GRPC_TLS_*); their URLs are then `https://`.
     pub tls: Option<hop_kit::grpc_tls::GrpcTls>,
-    /// For the session deny-list and the shared rate limits.
-    pub redis: RedisArgs,
+    /// For the session deny-list and the shared rate limits: Redis, or `hop up`'s
+    /// in-process bus.
+    pub shared: SharedConfig,
     pub shutdown_grace: Duration,
     /// Bounds of the public listener (heads, idle and request timeouts, connections).
     pub http: hop_kit::serve::HttpLimits,
@@ -61,7 +61,7 @@ impl Config {
         links_url: &str,
         auth_url: &str,
         settings: Settings,
-        redis: RedisArgs,
+        shared: impl Into<SharedConfig>,
         secret: Secret,
     ) -> Self {
         Self {
@@ -71,7 +71,7 @@ impl Config {
             settings,
             secret,
             tls: None,
-            redis,
+            shared: shared.into(),
             shutdown_grace: Duration::from_secs(1),
             http: hop_kit::serve::HttpLimits::default(),
         }
@@ -85,7 +85,7 @@ pub struct Gateway {
     verifier: Arc<Verifier>,
     links_channel: Channel,
     auth_channel: Channel,
-    redis: Redis,
+    shared: Shared,
     deny: Arc<Replica>,
     health: Health,
     registry: Registry,
@@ -104,7 +104,7 @@ impl Gateway {
             .map_err(|e| ConfigError::new("LINKS_GRPC_URL", e.to_string()))?;
         let auth_channel = channel(&config.auth_url, timeout, tls)
             .map_err(|e| ConfigError::new("AUTH_GRPC_URL", e.to_string()))?;
-        let redis = Redis::connect(&config.redis)?;
+        let shared = config.shared.connect()?;
         let token = ServiceToken::derive(&config.secret);
         let auth = AuthServiceClient::new(authenticated(auth_channel.clone(), token.clone()));
         let registry = hop_kit::metrics::registry("gateway");
@@ -120,13 +120,13 @@ impl Gateway {
                 LinkServiceClient::new(authenticated(links_channel.clone(), token)),
                 auth.clone(),
                 verifier.clone(),
-                Arc::new(RateLimiter::new(redis.clone())),
+                Arc::new(RateLimiter::new(shared.redis().cloned())),
                 Arc::new(config.settings.clone()),
             ),
             verifier,
             links_channel,
             auth_channel,
-            redis,
+            shared,
             deny,
             health: Health::new("gateway", &registry),
             metrics: HttpMetrics::new(&registry),
@@ -173,10 +173,10 @@ impl Gateway {
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
     }
 
-    /// Probes links (required), auth and Redis (optional), and keeps the token-verifying
-    /// keys fresh, until `stop`.
+    /// Probes links (required), auth and Redis (optional; none without Redis), and keeps
+    /// the token-verifying keys fresh, until `stop`.
     pub fn start(&self, stop: &CancellationToken) {
-        if let Err(e) = self.deny.spawn_sync(&self.redis, stop.clone()) {
+        if let Err(e) = self.deny.spawn_sync(&self.shared, stop.clone()) {
             tracing::error!(error = %e, "revocations_sync_not_started");
         }
         let probe =
@@ -198,12 +198,13 @@ impl Gateway {
             "hop.auth.v1.AuthService",
             false,
         );
-        let redis = self.redis.clone();
-        self.health
-            .spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
-                let redis = redis.clone();
-                async move { redis.ping().await }
-            });
+        if let Some(redis) = self.shared.redis().cloned() {
+            self.health
+                .spawn_probe("redis", false, PROBE_INTERVAL, stop.clone(), move || {
+                    let redis = redis.clone();
+                    async move { redis.ping().await }
+                });
+        }
         let (verifier, stop) = (self.verifier.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
@@ -329,7 +330,7 @@ impl Server {
         tracing::info!(service = "gateway", addr = %self.addr(), "service_started");
         hop_kit::serve::serve_router(self.listener, router, drain, self.grace, self.http).await;
         stop.cancel();
-        self.gateway.redis.quit().await;
+        self.gateway.shared.quit().await;
         tracing::info!(service = "gateway", "service_stopped");
         Ok(())
     }

@@ -425,7 +425,7 @@ async fn a_logout_through_one_gateway_ends_the_session_at_every_gateway() {
         &app.links_url,
         &app.auth_url,
         test_settings(),
-        app.redis.clone(),
+        app.stores.shared(),
         &app.stop,
     )
     .await;
@@ -500,7 +500,7 @@ async fn a_logout_holds_for_the_very_next_request_at_every_gateway() {
         &app.links_url,
         &app.auth_url,
         settings,
-        app.redis.clone(),
+        app.stores.shared(),
         &app.stop,
     )
     .await;
@@ -677,7 +677,7 @@ async fn refreshes_per_ip_are_limited() {
 
 /// Waits until Redis's deny-list names session `sid`.
 async fn until_listed(app: &TestApp, sid: &str, what: &str) {
-    let client = hop_kit::redis::Redis::connect(&app.redis).unwrap();
+    let client = hop_kit::redis::Redis::connect(app.stores.redis()).unwrap();
     hop_testkit::until(what, std::time::Duration::from_secs(5), || async {
         let now = chrono::Utc::now().timestamp();
         let live = hop_revocations::listed(&client, now)

@@ -1,8 +1,8 @@
 use hop_gateway::Proxies;
 use hop_gateway::{Limit, Settings};
-use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
-use hop_testkit::TestDb;
+use hop_kit::shared::{Bus, SharedConfig};
+use hop_testkit::{Backend, TestStores};
 use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -17,8 +17,8 @@ pub struct TestApp {
     pub api: String,
     pub redirect: String,
     pub http: reqwest::Client,
-    pub db: TestDb,
-    pub redis: RedisArgs,
+    /// PostgreSQL and Redis, or the embedded store and bus (HOP_TEST_BACKEND).
+    pub stores: TestStores,
     pub links_url: String,
     pub auth_url: String,
     pub stop: CancellationToken,
@@ -107,14 +107,13 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many links are stored, deleted ones included.
     pub async fn rows(&self) -> i64 {
-        self.db
-            .client()
-            .await
-            .query_one("SELECT count(*) FROM links", &[])
-            .await
-            .unwrap()
-            .get(0)
+        let count = self
+            .stores
+            .strings("SELECT CAST(count(*) AS TEXT) FROM links", &[])
+            .await;
+        count[0].parse().unwrap()
     }
 }
 
@@ -144,22 +143,24 @@ pub fn test_settings() -> Settings {
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
-    spawn_app_on(settings, hop_testkit::redis_args()).await
+    spawn_app_on(settings, TestStores::new().await).await
 }
 
-/// Like [`spawn_app_with`], with every service on the Redis at `url` (a throwaway one).
+/// Like [`spawn_app_with`], with every service on PostgreSQL and the Redis at `url` (a
+/// throwaway one), whatever the run's backend.
 pub async fn spawn_app_on_redis(settings: Settings, url: &str) -> TestApp {
-    spawn_app_on(settings, hop_testkit::redis_args_for(url)).await
+    let stores = TestStores::on_redis(hop_testkit::redis_args_for(url)).await;
+    spawn_app_on(settings, stores).await
 }
 
-async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
-    let db = TestDb::new().await;
+async fn spawn_app_on(settings: Settings, stores: TestStores) -> TestApp {
+    let (database, shared) = (stores.database(), stores.shared());
     let stop = CancellationToken::new();
     let links = hop_links::build(hop_links::Config {
         public_base_url: PUBLIC_BASE_URL.into(),
         ..hop_links::Config::for_test(
-            db.args.clone(),
-            redis.clone(),
+            database.clone(),
+            shared.clone(),
             Secret::parse(SECRET).unwrap(),
         )
     })
@@ -168,29 +169,25 @@ async fn spawn_app_on(settings: Settings, redis: RedisArgs) -> TestApp {
     let links_url = format!("http://{}", links.grpc_addr());
     tokio::spawn(links.run(stop.clone().cancelled_owned()));
     let auth = hop_auth::build(hop_auth::Config::for_test(
-        db.args.clone(),
-        redis.clone(),
+        database.clone(),
+        shared.clone(),
         Secret::parse(SECRET).unwrap(),
     ))
     .await
     .unwrap();
     let auth_url = format!("http://{}", auth.grpc_addr());
     tokio::spawn(auth.run(stop.clone().cancelled_owned()));
-    let api = spawn_gateway_with(&links_url, &auth_url, settings, redis.clone(), &stop).await;
-    let redirect = hop_redirect::build(hop_redirect::Config::for_test(
-        db.args.clone(),
-        redis.clone(),
-    ))
-    .await
-    .unwrap();
+    let api = spawn_gateway_with(&links_url, &auth_url, settings, shared.clone(), &stop).await;
+    let redirect = hop_redirect::build(hop_redirect::Config::for_test(database, shared))
+        .await
+        .unwrap();
     let redirect_url = format!("http://{}", redirect.addr());
     tokio::spawn(redirect.run(stop.clone().cancelled_owned()));
     TestApp {
         api,
         redirect: redirect_url,
         http: client(),
-        db,
-        redis,
+        stores,
         links_url,
         auth_url,
         stop,
@@ -210,21 +207,18 @@ pub async fn spawn_gateway(
         anonymous_links: true,
         ..test_settings()
     };
-    spawn_gateway_with(
-        links_url,
-        &closed,
-        settings,
-        hop_testkit::redis_args(),
-        stop,
-    )
-    .await
+    let shared = match Backend::from_env() {
+        Backend::Servers => SharedConfig::Redis(hop_testkit::redis_args()),
+        Backend::Embedded => SharedConfig::InProcess(Bus::new()),
+    };
+    spawn_gateway_with(links_url, &closed, settings, shared, stop).await
 }
 
 pub async fn spawn_gateway_with(
     links_url: &str,
     auth_url: &str,
     settings: Settings,
-    redis: RedisArgs,
+    shared: impl Into<SharedConfig>,
     stop: &CancellationToken,
 ) -> String {
     let settings = Settings {
@@ -235,7 +229,7 @@ pub async fn spawn_gateway_with(
         links_url,
         auth_url,
         settings,
-        redis,
+        shared,
         Secret::parse(SECRET).unwrap(),
     ))
     .await

@@ -179,8 +179,8 @@ async fn my_links_page_newest_first() {
 async fn changes_reach_every_redirect_instance_within_a_second() {
     let app = spawn_app_with(test_settings()).await;
     let second = hop_redirect::build(hop_redirect::Config::for_test(
-        app.db.args.clone(),
-        app.redis.clone(),
+        app.stores.database(),
+        app.stores.shared(),
     ))
     .await
     .unwrap();
@@ -246,16 +246,14 @@ async fn changes_reach_every_redirect_instance_within_a_second() {
     if code.len() >= 3 {
         problem(reuse, 409).await;
     }
-    let kinds: Vec<String> = app
-        .db
-        .client()
-        .await
-        .query("SELECT kind FROM link_events e JOIN links l ON l.id = e.link_id WHERE l.code = $1 ORDER BY e.id", &[&code])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kinds = app
+        .stores
+        .strings(
+            "SELECT kind FROM link_events e JOIN links l ON l.id = e.link_id \
+             WHERE l.code = $1 ORDER BY e.id",
+            &[&code],
+        )
+        .await;
     assert_eq!(kinds, ["created", "updated", "updated", "deleted"]);
 }
 

@@ -3,7 +3,7 @@
 //! once per request.
 
 use crate::helpers::*;
-use hop_testkit::TestDb;
+use hop_testkit::TestStores;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,8 +24,7 @@ fn pem(seed: u8) -> String {
 /// An auth service at `addr` signing with `current` (and publishing `previous`).
 async fn auth_at(
     addr: SocketAddr,
-    db: &TestDb,
-    redis: &hop_kit::redis::RedisArgs,
+    stores: &TestStores,
     current: &std::path::Path,
     previous: Option<&std::path::Path>,
 ) -> CancellationToken {
@@ -35,8 +34,8 @@ async fn auth_at(
         previous_key_file: previous.map(ToOwned::to_owned),
         shutdown_grace: Duration::from_millis(200),
         ..hop_auth::Config::for_test(
-            db.args.clone(),
-            redis.clone(),
+            stores.database(),
+            stores.shared(),
             hop_kit::secret::Secret::parse(SECRET).unwrap(),
         )
     })
@@ -84,8 +83,7 @@ fn fetches(metrics: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
-    let db = TestDb::new().await;
-    let redis = hop_testkit::redis_args();
+    let stores = TestStores::new().await;
     let dir = tempfile::tempdir().unwrap();
     let (k1, k2) = (dir.path().join("k1.pem"), dir.path().join("k2.pem"));
     std::fs::write(&k1, pem(1)).unwrap();
@@ -93,14 +91,14 @@ async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
     let addr: SocketAddr = format!("127.0.0.1:{}", hop_testkit::free_port())
         .parse()
         .unwrap();
-    let first = auth_at(addr, &db, &redis, &k1, None).await;
+    let first = auth_at(addr, &stores, &k1, None).await;
     let stop = CancellationToken::new();
     let closed = format!("http://127.0.0.1:{}", hop_testkit::free_port());
     let api = spawn_gateway_with(
         &closed,
         &format!("http://{addr}"),
         test_settings(),
-        redis.clone(),
+        stores.shared(),
         &stop,
     )
     .await;
@@ -118,7 +116,7 @@ async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
     // The rollout: auth restarts signing with k2 and publishing k1 as the previous key.
     first.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = auth_at(addr, &db, &redis, &k2, Some(&k1)).await;
+    let second = auth_at(addr, &stores, &k2, Some(&k1)).await;
     let new = login(&http, &api).await;
     assert_ne!(kid(&new), kid(&old));
     assert_eq!(
@@ -135,7 +133,7 @@ async fn a_key_rotation_keeps_old_tokens_and_learns_the_new_key_at_once() {
     // The rollout is over: k1 is no longer published anywhere; its tokens live on.
     second.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let third = auth_at(addr, &db, &redis, &k2, None).await;
+    let third = auth_at(addr, &stores, &k2, None).await;
     let fresh = login(&http, &api).await;
     // A token naming a key nobody knows makes the gateway fetch the set again.
     let unknown = hop_auth::SigningKey::from_pem(&pem(9))

@@ -1,7 +1,8 @@
 //! The deny-list of revoked sessions that every gateway consults on each authenticated
 //! request, kept by the auth service. Its format in Redis (a sorted set, a channel, a typed
-//! message) and the script that writes it are `hop-revocations`' ([`Publisher`]); this
-//! module decides what to write and when.
+//! message) and the script that writes it are `hop-revocations`' ([`Publisher`]), as is
+//! its in-process stand-in in a `hop up` without Redis (where nothing can fail to land);
+//! this module decides what to write and when.
 //!
 //! Postgres is the truth (`sessions.revoked_at`, written first); the Redis set is rebuilt
 //! from it, so a revocation survives Redis evicting the set, restarting empty or failing
@@ -14,7 +15,7 @@
 
 use crate::store::Store;
 use chrono::Utc;
-use hop_kit::redis::Redis;
+use hop_kit::shared::Shared;
 use hop_kit::time::unix_now;
 use hop_revocations::{Publisher, Revocation};
 use std::sync::Arc;
@@ -43,9 +44,9 @@ pub struct Revocations {
 }
 
 impl Revocations {
-    pub fn new(redis: Redis, store: Store, ttl: Duration) -> Self {
+    pub fn new(shared: &Shared, store: Store, ttl: Duration) -> Self {
         Self {
-            publisher: Publisher::new(redis),
+            publisher: Publisher::new(shared),
             store,
             ttl,
             pending: Arc::new(AtomicBool::new(true)),
@@ -69,9 +70,9 @@ impl Revocations {
 
     /// Keeps the Redis set rebuilt from Postgres until `stop`.
     pub async fn run(self, stop: CancellationToken) {
-        let mut connections = self.publisher.redis().reconnections();
+        let mut connections = self.publisher.redis().map(|redis| redis.reconnections());
         // Quiet about a first failure: at start the connection is usually still being made.
-        let (mut listening, mut failing) = (true, true);
+        let (mut listening, mut failing) = (connections.is_some(), true);
         loop {
             let announce = self.pending.swap(false, Ordering::AcqRel);
             match self.rebuild(announce).await {
@@ -98,7 +99,7 @@ impl Revocations {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
                 () = self.wake.notified() => {}
-                connected = connections.recv(), if listening => match connected {
+                connected = async { connections.as_mut().expect("listening").recv().await }, if listening => match connected {
                     // A Redis that comes back may have come back empty.
                     Ok(_) | Err(RecvError::Lagged(_)) => self.pending.store(true, Ordering::Release),
                     Err(RecvError::Closed) => listening = false,

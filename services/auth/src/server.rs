@@ -9,15 +9,13 @@ use crate::revocation::Revocations;
 use crate::store::Store;
 use anyhow::Context as _;
 use hop_kit::config::ConfigError;
+use hop_kit::database::{Database, DatabaseConfig};
 use hop_kit::grpc::{GrpcServer, GrpcService};
 use hop_kit::health::Health;
 use hop_kit::metrics::RpcMetrics;
-use hop_kit::postgres::DatabaseArgs;
-use hop_kit::postgres::Pool;
-use hop_kit::redis::Redis;
-use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::ServiceToken;
+use hop_kit::shared::{Shared, SharedConfig};
 use hop_proto::auth::v1::auth_service_server::AuthServiceServer;
 use prometheus::Registry;
 use std::future::Future;
@@ -50,8 +48,10 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// How long a login waits for a hashing slot before it is refused.
     pub hash_queue_timeout: Duration,
-    pub database: DatabaseArgs,
-    pub redis: RedisArgs,
+    /// PostgreSQL, or the embedded store `hop up` shares.
+    pub database: DatabaseConfig,
+    /// Redis, or `hop up`'s in-process bus.
+    pub shared: SharedConfig,
     /// Serve gRPC reflection (GRPC_REFLECTION).
     pub reflection: bool,
     /// mTLS on the gRPC listener (GRPC_TLS_*).
@@ -65,7 +65,11 @@ impl Config {
     /// reflection, no TLS, a signing key derived from `secret`, the default token
     /// lifetimes, two hashing slots and a 1 s shutdown grace. Change what a test needs
     /// with `..`.
-    pub fn for_test(database: DatabaseArgs, redis: RedisArgs, secret: Secret) -> Self {
+    pub fn for_test(
+        database: impl Into<DatabaseConfig>,
+        shared: impl Into<SharedConfig>,
+        secret: Secret,
+    ) -> Self {
         Self {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: None,
@@ -75,8 +79,8 @@ impl Config {
             tokens: crate::Settings::test_defaults().tokens(),
             hash_concurrency: 2,
             hash_queue_timeout: Duration::from_secs(10),
-            database,
-            redis,
+            database: database.into(),
+            shared: shared.into(),
             reflection: false,
             tls: None,
             shutdown_grace: Duration::from_secs(1),
@@ -90,8 +94,8 @@ pub struct Server {
     api: AuthApi,
     health: Health,
     registry: Registry,
-    pool: Pool,
-    redis: Redis,
+    database: Database,
+    shared: Shared,
     revocations: Revocations,
     token: ServiceToken,
     reflection: bool,
@@ -110,7 +114,7 @@ fn key_file(variable: &'static str, path: &std::path::Path) -> Result<SigningKey
 }
 
 /// Binds the listeners, loads or derives the signing key and wires the service. Touches
-/// neither Postgres nor Redis.
+/// neither PostgreSQL nor Redis.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let key = match &config.signing_key_file {
         Some(path) => key_file("AUTH_SIGNING_KEY_FILE", path)?,
@@ -124,12 +128,12 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         tls.server()?; // a missing server identity fails at start, not at first call
     }
     let registry = hop_kit::metrics::registry("auth");
-    let pool = hop_kit::postgres::pool(&config.database)?;
-    hop_kit::postgres::register_metrics(&pool, &registry);
-    let redis = Redis::connect(&config.redis)?;
-    let store = Store::new(pool.clone());
+    let database = config.database.connect()?;
+    database.register_metrics(&registry);
+    let shared = config.shared.connect()?;
+    let store = Store::new(database.clone());
     let revocations = Revocations::new(
-        redis.clone(),
+        &shared,
         store.clone(),
         config.tokens.access_ttl + VERIFY_LEEWAY,
     );
@@ -162,8 +166,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         api,
         health: Health::new("auth", &registry),
         registry,
-        pool,
-        redis,
+        database,
+        shared,
         revocations,
         token: ServiceToken::derive(&config.secret),
         reflection: config.reflection,
@@ -198,7 +202,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         self.health
-            .spawn_store_probes(&self.pool, &self.redis, &stop);
+            .spawn_store_probes(&self.database, self.shared.redis(), &stop);
         tokio::spawn(self.revocations.run(stop.clone()));
         let server = GrpcServer {
             listener: self.grpc,
@@ -216,8 +220,8 @@ impl Server {
             descriptor: hop_proto::auth::v1::FILE_DESCRIPTOR_SET,
         };
         let served = hop_kit::grpc::serve(server, service, stop, shutdown).await;
-        self.redis.quit().await;
-        self.pool.close();
+        self.shared.quit().await;
+        self.database.close();
         tracing::info!(service = "auth", "service_stopped");
         served
     }

@@ -1,8 +1,11 @@
 //! The raw clicks table's daily partitions: created a week ahead, dropped after
 //! CLICK_RETENTION_DAYS. Runs at start and then hourly in every redirect instance, under an
-//! advisory lock so instances do not trip over each other.
+//! advisory lock so instances do not trip over each other. The embedded store has no
+//! partitions: its upkeep deletes the raw rows past the retention by date
+//! ([`crate::store::sqlite::drop_before`]).
 
 use chrono::{Days, NaiveDate, Utc};
+use hop_kit::database::Database;
 use hop_kit::postgres::Pool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -77,12 +80,24 @@ pub async fn maintain(
     result
 }
 
-/// Maintains the partitions at start and every hour until `stop`.
-pub fn spawn(pool: Pool, retention_days: u32, stop: CancellationToken) {
+/// Keeps the raw clicks within the retention at start and every hour until `stop`:
+/// partitions on PostgreSQL, rows by date on the embedded store.
+pub fn spawn(database: Database, retention_days: u32, stop: CancellationToken) {
     tokio::spawn(async move {
         loop {
-            let wait = match maintain(&pool, retention_days, Utc::now().date_naive()).await {
-                Ok(_) => EVERY,
+            let done = match &database {
+                Database::Postgres(pool) => maintain(pool, retention_days, Utc::now().date_naive())
+                    .await
+                    .map(drop),
+                Database::Sqlite(db) => {
+                    crate::store::sqlite::drop_before(db, retention_days, Utc::now())
+                        .await
+                        .map(drop)
+                        .map_err(Into::into)
+                }
+            };
+            let wait = match done {
+                Ok(()) => EVERY,
                 Err(e) => {
                     tracing::warn!(service = "redirect", error = %e, "click_partitions_maintenance_failed");
                     Duration::from_secs(30)

@@ -4,6 +4,8 @@ use crate::cli::{
     AuthArgs, GatewayArgs, ImportArgs, LinksArgs, MigrateArgs, RedirectArgs, SetPasswordArgs, addr,
 };
 use anyhow::Context as _;
+use hop_kit::database::DatabaseConfig;
+use hop_kit::shared::SharedConfig;
 use hop_kit::telemetry::init_telemetry;
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         secret: args.secret.require()?,
         tls: args.tls.load()?,
         settings: args.api,
-        redis: args.redis,
+        shared: SharedConfig::redis(&args.redis, "hop serve gateway")?,
         shutdown_grace: args.lifecycle.grace(),
         http: args.http,
     })
@@ -33,8 +35,8 @@ pub async fn links(args: LinksArgs) -> anyhow::Result<()> {
         targets: args.targets,
         public_listeners: Vec::new(),
         secret: args.secret.require()?,
-        database: args.database,
-        redis: args.redis,
+        database: DatabaseConfig::postgres(&args.database, "hop serve links")?,
+        shared: SharedConfig::redis(&args.redis, "hop serve links")?,
         reflection: args.grpc.grpc_reflection,
         tls: args.tls.load()?,
         shutdown_grace: args.lifecycle.grace(),
@@ -49,8 +51,8 @@ pub async fn redirect(args: RedirectArgs) -> anyhow::Result<()> {
         addr: addr(args.host, args.port),
         cache: args.cache,
         clicks: args.clicks,
-        database: args.database,
-        redis: args.redis,
+        database: DatabaseConfig::postgres(&args.database, "hop serve redirect")?,
+        shared: SharedConfig::redis(&args.redis, "hop serve redirect")?,
         shutdown_grace: args.lifecycle.grace(),
         http: args.http,
     })
@@ -69,8 +71,8 @@ pub async fn auth(args: AuthArgs) -> anyhow::Result<()> {
         tokens: args.auth.tokens(),
         hash_concurrency: args.auth.hash_concurrency(),
         hash_queue_timeout: args.auth.hash_queue_timeout(),
-        database: args.database,
-        redis: args.redis,
+        database: DatabaseConfig::postgres(&args.database, "hop serve auth")?,
+        shared: SharedConfig::redis(&args.redis, "hop serve auth")?,
         reflection: args.grpc.grpc_reflection,
         tls: args.tls.load()?,
         shutdown_grace: args.lifecycle.grace(),
@@ -88,7 +90,7 @@ pub fn service_token(args: crate::cli::ServiceTokenArgs) -> anyhow::Result<()> {
 
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("migrate", &args.log)?;
-    let applied = hop_kit::postgres::migrate(&args.database).await?;
+    let applied = hop_kit::postgres::migrate(args.database.require("hop migrate")?).await?;
     println!("applied {applied} migration(s)");
     Ok(())
 }
@@ -102,7 +104,12 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         events: args.events.unwrap_or(defaults.events),
     };
     let started = std::time::Instant::now();
-    let summary = crate::import::run(&args.database, &sources, !args.no_progress).await?;
+    let summary = crate::import::run(
+        args.database.require("hop import")?,
+        &sources,
+        !args.no_progress,
+    )
+    .await?;
     let rows =
         summary.users_added + summary.links_added + summary.events_added + summary.clicks_added;
     eprintln!(
@@ -134,6 +141,7 @@ pub async fn set_password(args: SetPasswordArgs) -> anyhow::Result<()> {
         .await?;
     let (client, connection) = args
         .database
+        .require("hop users set-password")?
         .pg_config()?
         .connect(tokio_postgres::NoTls)
         .await

@@ -1,5 +1,11 @@
 //! `hop up`: every service in one process behind one port.
 //!
+//! Storage is chosen once, here: PostgreSQL when DATABASE_URL or DATABASE_HOST is set,
+//! else the embedded SQLite store at HOP_DATA_DIR/hop.db, shared by every service of the
+//! process; Redis when REDIS_URL is set, else one in-process [`Bus`] for the read-model
+//! invalidations and the revocation fan-out (rate limits then count in memory, and
+//! redirects have no Redis tier: L1, then the database).
+//!
 //! The links and auth services listen for gRPC on ephemeral loopback ports that only the
 //! gateway uses; the front listener routes like the production edge (nginx, the Ingress):
 //! `/links*`, `/auth*`, `/health*` and `/metrics` to the gateway, every other GET and HEAD
@@ -8,7 +14,10 @@
 use crate::cli::{UpArgs, addr};
 use anyhow::Context as _;
 use axum::extract::ConnectInfo;
+use hop_kit::database::DatabaseConfig;
 use hop_kit::health::Health;
+use hop_kit::shared::{Bus, SharedConfig};
+use hop_kit::sqlite::Sqlite;
 use http::Method;
 use hyper::body::Incoming;
 use std::convert::Infallible;
@@ -40,12 +49,29 @@ pub struct Up {
 }
 
 impl Up {
-    /// Applies migrations (creating the database if needed), binds the front listener and
-    /// wires the services.
+    /// Opens the store (creating it, or the PostgreSQL database, if needed) and applies its
+    /// migrations, binds the front listener and wires the services.
     pub async fn build(args: UpArgs) -> anyhow::Result<Self> {
-        hop_kit::postgres::migrate(&args.database)
-            .await
-            .context("applying database migrations")?;
+        let database = if args.database.is_set() {
+            hop_kit::postgres::migrate(&args.database)
+                .await
+                .context("applying database migrations")?;
+            DatabaseConfig::Postgres(args.database.clone())
+        } else {
+            DatabaseConfig::Sqlite(Sqlite::open(&args.data.hop_data_dir)?)
+        };
+        let shared = match &args.redis.redis_url {
+            Some(_) => SharedConfig::Redis(args.redis.clone()),
+            None => SharedConfig::InProcess(Bus::new()),
+        };
+        tracing::info!(
+            database = storage_name(&database),
+            shared = match &shared {
+                SharedConfig::Redis(_) => "redis",
+                SharedConfig::InProcess(_) => "in-process",
+            },
+            "hop_up_storage"
+        );
         let listener = TcpListener::bind(addr(args.host, args.port))
             .await
             .with_context(|| format!("binding {}:{}", args.host, args.port))?;
@@ -64,8 +90,8 @@ impl Up {
             targets: args.targets.clone(),
             public_listeners: vec![bound],
             secret: secret.clone(),
-            database: args.database.clone(),
-            redis: args.redis.clone(),
+            database: database.clone(),
+            shared: shared.clone(),
             reflection: false,
             tls: None,
             shutdown_grace: grace,
@@ -80,8 +106,8 @@ impl Up {
             tokens: args.auth.tokens(),
             hash_concurrency: args.auth.hash_concurrency(),
             hash_queue_timeout: args.auth.hash_queue_timeout(),
-            database: args.database.clone(),
-            redis: args.redis.clone(),
+            database: database.clone(),
+            shared: shared.clone(),
             reflection: false,
             tls: None,
             shutdown_grace: grace,
@@ -94,7 +120,7 @@ impl Up {
             secret,
             tls: None,
             settings: args.api,
-            redis: args.redis.clone(),
+            shared: shared.clone(),
             shutdown_grace: grace,
             http: args.http.clone(),
         })?;
@@ -102,8 +128,8 @@ impl Up {
             addr: bound,
             cache: args.cache,
             clicks: args.clicks,
-            database: args.database,
-            redis: args.redis,
+            database,
+            shared,
             shutdown_grace: grace,
             http: args.http.clone(),
         })?;
@@ -189,6 +215,13 @@ impl Up {
 /// HEAD is a redirect, anything else is the gateway's to refuse.
 pub fn goes_to_redirect(method: &Method, path: &str) -> bool {
     !hop_proto::link::is_edge_route(path) && (method == Method::GET || method == Method::HEAD)
+}
+
+fn storage_name(database: &DatabaseConfig) -> String {
+    match database {
+        DatabaseConfig::Postgres(_) => "postgres".into(),
+        DatabaseConfig::Sqlite(db) => format!("sqlite:{}", db.path().display()),
+    }
 }
 
 fn default_public_url(bound: SocketAddr) -> String {

@@ -204,7 +204,17 @@ impl From<tokio_postgres::Error> for Backend {
     }
 }
 
-/// `From<deadpool_postgres::PoolError>` and `From<tokio_postgres::Error>` for a service
+impl From<crate::sqlite::SqliteError> for Backend {
+    fn from(e: crate::sqlite::SqliteError) -> Self {
+        if e.is_transient() {
+            Self::Unavailable(Box::new(e))
+        } else {
+            Self::Internal(Box::new(e))
+        }
+    }
+}
+
+/// `From<deadpool_postgres::PoolError>`, `From<tokio_postgres::Error>` and `From<SqliteError>` for a service
 /// error that implements `From<hop_kit::error::Backend>`: both go through [`Backend`]'s
 /// one classification.
 #[macro_export]
@@ -218,6 +228,12 @@ macro_rules! from_backend {
 
         impl From<$crate::error::PgError> for $error {
             fn from(e: $crate::error::PgError) -> Self {
+                Self::from($crate::error::Backend::from(e))
+            }
+        }
+
+        impl From<$crate::sqlite::SqliteError> for $error {
+            fn from(e: $crate::sqlite::SqliteError) -> Self {
                 Self::from($crate::error::Backend::from(e))
             }
         }

@@ -177,27 +177,31 @@ impl Health {
         check
     }
 
-    /// Probes the stores every service uses: Postgres (required) and Redis (optional).
+    /// Probes the stores every service uses: its database (required) and Redis (optional;
+    /// none in process).
     pub fn spawn_store_probes(
         &self,
-        pool: &crate::postgres::Pool,
-        redis: &crate::redis::Redis,
+        database: &crate::database::Database,
+        redis: Option<&crate::redis::Redis>,
         stop: &CancellationToken,
     ) {
-        self.probe_stores(pool, redis, true, stop);
+        self.probe_stores(database, redis, true, stop);
     }
 
     /// Probes the stores of a service that reads from either (the redirect service): ready
-    /// while at least one answers. With Postgres down, an instance still serves what Redis
-    /// and its own cache hold, so it must stay in the load balancer.
+    /// while at least one answers. With the database down, an instance still serves what
+    /// Redis and its own cache hold, so it must stay in the load balancer. Without Redis,
+    /// the database is required.
     pub fn spawn_read_store_probes(
         &self,
-        pool: &crate::postgres::Pool,
-        redis: &crate::redis::Redis,
+        database: &crate::database::Database,
+        redis: Option<&crate::redis::Redis>,
         stop: &CancellationToken,
     ) {
-        let (postgres, redis) = self.probe_stores(pool, redis, false, stop);
-        self.require_any(vec![postgres, redis]);
+        let (database, redis) = self.probe_stores(database, redis, redis.is_none(), stop);
+        if let Some(redis) = redis {
+            self.require_any(vec![database, redis]);
+        }
     }
 
     /// Ready only while at least one of `group` is up.
@@ -211,34 +215,36 @@ impl Health {
 
     fn probe_stores(
         &self,
-        pool: &crate::postgres::Pool,
-        redis: &crate::redis::Redis,
-        postgres_required: bool,
+        database: &crate::database::Database,
+        redis: Option<&crate::redis::Redis>,
+        database_required: bool,
         stop: &CancellationToken,
-    ) -> (Arc<Check>, Arc<Check>) {
-        let pool = pool.clone();
-        let postgres = self.spawn_probe(
-            "postgres",
-            postgres_required,
+    ) -> (Arc<Check>, Option<Arc<Check>>) {
+        let db = database.clone();
+        let database = self.spawn_probe(
+            database.name(),
+            database_required,
             STORE_PROBE_INTERVAL,
             stop.clone(),
             move || {
-                let pool = pool.clone();
-                async move { crate::postgres::ping(&pool).await }
+                let db = db.clone();
+                async move { db.ping().await }
             },
         );
-        let redis = redis.clone();
-        let redis = self.spawn_probe(
-            "redis",
-            false,
-            STORE_PROBE_INTERVAL,
-            stop.clone(),
-            move || {
-                let redis = redis.clone();
-                async move { redis.ping().await }
-            },
-        );
-        (postgres, redis)
+        let redis = redis.map(|redis| {
+            let redis = redis.clone();
+            self.spawn_probe(
+                "redis",
+                false,
+                STORE_PROBE_INTERVAL,
+                stop.clone(),
+                move || {
+                    let redis = redis.clone();
+                    async move { redis.ping().await }
+                },
+            )
+        });
+        (database, redis)
     }
 
     /// Marks the service as shutting down: ready turns 503 so traffic moves elsewhere.

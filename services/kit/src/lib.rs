@@ -28,6 +28,7 @@
 //! `hop-read-model`.
 
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod grpc;
 pub mod grpc_tls;
@@ -40,7 +41,9 @@ pub mod redis;
 pub mod secret;
 pub mod serve;
 pub mod service_auth;
+pub mod shared;
 pub mod shutdown;
+pub mod sqlite;
 pub mod telemetry;
 pub mod text;
 pub mod time;

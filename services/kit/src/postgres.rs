@@ -21,14 +21,11 @@ pub struct DatabaseArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
-    /// PostgreSQL host.
-    #[arg(
-        long,
-        env = "DATABASE_HOST",
-        value_name = "DATABASE_HOST",
-        default_value = "127.0.0.1"
-    )]
-    pub database_host: String,
+    /// PostgreSQL host (127.0.0.1 when only the other DATABASE_* parts are set). With
+    /// neither DATABASE_URL nor DATABASE_HOST, `hop up` keeps everything in an embedded
+    /// SQLite file (HOP_DATA_DIR/hop.db) and `hop serve` refuses to start.
+    #[arg(long, env = "DATABASE_HOST", value_name = "DATABASE_HOST")]
+    pub database_host: Option<String>,
     /// PostgreSQL port.
     #[arg(
         long,
@@ -118,7 +115,7 @@ impl DatabaseArgs {
                     "disable" => tokio_postgres::config::SslMode::Disable,
                     _ => tokio_postgres::config::SslMode::Prefer,
                 });
-                c.host(&self.database_host)
+                c.host(self.database_host.as_deref().unwrap_or("127.0.0.1"))
                     .port(self.database_port)
                     .dbname(&self.database_name)
                     .user(&self.database_user);
@@ -138,11 +135,33 @@ impl DatabaseArgs {
         Duration::from_millis(self.database_timeout_ms)
     }
 
+    /// Whether PostgreSQL was asked for: DATABASE_URL or DATABASE_HOST is set.
+    pub fn is_set(&self) -> bool {
+        self.database_url.is_some() || self.database_host.is_some()
+    }
+
+    /// These settings, which must name a PostgreSQL (for the commands that have no other
+    /// database: `hop serve`, `hop migrate`, `hop users`).
+    pub fn require(&self, command: &str) -> Result<&Self, ConfigError> {
+        if self.is_set() {
+            return Ok(self);
+        }
+        Err(ConfigError::new(
+            "DATABASE_URL",
+            format!(
+                "is not set (nor DATABASE_HOST): `{command}` needs PostgreSQL. Set \
+                 DATABASE_URL=postgres://user:password@host:5432/hop (or DATABASE_HOST and the \
+                 other DATABASE_* parts); `hop up` alone runs without it, on an embedded SQLite \
+                 file in HOP_DATA_DIR"
+            ),
+        ))
+    }
+
     /// Settings for a URL, with every other value at its default (tests and tools).
     pub fn from_url(url: &str, schema: &str) -> Self {
         Self {
             database_url: Some(url.to_owned()),
-            database_host: "127.0.0.1".into(),
+            database_host: None,
             database_port: 5432,
             database_name: "hop".into(),
             database_user: "postgres".into(),

@@ -41,8 +41,9 @@ pub struct SecretArgs {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Data")]
 pub struct DataDirArgs {
-    /// Folder for `hop up`'s own state: the generated secret (`secret`, mode 0600) when
-    /// SECRET_KEY is unset. Created with mode 0700 when missing.
+    /// Folder for `hop up`'s own state: the embedded database (`hop.db`) when no
+    /// PostgreSQL is set, and the generated secret (`secret`, mode 0600) when SECRET_KEY
+    /// is unset. Created with mode 0700 when missing.
     #[arg(
         long,
         env = "HOP_DATA_DIR",
@@ -84,8 +85,8 @@ fn data_dir_error(message: String) -> ConfigError {
     ConfigError::new("HOP_DATA_DIR", message)
 }
 
-/// Reads `dir/secret`, or creates it with 256 random bits (hex); `true` when created.
-fn load_or_generate(dir: &Path) -> Result<(Secret, PathBuf, bool), ConfigError> {
+/// Creates HOP_DATA_DIR (owner-only) unless it exists.
+pub fn create_data_dir(dir: &Path) -> Result<(), ConfigError> {
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -93,6 +94,12 @@ fn load_or_generate(dir: &Path) -> Result<(Secret, PathBuf, bool), ConfigError> 
             .create(dir)
             .map_err(|e| data_dir_error(format!("{} cannot be created: {e}", dir.display())))?;
     }
+    Ok(())
+}
+
+/// Reads `dir/secret`, or creates it with 256 random bits (hex); `true` when created.
+fn load_or_generate(dir: &Path) -> Result<(Secret, PathBuf, bool), ConfigError> {
+    create_data_dir(dir)?;
     let path = dir.join(SECRET_FILE);
     let created = match std::fs::OpenOptions::new()
         .write(true)

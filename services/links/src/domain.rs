@@ -164,7 +164,7 @@ impl LinkService {
         if link.owner_id != Some(actor) {
             return Err(LinksError::NotFound);
         }
-        Ok(hop_clicks::store::read_stats(self.store.pool(), link.id, query).await?)
+        Ok(hop_clicks::store::read_stats(self.store.database(), link.id, query).await?)
     }
 
     /// A live (not deleted) link by code.

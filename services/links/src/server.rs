@@ -11,15 +11,13 @@ use crate::policy::{TargetPolicy, TargetSettings};
 use crate::store::Store;
 use crate::writer::Writer;
 use anyhow::Context as _;
+use hop_kit::database::{Database, DatabaseConfig};
 use hop_kit::grpc::{GrpcServer, GrpcService};
 use hop_kit::health::Health;
 use hop_kit::metrics::RpcMetrics;
-use hop_kit::postgres::DatabaseArgs;
-use hop_kit::postgres::Pool;
-use hop_kit::redis::Redis;
-use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::ServiceToken;
+use hop_kit::shared::{Shared, SharedConfig};
 use hop_proto::links::v1::link_service_server::LinkServiceServer;
 use prometheus::Registry;
 use std::future::Future;
@@ -47,8 +45,10 @@ pub struct Config {
     pub public_listeners: Vec<SocketAddr>,
     /// Keys the code permutation.
     pub secret: Secret,
-    pub database: DatabaseArgs,
-    pub redis: RedisArgs,
+    /// PostgreSQL, or the embedded store `hop up` shares.
+    pub database: DatabaseConfig,
+    /// Redis, or `hop up`'s in-process bus.
+    pub shared: SharedConfig,
     /// Serve gRPC reflection (GRPC_REFLECTION).
     pub reflection: bool,
     /// mTLS on the gRPC listener (GRPC_TLS_*).
@@ -62,7 +62,11 @@ impl Config {
     /// A links service for tests: gRPC on a free loopback port, no admin listener, no
     /// reflection, no TLS, the default target policy, `https://hop.test` as the public
     /// base URL and a 1 s shutdown grace. Change what a test needs with `..`.
-    pub fn for_test(database: DatabaseArgs, redis: RedisArgs, secret: Secret) -> Self {
+    pub fn for_test(
+        database: impl Into<DatabaseConfig>,
+        shared: impl Into<SharedConfig>,
+        secret: Secret,
+    ) -> Self {
         Self {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: None,
@@ -70,8 +74,8 @@ impl Config {
             targets: TargetSettings::default(),
             public_listeners: Vec::new(),
             secret,
-            database,
-            redis,
+            database: database.into(),
+            shared: shared.into(),
             reflection: false,
             tls: None,
             shutdown_grace: Duration::from_secs(1),
@@ -86,29 +90,29 @@ pub struct Server {
     api: LinksApi,
     health: Health,
     registry: Registry,
-    pool: Pool,
-    redis: Redis,
+    database: Database,
+    shared: Shared,
     token: ServiceToken,
     reflection: bool,
     tls: Option<hop_kit::grpc_tls::GrpcTls>,
     grace: Duration,
 }
 
-/// Binds the listeners and wires the service. Touches neither Postgres nor Redis: both are
+/// Binds the listeners and wires the service. Touches neither PostgreSQL nor Redis: both are
 /// reached lazily, so the service starts (not ready) while they are down.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     if let Some(tls) = &config.tls {
         tls.server()?; // a missing server identity fails at start, not at first call
     }
     let registry = hop_kit::metrics::registry("links");
-    let pool = hop_kit::postgres::pool(&config.database)?;
-    hop_kit::postgres::register_metrics(&pool, &registry);
-    let redis = Redis::connect(&config.redis)?;
+    let database = config.database.connect()?;
+    database.register_metrics(&registry);
+    let shared = config.shared.connect()?;
     let permutation = CodePermutation::new(config.secret.expose());
-    let store = Store::new(pool.clone());
+    let store = Store::new(database.clone());
     let minter = Minter::new(store.clone(), permutation, &registry);
-    let ttl = Duration::from_secs(config.redis.redis_link_ttl_secs);
-    let read_model = hop_read_model::Writer::new(redis.clone(), ttl);
+    let ttl = config.shared.link_ttl().unwrap_or_default();
+    let read_model = hop_read_model::Writer::new(&shared, ttl);
     let writer = Writer::spawn(store.clone(), read_model.clone(), &registry);
     let links = LinkService::new(store, minter, writer, read_model);
     let api = LinksApi::new(
@@ -139,8 +143,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         api,
         health: Health::new("links", &registry),
         registry,
-        pool,
-        redis,
+        database,
+        shared,
         token: ServiceToken::derive(&config.secret),
         reflection: config.reflection,
         tls: config.tls,
@@ -175,7 +179,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         self.health
-            .spawn_store_probes(&self.pool, &self.redis, &stop);
+            .spawn_store_probes(&self.database, self.shared.redis(), &stop);
         let server = GrpcServer {
             listener: self.grpc,
             admin: self.admin,
@@ -192,8 +196,8 @@ impl Server {
             descriptor: hop_proto::links::v1::FILE_DESCRIPTOR_SET,
         };
         let served = hop_kit::grpc::serve(server, service, stop, shutdown).await;
-        self.redis.quit().await;
-        self.pool.close();
+        self.shared.quit().await;
+        self.database.close();
         tracing::info!(service = "links", "service_stopped");
         served
     }

@@ -1,14 +1,15 @@
-//! The invalidation channel's subscriber side: every code links announces, delivered to a
-//! handler (the redirect service evicts it from L1).
+//! The invalidation channel's subscriber side: every code links announces, on Redis or on
+//! the process's bus, delivered to a handler (the redirect service evicts it from L1).
 //!
 //! While the subscription is down, messages are lost, so every resumed subscription is
 //! reported ([`Event::Subscribed`] with `resumed`), as is a lagging receiver
 //! ([`Event::Missed`]): the handler then drops everything it holds. A TTL on what it holds
 //! bounds staleness if a message is lost any other way.
 
-use crate::store::invalidation_channel;
+use crate::store::{INVALIDATION_CHANNEL, invalidation_channel};
 use fred::prelude::*;
 use hop_kit::redis::{Redis, RedisError};
+use hop_kit::shared::{Bus, Shared};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +26,48 @@ pub enum Event<'a> {
     Missed,
 }
 
-/// Subscribes in the background until `stop` is cancelled, calling `handle` for each event.
-pub fn listen<H>(redis: &Redis, stop: CancellationToken, handle: H) -> Result<(), RedisError>
+/// Subscribes in the background until `stop` is cancelled, calling `handle` for each event:
+/// to the Redis channel, or to the process's bus.
+pub fn listen<H>(shared: &Shared, stop: CancellationToken, handle: H) -> Result<(), RedisError>
+where
+    H: Fn(Event<'_>) + Send + 'static,
+{
+    match shared {
+        Shared::Redis(redis) => listen_redis(redis, stop, handle),
+        Shared::InProcess(bus) => {
+            listen_bus(bus, stop, handle);
+            Ok(())
+        }
+    }
+}
+
+/// The bus never drops a subscription, so the handler hears `Subscribed` once; a receiver
+/// that falls behind is told it `Missed` messages.
+fn listen_bus<H>(bus: &Bus, stop: CancellationToken, handle: H)
+where
+    H: Fn(Event<'_>) + Send + 'static,
+{
+    let mut messages = bus.channel(INVALIDATION_CHANNEL).subscribe();
+    handle(Event::Subscribed { resumed: false });
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                message = messages.recv() => match message {
+                    Ok(code) => handle(Event::Changed(&code)),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "invalidations_lagged");
+                        handle(Event::Missed);
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+            }
+        }
+        handle(Event::Unsubscribed);
+    });
+}
+
+fn listen_redis<H>(redis: &Redis, stop: CancellationToken, handle: H) -> Result<(), RedisError>
 where
     H: Fn(Event<'_>) + Send + 'static,
 {

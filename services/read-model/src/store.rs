@@ -7,14 +7,16 @@
 
 use crate::ReadEntry;
 use hop_kit::redis::{Redis, RedisError};
+use hop_kit::shared::Shared;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 /// Redis key kind of an entry: `<REDIS_KEY_PREFIX>link:<code>`.
 const LINK_KEY: &str = "link";
 
 /// Channel (under the key prefix) on which links announces every changed code, so redirect
 /// instances drop their L1 copy.
-const INVALIDATION_CHANNEL: &str = "links:invalidate";
+pub(crate) const INVALIDATION_CHANNEL: &str = "links:invalidate";
 
 /// Writes entries that are newer than what Redis holds, then publishes.
 ///
@@ -79,28 +81,47 @@ async fn write_newer(
     redis.eval(WRITE_NEWER_THEN_PUBLISH, keys, args).await
 }
 
-/// The links service's side: every change written through and announced.
+/// The links service's side: every change written through and announced. Without Redis
+/// (one `hop up` process) there is no entry to write: the change is only announced, on the
+/// process's bus, so the redirect handler drops its L1 copy.
 #[derive(Clone)]
-pub struct Writer {
-    redis: Redis,
-    ttl: Duration,
+pub enum Writer {
+    Redis { redis: Redis, ttl: Duration },
+    InProcess(broadcast::Sender<String>),
 }
 
 impl Writer {
-    pub fn new(redis: Redis, ttl: Duration) -> Self {
-        Self { redis, ttl }
+    /// The writer for a service's shared state; `ttl` is the entries' lifetime in Redis.
+    pub fn new(shared: &Shared, ttl: Duration) -> Self {
+        match shared {
+            Shared::Redis(redis) => Self::Redis {
+                redis: Redis::clone(redis),
+                ttl,
+            },
+            Shared::InProcess(bus) => Self::InProcess(bus.channel(INVALIDATION_CHANNEL)),
+        }
     }
 
     /// Writes the current state of each link (live, or a tombstone once deleted) and
-    /// announces their codes, in one round trip. Failures are logged, not returned:
-    /// Postgres holds the truth, redirect falls back to it, and L1 entries expire on their
+    /// announces their codes, in one round trip. Failures are logged, not returned: the
+    /// database holds the truth, redirect falls back to it, and L1 entries expire on their
     /// own.
     pub async fn put_many(&self, entries: &[(&str, ReadEntry)]) {
         if entries.is_empty() {
             return;
         }
-        if let Err(e) = write_newer(&self.redis, entries, self.ttl, true).await {
-            tracing::warn!(links = entries.len(), error = %e, "read_model_write_failed");
+        match self {
+            Self::Redis { redis, ttl } => {
+                if let Err(e) = write_newer(redis, entries, *ttl, true).await {
+                    tracing::warn!(links = entries.len(), error = %e, "read_model_write_failed");
+                }
+            }
+            Self::InProcess(channel) => {
+                for (code, _) in entries {
+                    // No receiver yet (no redirect handler started) is nothing to announce to.
+                    let _ = channel.send((*code).to_owned());
+                }
+            }
         }
     }
 }

@@ -5,17 +5,17 @@
 //!
 //! While the subscription is down, messages are lost; on every resumed subscription (and
 //! whenever messages were missed) the whole L1 is dropped, so nothing stale outlives a
-//! Redis outage. The L1 TTL bounds staleness if a message is lost any other way.
+//! Redis outage. In a `hop up` without Redis the channel is in process and never down. The L1 TTL bounds staleness if a message is lost any other way.
 
 use crate::http::App;
-use hop_kit::redis::Redis;
+use hop_kit::shared::Shared;
 use hop_read_model::invalidations::{self, Event};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Subscribes in the background until `stop` is cancelled.
-pub fn spawn(redis: &Redis, app: Arc<App>, stop: CancellationToken) -> anyhow::Result<()> {
-    invalidations::listen(redis, stop, move |event| match event {
+pub fn spawn(shared: &Shared, app: Arc<App>, stop: CancellationToken) -> anyhow::Result<()> {
+    invalidations::listen(shared, stop, move |event| match event {
         Event::Subscribed { resumed } => {
             if resumed {
                 app.resolver().evict_all();

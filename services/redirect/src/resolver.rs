@@ -12,7 +12,7 @@
 //!   anything else is `Unavailable` (503), never a false 404.
 
 use crate::metrics::Metrics;
-use hop_kit::postgres::Pool;
+use hop_kit::database::Database;
 use hop_kit::redis::{Redis, RedisError};
 use hop_read_model::{CachedLink, ReadEntry, Reader};
 use http::{HeaderValue, StatusCode};
@@ -131,7 +131,7 @@ pub struct Resolver {
     link_ttl: Duration,
     missing_ttl: Duration,
     redis: Option<Reader>,
-    pool: Pool,
+    database: Database,
     lookup_timeout: Duration,
     metrics: Metrics,
     warned_at: AtomicU64,
@@ -141,7 +141,7 @@ impl Resolver {
     pub fn new(
         settings: &CacheSettings,
         redis: Option<Redis>,
-        pool: Pool,
+        database: Database,
         redis_ttl: Duration,
         lookup_timeout: Duration,
         metrics: Metrics,
@@ -156,7 +156,7 @@ impl Resolver {
             redis: redis
                 .filter(|_| settings.cache_redis_enabled)
                 .map(|redis| Reader::new(redis, redis_ttl)),
-            pool,
+            database,
             lookup_timeout,
             metrics,
             warned_at: AtomicU64::new(0),
@@ -264,7 +264,7 @@ impl Resolver {
         }
         let found = tokio::time::timeout(
             self.lookup_timeout,
-            hop_read_model::source::find(&self.pool, code),
+            hop_read_model::source::find(&self.database, code),
         )
         .await;
         match found {

@@ -7,11 +7,9 @@ use crate::metrics::Metrics;
 use crate::resolver::{CacheSettings, Resolver};
 use anyhow::Context as _;
 use hop_clicks::partitions;
+use hop_kit::database::{Database, DatabaseConfig};
 use hop_kit::health::Health;
-use hop_kit::postgres::DatabaseArgs;
-use hop_kit::postgres::Pool;
-use hop_kit::redis::Redis;
-use hop_kit::redis::RedisArgs;
+use hop_kit::shared::{Shared, SharedConfig};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,8 +25,11 @@ pub struct Config {
     pub addr: SocketAddr,
     pub cache: CacheSettings,
     pub clicks: ClickSettings,
-    pub database: DatabaseArgs,
-    pub redis: RedisArgs,
+    /// PostgreSQL, or the embedded store `hop up` shares.
+    pub database: DatabaseConfig,
+    /// Redis, or `hop up`'s in-process bus (then there is no Redis tier: L1, then the
+    /// database).
+    pub shared: SharedConfig,
     pub shutdown_grace: Duration,
     /// Bounds of the public listener (heads, idle and request timeouts, connections).
     pub http: hop_kit::serve::HttpLimits,
@@ -38,13 +39,13 @@ pub struct Config {
 impl Config {
     /// A redirect service for tests: a free loopback port, the default cache, click and
     /// HTTP settings and a 1 s shutdown grace. Change what a test needs with `..`.
-    pub fn for_test(database: DatabaseArgs, redis: RedisArgs) -> Self {
+    pub fn for_test(database: impl Into<DatabaseConfig>, shared: impl Into<SharedConfig>) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             cache: CacheSettings::default(),
             clicks: ClickSettings::default(),
-            database,
-            redis,
+            database: database.into(),
+            shared: shared.into(),
             shutdown_grace: Duration::from_secs(1),
             http: hop_kit::serve::HttpLimits::default(),
         }
@@ -55,8 +56,8 @@ impl Config {
 /// routes requests to [`Redirect::app`] from its own front listener.
 pub struct Redirect {
     app: Arc<App>,
-    pool: Pool,
-    redis: Redis,
+    database: Database,
+    shared: Shared,
     clicks: ClickSettings,
     /// The click writer, until started; then its task, awaited at close.
     writer: Mutex<Option<ClickWriter>>,
@@ -64,18 +65,18 @@ pub struct Redirect {
 }
 
 impl Redirect {
-    /// Wires the service. Touches neither Postgres nor Redis.
+    /// Wires the service. Touches neither PostgreSQL nor Redis.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let registry = hop_kit::metrics::registry("redirect");
         let metrics = Metrics::new(&registry);
-        let pool = hop_kit::postgres::pool(&config.database)?;
-        hop_kit::postgres::register_metrics(&pool, &registry);
-        let redis = Redis::connect(&config.redis)?;
+        let database = config.database.connect()?;
+        database.register_metrics(&registry);
+        let shared = config.shared.connect()?;
         let resolver = Resolver::new(
             &config.cache,
-            Some(redis.clone()),
-            pool.clone(),
-            Duration::from_secs(config.redis.redis_link_ttl_secs),
+            shared.redis().cloned(),
+            database.clone(),
+            config.shared.link_ttl().unwrap_or_default(),
             config.database.timeout(),
             metrics.clone(),
         );
@@ -86,7 +87,7 @@ impl Redirect {
         let writer = match receiver {
             Some(rx) => Some(ClickWriter::new(
                 rx,
-                hop_kit::postgres::pool_of(&config.database, 1)?,
+                config.database.connect_with(1)?,
                 &config.clicks,
                 click_metrics,
             )),
@@ -96,8 +97,8 @@ impl Redirect {
         let app = Arc::new(App::new(resolver, recorder, health, registry, metrics));
         Ok(Self {
             app,
-            pool,
-            redis,
+            database,
+            shared,
             clicks: config.clicks.clone(),
             writer: Mutex::new(writer),
             writing: Mutex::new(None),
@@ -114,16 +115,16 @@ impl Redirect {
     pub fn start(&self, stop: &CancellationToken) -> anyhow::Result<()> {
         self.app
             .health()
-            .spawn_read_store_probes(&self.pool, &self.redis, stop);
+            .spawn_read_store_probes(&self.database, self.shared.redis(), stop);
         if let Some(writer) = lock(&self.writer).take() {
             partitions::spawn(
-                self.pool.clone(),
+                self.database.clone(),
                 self.clicks.click_retention_days,
                 stop.clone(),
             );
             *lock(&self.writing) = Some(tokio::spawn(writer.run(stop.clone())));
         }
-        crate::invalidation::spawn(&self.redis, self.app.clone(), stop.clone())
+        crate::invalidation::spawn(&self.shared, self.app.clone(), stop.clone())
     }
 
     /// Waits for the click writer to write what was buffered, then closes the connections.
@@ -132,8 +133,8 @@ impl Redirect {
         if let Some(writing) = writing {
             let _ = writing.await;
         }
-        self.redis.quit().await;
-        self.pool.close();
+        self.shared.quit().await;
+        self.database.close();
     }
 }
 

@@ -14,9 +14,10 @@
 //! replica reloads every [`RETRY_EVERY`].
 
 use crate::Revocation;
-use crate::store::{channel_name, listed};
+use crate::store::{REVOCATION_CHANNEL, REVOKED_SESSIONS, channel_name, listed};
 use fred::prelude::*;
 use hop_kit::redis::Redis;
+use hop_kit::shared::{Bus, Shared};
 use hop_kit::time::unix_now;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,8 +114,50 @@ impl Replica {
         self.synced.load(Ordering::Acquire)
     }
 
-    /// Keeps the replica in sync until `stop`.
+    /// Keeps the replica in sync until `stop`, from Redis or from the process's bus.
     pub fn spawn_sync(
+        self: &Arc<Self>,
+        shared: &Shared,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        match shared {
+            Shared::Redis(redis) => self.spawn_redis_sync(redis, stop),
+            Shared::InProcess(bus) => {
+                self.spawn_bus_sync(bus, stop);
+                Ok(())
+            }
+        }
+    }
+
+    /// In process: subscribed before the first load, so nothing is missed between them; a
+    /// receiver that falls behind reloads the set.
+    fn spawn_bus_sync(self: &Arc<Self>, bus: &Bus, stop: CancellationToken) {
+        let mut messages = bus.channel(REVOCATION_CHANNEL).subscribe();
+        let set = bus.scored_set(REVOKED_SESSIONS);
+        let list = self.clone();
+        list.merge(set.at_least(unix_now()));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    message = messages.recv() => match message {
+                        Ok(text) => {
+                            if let Some(revocation) = Revocation::decode(&text) {
+                                list.insert(revocation.session_id, revocation.until);
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => list.merge(set.at_least(unix_now())),
+                        Err(RecvError::Closed) => break,
+                    },
+                    () = list.reload.notified() => list.merge(set.at_least(unix_now())),
+                    () = tokio::time::sleep(RESYNC_EVERY) => list.merge(set.at_least(unix_now())),
+                }
+            }
+            list.set_synced(false);
+        });
+    }
+
+    fn spawn_redis_sync(
         self: &Arc<Self>,
         redis: &Redis,
         stop: CancellationToken,

@@ -2,13 +2,17 @@
 //! ids, each scored with the unix time it stops mattering, and a channel
 //! (`<prefix>sessions:revoked`) on which each revocation is announced, so replicas learn
 //! of it at once. The auth service writes both ([`Publisher`]); gateways read both
-//! ([`crate::Replica`]).
+//! ([`crate::Replica`]). Without Redis, one `hop up` process keeps the same set and channel
+//! on its in-process bus.
 
 use crate::Revocation;
 use hop_kit::redis::{Redis, RedisError};
+use hop_kit::shared::{ScoredSet, Shared};
+use std::sync::Arc;
+use tokio::sync::broadcast;
 
-const REVOKED_SESSIONS: &str = "revoked_sessions";
-const REVOCATION_CHANNEL: &str = "sessions:revoked";
+pub(crate) const REVOKED_SESSIONS: &str = "revoked_sessions";
+pub(crate) const REVOCATION_CHANNEL: &str = "sessions:revoked";
 
 /// Lists sessions in the deny-list `KEYS[1]`: `ARGV[1]` is now (unix seconds; entries that
 /// ended before it are dropped), `ARGV[2]` the channel to announce each one on (empty:
@@ -43,36 +47,65 @@ pub(crate) fn channel_name(redis: &Redis) -> String {
     redis.channel(REVOCATION_CHANNEL)
 }
 
-/// The auth service's side: revocations listed, and announced when asked to.
+/// The auth service's side: revocations listed, and announced when asked to, in Redis or
+/// on the process's bus (the same set and channel names, in memory).
 #[derive(Clone)]
-pub struct Publisher {
-    redis: Redis,
+pub enum Publisher {
+    Redis(Redis),
+    InProcess {
+        set: Arc<ScoredSet>,
+        channel: broadcast::Sender<String>,
+    },
 }
 
 impl Publisher {
-    pub fn new(redis: Redis) -> Self {
-        Self { redis }
+    pub fn new(shared: &Shared) -> Self {
+        match shared {
+            Shared::Redis(redis) => Self::Redis(Redis::clone(redis)),
+            Shared::InProcess(bus) => Self::InProcess {
+                set: bus.scored_set(REVOKED_SESSIONS),
+                channel: bus.channel(REVOCATION_CHANNEL),
+            },
+        }
     }
 
-    /// The Redis client it writes with (its reconnections tell auth to rebuild the set).
-    pub fn redis(&self) -> &Redis {
-        &self.redis
+    /// The Redis client it writes with (its reconnections tell auth to rebuild the set);
+    /// none in process, where the set cannot be lost.
+    pub fn redis(&self) -> Option<&Redis> {
+        match self {
+            Self::Redis(redis) => Some(redis),
+            Self::InProcess { .. } => None,
+        }
     }
 
     /// Lists `revocations`, drops entries that ended before `now`, and announces each
     /// when `announce`. Atomic, and past the breaker: a revocation is rare and must not be
     /// skipped while the breaker cools down (it still fails at once while Redis is
-    /// disconnected).
+    /// disconnected). In process it cannot fail.
     pub async fn list(
         &self,
         revocations: &[Revocation],
         now: i64,
         announce: bool,
     ) -> Result<(), RedisError> {
+        let redis = match self {
+            Self::Redis(redis) => redis,
+            Self::InProcess { set, channel } => {
+                set.remove_below(now);
+                for revocation in revocations {
+                    set.add_max(&revocation.session_id, revocation.until);
+                    if announce {
+                        // No gateway listening yet: it loads the set when it starts.
+                        let _ = channel.send(revocation.encode());
+                    }
+                }
+                return Ok(());
+            }
+        };
         let mut args = Vec::with_capacity(2 + revocations.len() * 3);
         args.push(now.to_string());
         args.push(if announce {
-            channel_name(&self.redis)
+            channel_name(redis)
         } else {
             String::new()
         });
@@ -81,8 +114,8 @@ impl Publisher {
             args.push(revocation.until.to_string());
             args.push(revocation.encode());
         }
-        self.redis
-            .eval_past_breaker::<i64>(REVOKE_SESSIONS, vec![set_name(&self.redis)], args)
+        redis
+            .eval_past_breaker::<i64>(REVOKE_SESSIONS, vec![set_name(redis)], args)
             .await
             .map(drop)
     }

@@ -3,6 +3,8 @@
 //! - [`TestDb`]: a fresh schema (migrated) in the `hop_test` database of the local
 //!   PostgreSQL, dropped when the test ends; tests run in parallel without seeing each other.
 //! - [`redis_args`]: settings for the local Redis under a key prefix of the test's own.
+//! - [`TestStores`]: either of those, or the embedded store and in-process bus of `hop up`,
+//!   as `HOP_TEST_BACKEND` says, so one suite runs against both backends.
 //! - [`RedisServer`] and [`PostgresServer`]: throwaway servers started from the installed
 //!   binaries, for tests that stop a dependency for real; [`Certs`]: a throwaway CA and
 //!   certificates, for the mTLS tests.
@@ -15,10 +17,12 @@
 
 mod certs;
 mod servers;
+mod stores;
 mod wait;
 
 pub use certs::Certs;
 pub use servers::{PostgresServer, RedisServer, free_port};
+pub use stores::{Backend, TestStores};
 pub use wait::{eventually, until};
 
 use hop_kit::postgres::DatabaseArgs;

@@ -410,7 +410,7 @@ async fn write_clicks(
             rows.iter()
                 .map(|r| (r.get::<_, DateTime<Utc>>(0), r.get::<_, i64>(1))),
         );
-        hop_clicks::store::write(tx, &batch)
+        hop_clicks::store::postgres::write(tx, &batch)
             .await
             .context("importing clicks")?;
         summary.clicks_added += batch.clicks() as u64;

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod embedded;
 mod imported;
 mod security;
 
@@ -21,9 +22,21 @@ struct Hop {
 impl Hop {
     fn start(args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = Command::new(HOP);
+        command.env_remove("SECRET_KEY").env_remove("HOP_DATA_DIR");
+        Self::spawn(command, args, env)
+    }
+
+    /// Like [`Hop::start`], with nothing of the caller's environment but `PATH`.
+    fn start_clean(args: &[&str], env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(HOP);
         command
-            .env_remove("SECRET_KEY")
-            .env_remove("HOP_DATA_DIR")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        Self::spawn(command, args, env)
+    }
+
+    fn spawn(mut command: Command, args: &[&str], env: &[(&str, String)]) -> Self {
+        command
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -339,9 +352,13 @@ fn help_lists_every_variable_with_its_default() {
 
 #[test]
 fn bad_configuration_fails_at_start_naming_the_variable() {
+    let data = tempfile::tempdir().unwrap();
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut command = Command::new(HOP);
-        command.args(args).env_remove("SECRET_KEY");
+        command
+            .args(args)
+            .env_remove("SECRET_KEY")
+            .env("HOP_DATA_DIR", data.path().join("hop-data"));
         for (k, v) in env {
             command.env(k, v);
         }
@@ -362,10 +379,42 @@ fn bad_configuration_fails_at_start_naming_the_variable() {
         run(&["serve", "gateway"], &[("TRUSTED_PROXIES", "the usual")]).contains("TRUSTED_PROXIES")
     );
     assert!(run(&["serve", "links"], &[("SECRET_KEY", "short")]).contains("SECRET_KEY"));
-    assert!(run(&["serve", "redirect"], &[("REDIS_URL", "nope://")]).contains("REDIS_URL"));
+    let database = hop_testkit::database_url();
+    assert!(
+        run(
+            &["serve", "redirect"],
+            &[("DATABASE_URL", &database), ("REDIS_URL", "nope://")]
+        )
+        .contains("REDIS_URL")
+    );
+    // `hop serve` runs one service of several: it never falls back to the embedded store
+    // or the in-process bus, and says what to set.
+    let missing = run(&["serve", "redirect"], &[]);
+    assert!(
+        missing.contains("DATABASE_URL") && missing.contains("needs PostgreSQL"),
+        "{missing}"
+    );
+    let missing = run(&["serve", "redirect"], &[("DATABASE_URL", &database)]);
+    assert!(
+        missing.contains("REDIS_URL") && missing.contains("needs Redis"),
+        "{missing}"
+    );
+    let missing = run(
+        &["serve", "gateway"],
+        &[("SECRET_KEY", "e2e-secret-key-0123456789")],
+    );
+    assert!(missing.contains("REDIS_URL"), "{missing}");
+    assert!(run(&["migrate"], &[]).contains("needs PostgreSQL"));
     assert!(run(&["serve", "redirect"], &[("LOG_LEVEL", "loud=[")]).contains("LOG_LEVEL"));
     assert!(
-        run(&["serve", "redirect"], &[("DATABASE_URL", "::: not a url")]).contains("DATABASE_URL")
+        run(
+            &["serve", "redirect"],
+            &[
+                ("DATABASE_URL", "::: not a url"),
+                ("REDIS_URL", "redis://127.0.0.1:6379")
+            ]
+        )
+        .contains("DATABASE_URL")
     );
 }
 

@@ -37,9 +37,13 @@ pub enum RedisError {
     Command(#[from] fred::error::Error),
 }
 
-/// A Redis client scoped to hop's key prefix. Cheap to clone.
+/// A Redis client scoped to hop's key prefix. Cheap to clone (one pointer).
 #[derive(Clone)]
 pub struct Redis {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: Client,
     commands: WithOptions<Client>,
     probes: WithOptions<Client>,
@@ -52,9 +56,14 @@ impl Redis {
     /// Starts connecting in the background and returns at once: a service starts (degraded)
     /// while Redis is down, and the client reconnects on its own when Redis comes back.
     pub fn connect(args: &RedisArgs) -> Result<Self, ConfigError> {
-        let mut config = Config::from_url(&args.redis_url)
+        let url = args
+            .require("hop")?
+            .redis_url
+            .as_deref()
+            .unwrap_or_default();
+        let mut config = Config::from_url(url)
             .map_err(|e| ConfigError::new("REDIS_URL", format!("is not a Redis URL: {e}")))?;
-        if args.redis_url.starts_with("rediss://") {
+        if url.starts_with("rediss://") {
             let tls = crate::tls::client_config(args.redis_ca_file.as_deref(), "REDIS_CA_FILE")?;
             config.tls = Some(fred::types::config::TlsConnector::from(tls).into());
         }
@@ -77,22 +86,24 @@ impl Redis {
             ..Options::default()
         });
         Ok(Self {
-            client,
-            commands,
-            probes,
-            config,
-            prefix: Arc::from(args.redis_key_prefix.as_str()),
-            breaker: Arc::new(Breaker::new(
-                args.redis_breaker_failures,
-                Duration::from_millis(args.redis_breaker_cooldown_ms),
-            )),
+            inner: Arc::new(Inner {
+                client,
+                commands,
+                probes,
+                config,
+                prefix: Arc::from(args.redis_key_prefix.as_str()),
+                breaker: Arc::new(Breaker::new(
+                    args.redis_breaker_failures,
+                    Duration::from_millis(args.redis_breaker_cooldown_ms),
+                )),
+            }),
         })
     }
 
     /// `<prefix><kind>:<id>`, e.g. `hop:link:abc1234`.
     pub fn key(&self, kind: &str, id: &str) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + kind.len() + id.len() + 1);
-        key.push_str(&self.prefix);
+        let mut key = String::with_capacity(self.inner.prefix.len() + kind.len() + id.len() + 1);
+        key.push_str(&self.inner.prefix);
         key.push_str(kind);
         key.push(':');
         key.push_str(id);
@@ -101,7 +112,7 @@ impl Redis {
 
     /// `<prefix><name>`: a pub/sub channel or a single key.
     pub fn name(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
+        format!("{}{name}", self.inner.prefix)
     }
 
     /// `<prefix><name>`: a pub/sub channel name.
@@ -110,29 +121,30 @@ impl Redis {
     }
 
     pub fn breaker(&self) -> &Breaker {
-        &self.breaker
+        &self.inner.breaker
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, RedisError> {
-        self.guarded(self.commands.get::<Option<String>, _>(key))
+        self.guarded(self.inner.commands.get::<Option<String>, _>(key))
             .await
     }
 
     pub async fn set_ex(&self, key: &str, value: String, ttl: Duration) -> Result<(), RedisError> {
         let expire = Expiration::EX(ttl.as_secs().max(1) as i64);
         self.guarded(
-            self.commands
+            self.inner
+                .commands
                 .set::<(), _, _>(key, value, Some(expire), None, false),
         )
         .await
     }
 
     pub async fn del(&self, key: &str) -> Result<(), RedisError> {
-        self.guarded(self.commands.del::<(), _>(key)).await
+        self.guarded(self.inner.commands.del::<(), _>(key)).await
     }
 
     pub async fn publish(&self, channel: &str, message: &str) -> Result<(), RedisError> {
-        self.guarded(self.commands.publish::<(), _, _>(channel, message))
+        self.guarded(self.inner.commands.publish::<(), _, _>(channel, message))
             .await
     }
 
@@ -141,7 +153,8 @@ impl Redis {
     pub async fn incr_window(&self, key: &str, window: Duration) -> Result<u64, RedisError> {
         let ttl = window.as_secs().max(1).to_string();
         self.guarded(
-            self.commands
+            self.inner
+                .commands
                 .eval::<u64, _, _, _>(INCR_WINDOW, key, vec![ttl]),
         )
         .await
@@ -159,7 +172,7 @@ impl Redis {
     where
         R: FromValue,
     {
-        self.guarded(self.commands.eval::<R, _, _, _>(script, keys, args))
+        self.guarded(self.inner.commands.eval::<R, _, _, _>(script, keys, args))
             .await
     }
 
@@ -175,22 +188,26 @@ impl Redis {
     where
         R: FromValue,
     {
-        let permit = self.breaker.bypass();
+        let permit = self.inner.breaker.bypass();
         settle(
             permit,
-            self.commands.eval::<R, _, _, _>(script, keys, args).await,
+            self.inner
+                .commands
+                .eval::<R, _, _, _>(script, keys, args)
+                .await,
         )
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, RedisError> {
-        self.guarded(self.commands.exists::<u64, _>(key))
+        self.guarded(self.inner.commands.exists::<u64, _>(key))
             .await
             .map(|n| n > 0)
     }
 
     /// A health probe. Bypasses the breaker so it sees recovery first.
     pub async fn ping(&self) -> Result<(), String> {
-        self.probes
+        self.inner
+            .probes
             .ping::<()>(None)
             .await
             .map_err(|e| e.to_string())
@@ -199,12 +216,12 @@ impl Redis {
     /// Fires on every (re)connection of the command connection, the first included (which
     /// may have happened already).
     pub fn reconnections(&self) -> tokio::sync::broadcast::Receiver<Server> {
-        self.client.reconnect_rx()
+        self.inner.client.reconnect_rx()
     }
 
     /// A dedicated pub/sub connection with the same settings; it resubscribes on reconnect.
     pub fn subscriber(&self) -> Result<SubscriberClient, RedisError> {
-        let subscriber = Builder::from_config(self.config.clone())
+        let subscriber = Builder::from_config(self.inner.config.clone())
             .set_policy(ReconnectPolicy::new_constant(0, 500))
             .build_subscriber_client()?;
         Ok(subscriber)
@@ -212,14 +229,14 @@ impl Redis {
 
     /// Closes the connection (graceful shutdown).
     pub async fn quit(&self) {
-        let _ = self.client.quit().await;
+        let _ = self.inner.client.quit().await;
     }
 
     async fn guarded<T>(
         &self,
         call: impl Future<Output = Result<T, fred::error::Error>>,
     ) -> Result<T, RedisError> {
-        let Some(permit) = self.breaker.allow() else {
+        let Some(permit) = self.inner.breaker.allow() else {
             return Err(RedisError::BreakerOpen);
         };
         // If this future is dropped mid-call, so is the permit: a probe gives its slot back.
@@ -294,15 +311,16 @@ mod tests {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Redis")]
 pub struct RedisArgs {
-    /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS.
+    /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS. Unset,
+    /// `hop up` does in process what Redis does for it (no Redis tier) and `hop serve`
+    /// refuses to start.
     #[arg(
         long,
         env = "REDIS_URL",
         value_name = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
         hide_env_values = true
     )]
-    pub redis_url: String,
+    pub redis_url: Option<String>,
     /// Prefix of every key and channel hop uses, so deployments can share a Redis.
     #[arg(
         long,
@@ -335,10 +353,25 @@ pub struct RedisArgs {
 }
 
 impl RedisArgs {
+    /// These settings, which must name a Redis (`hop serve`: its processes share it).
+    pub fn require(&self, command: &str) -> Result<&Self, ConfigError> {
+        if self.redis_url.is_some() {
+            return Ok(self);
+        }
+        Err(ConfigError::new(
+            "REDIS_URL",
+            format!(
+                "is not set: `{command}` needs Redis, which the services of a split deployment \
+                 share (read model, revocations, rate limits). Set REDIS_URL=redis://host:6379; \
+                 `hop up` alone runs without it"
+            ),
+        ))
+    }
+
     /// Settings for a URL and key prefix, with every other value at its default.
     pub fn from_url(url: &str, prefix: &str) -> Self {
         Self {
-            redis_url: url.to_owned(),
+            redis_url: Some(url.to_owned()),
             redis_key_prefix: prefix.to_owned(),
             redis_timeout_ms: 250,
             redis_breaker_failures: 3,

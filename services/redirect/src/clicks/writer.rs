@@ -15,7 +15,7 @@
 
 use super::{ClickMetrics, ClickSettings};
 use hop_clicks::{Batch, Click, Preparer};
-use hop_kit::postgres::Pool;
+use hop_kit::database::Database;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,7 @@ const DRAIN_AT: usize = 20_000;
 
 pub struct ClickWriter {
     receiver: mpsc::Receiver<Click>,
-    pool: Pool,
+    database: Database,
     metrics: ClickMetrics,
     batch_max: usize,
     drain_at: usize,
@@ -86,14 +86,14 @@ fn spawn_preparer() -> std::sync::mpsc::Sender<Job> {
 impl ClickWriter {
     pub fn new(
         receiver: mpsc::Receiver<Click>,
-        pool: Pool,
+        database: Database,
         settings: &ClickSettings,
         metrics: ClickMetrics,
     ) -> Self {
         let batch_max = settings.click_batch_max as usize;
         Self {
             receiver,
-            pool,
+            database,
             metrics,
             batch_max,
             drain_at: batch_max.min(DRAIN_AT),
@@ -244,7 +244,7 @@ impl ClickWriter {
         if batch.clicks() == 0 {
             return None;
         }
-        match hop_clicks::store::write_batch(&self.pool, &batch).await {
+        match hop_clicks::store::write_batch(&self.database, &batch).await {
             Ok(()) => {
                 self.metrics.written.inc_by(batch.clicks() as u64);
                 self.metrics.rows_written.inc_by(batch.raw_rows() as u64);

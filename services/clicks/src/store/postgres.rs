@@ -1,12 +1,8 @@
-//! Every statement on the click tables: the raw `clicks` (daily partitions, see
-//! [`crate::partitions`]) and the two rollups, `click_counts` (per link, hour and agent
-//! class) and `click_referrers` (per link, day, referrer host and bot flag; referred
-//! clicks only, so "direct" is the total less these). Writers and readers of these tables
-//! go through here: the redirect service's click writer, `hop import`, and the links
-//! service's stats.
+//! The click tables on PostgreSQL: raw rows by COPY into daily partitions (see
+//! [`crate::partitions`]), rollups by `unnest` upserts, stats from the rollups.
 
 use crate::batch::Batch;
-use crate::stats::{DIRECT, Stats, StatsQuery};
+use crate::stats::{Stats, StatsQuery, TOP_REFERRERS};
 use hop_kit::error::Backend;
 use hop_kit::postgres::Pool;
 use tokio_postgres::Transaction;
@@ -22,7 +18,7 @@ const COPY_CHUNK: usize = 50_000;
 
 /// Writes `batch` in its own transaction: the raw rows by COPY, then the two rollup
 /// upserts. Nothing of a batch is written unless all of it is.
-pub async fn write_batch(pool: &Pool, batch: &Batch) -> Result<(), Backend> {
+pub(super) async fn write_batch(pool: &Pool, batch: &Batch) -> Result<(), Backend> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     write(&tx, batch).await?;
@@ -109,7 +105,11 @@ pub async fn write(tx: &Transaction<'_>, batch: &Batch) -> Result<(), tokio_post
 }
 
 /// Reads the rollups of link `link_id` for `query`.
-pub async fn read_stats(pool: &Pool, link_id: i64, query: &StatsQuery) -> Result<Stats, Backend> {
+pub(super) async fn read_stats(
+    pool: &Pool,
+    link_id: i64,
+    query: &StatsQuery,
+) -> Result<Stats, Backend> {
     let client = pool.get().await?;
     let series = client
         .prepare_cached(
@@ -164,31 +164,21 @@ pub async fn read_stats(pool: &Pool, link_id: i64, query: &StatsQuery) -> Result
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let mut top_referrers: Vec<(String, i64)> = client
-        .query(
-            &referrers,
-            &[&link_id, from, to, bots, &crate::stats::TOP_REFERRERS],
-        )
+    let top_referrers: Vec<(String, i64)> = client
+        .query(&referrers, &[&link_id, from, to, bots, &TOP_REFERRERS])
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let total: i64 = agent_classes.iter().map(|(_, n)| n).sum();
     // Clicks without a Referer have no referrer rows: they are the total less the rest.
     let referred: i64 = client
         .query_one(&referred, &[&link_id, from, to, bots])
         .await?
         .get(0);
-    let direct = (total - referred).max(0);
-    if direct > 0 {
-        top_referrers.push((DIRECT.to_owned(), direct));
-        top_referrers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top_referrers.truncate(crate::stats::TOP_REFERRERS as usize);
-    }
-    Ok(Stats {
-        total,
+    Ok(super::assemble(
         series,
-        top_referrers,
         agent_classes,
-    })
+        top_referrers,
+        referred,
+    ))
 }

@@ -1,0 +1,187 @@
+//! The auth service's statements on PostgreSQL.
+
+use super::{Rotation, User};
+use crate::error::AuthError;
+use chrono::{DateTime, Utc};
+use hop_kit::postgres::Pool;
+use tokio_postgres::Row;
+
+fn user_from_row(row: &Row) -> Result<User, AuthError> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        username: row.try_get("username")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// `None` when the email is taken.
+pub async fn insert_user(
+    pool: &Pool,
+    email: &str,
+    username: Option<&str>,
+    password_hash: &str,
+) -> Result<Option<User>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO users (email, username, password_hash) VALUES ($1, $2, $3) \
+                 ON CONFLICT (email) DO NOTHING \
+                 RETURNING id, email, username, created_at",
+        )
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&email, &username, &password_hash])
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// The account and its password hash (`None` when it has no usable password).
+pub async fn user_by_email(
+    pool: &Pool,
+    email: &str,
+) -> Result<Option<(User, Option<String>)>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT id, email, username, created_at, password_hash FROM users WHERE email = $1",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&statement, &[&email]).await? else {
+        return Ok(None);
+    };
+    Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?)))
+}
+
+pub async fn user_by_id(pool: &Pool, id: i64) -> Result<Option<User>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT id, email, username, created_at FROM users WHERE id = $1")
+        .await?;
+    let row = client.query_opt(&statement, &[&id]).await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// A new session with its first refresh token, in one statement.
+pub async fn create_session(
+    pool: &Pool,
+    session_id: &str,
+    user_id: i64,
+    expires_at: DateTime<Utc>,
+    token_hash: &[u8],
+) -> Result<(), AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH session AS ( \
+                   INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3) RETURNING id \
+                 ) \
+                 INSERT INTO refresh_tokens (token_hash, session_id) SELECT $4, id FROM session",
+        )
+        .await?;
+    client
+        .execute(
+            &statement,
+            &[&session_id, &user_id, &expires_at, &token_hash],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Uses the refresh token `presented` and stores `new_hash` as its successor, atomically.
+/// A token presented twice (a stolen copy, or the thief's second try) revokes its session.
+pub async fn rotate(pool: &Pool, presented: &[u8], new_hash: &[u8]) -> Result<Rotation, AuthError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT t.session_id, t.used_at IS NOT NULL AS used, s.user_id, \
+                        s.revoked_at IS NULL AND s.expires_at > now() AS live \
+                 FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+                 WHERE t.token_hash = $1 FOR UPDATE OF t, s",
+            &[&presented],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Rotation::Refused);
+    };
+    let (session_id, used, user_id, live): (String, bool, i64, bool) = (
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    );
+    if used {
+        tx.execute(
+            "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            &[&session_id],
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Rotation::Reused { session_id });
+    }
+    if !live {
+        return Ok(Rotation::Refused);
+    }
+    tx.execute(
+        "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1",
+        &[&presented],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
+        &[&new_hash, &session_id],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE sessions SET rotated_at = now() WHERE id = $1",
+        &[&session_id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Rotation::Rotated {
+        session_id,
+        user_id,
+    })
+}
+
+/// Revokes a session; whether it was live.
+pub async fn revoke(pool: &Pool, session_id: &str) -> Result<bool, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .await?;
+    Ok(client.execute(&statement, &[&session_id]).await? == 1)
+}
+
+/// The sessions revoked after `since`, with when (what the Redis deny-list is rebuilt
+/// from).
+pub async fn revoked_since(
+    pool: &Pool,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
+        .await?;
+    let rows = client.query(&statement, &[&since]).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Whether a session is neither revoked nor expired.
+pub async fn session_active(pool: &Pool, session_id: &str) -> Result<bool, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&session_id])
+        .await?
+        .is_some())
+}

@@ -1,0 +1,60 @@
+//! Every statement on the click tables: the raw `clicks` and the two rollups,
+//! `click_counts` (per link, hour and agent class) and `click_referrers` (per link, day,
+//! referrer host and bot flag; referred clicks only, so "direct" is the total less these).
+//! Writers and readers of these tables go through here: the redirect service's click
+//! writer, `hop import`, and the links service's stats. One implementation per database:
+//! [`postgres`] (COPY, daily partitions) and [`sqlite`] (batched inserts, retention by
+//! date).
+
+pub mod postgres;
+pub mod sqlite;
+
+use crate::batch::Batch;
+use crate::stats::{DIRECT, Stats, StatsQuery, TOP_REFERRERS};
+use chrono::{DateTime, Utc};
+use hop_kit::database::Database;
+use hop_kit::error::Backend;
+
+/// Writes `batch` in its own transaction. Nothing of a batch is written unless all of it
+/// is.
+pub async fn write_batch(database: &Database, batch: &Batch) -> Result<(), Backend> {
+    match database {
+        Database::Postgres(pool) => postgres::write_batch(pool, batch).await,
+        Database::Sqlite(db) => sqlite::write_batch(db, batch).await,
+    }
+}
+
+/// Reads the rollups of link `link_id` for `query`.
+pub async fn read_stats(
+    database: &Database,
+    link_id: i64,
+    query: &StatsQuery,
+) -> Result<Stats, Backend> {
+    match database {
+        Database::Postgres(pool) => postgres::read_stats(pool, link_id, query).await,
+        Database::Sqlite(db) => sqlite::read_stats(db, link_id, query).await,
+    }
+}
+
+/// The answer from what both databases read: clicks without a Referer have no referrer
+/// rows, so "(direct)" is the total less the `referred` ones, ranked with the rest.
+fn assemble(
+    series: Vec<(DateTime<Utc>, i64)>,
+    agent_classes: Vec<(String, i64)>,
+    mut top_referrers: Vec<(String, i64)>,
+    referred: i64,
+) -> Stats {
+    let total: i64 = agent_classes.iter().map(|(_, n)| n).sum();
+    let direct = (total - referred).max(0);
+    if direct > 0 {
+        top_referrers.push((DIRECT.to_owned(), direct));
+        top_referrers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top_referrers.truncate(TOP_REFERRERS as usize);
+    }
+    Stats {
+        total,
+        series,
+        top_referrers,
+        agent_classes,
+    }
+}

@@ -1,0 +1,177 @@
+//! Where the state that services share lives: Redis, or — in one `hop up` process without
+//! REDIS_URL — an in-process [`Bus`] that does for that process what Redis does for many:
+//! pub/sub channels (read-model invalidations, revocation announcements) and scored sets
+//! (the session deny-list). The owners of each contract (`hop-read-model`,
+//! `hop-revocations`) keep their names and messages for both; only the transport differs.
+//! Rate limits count in memory when there is no Redis (the gateway's fallback).
+
+use crate::config::ConfigError;
+use crate::redis::{Redis, RedisArgs};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// Which shared state a service is given, before it connects.
+#[derive(Debug, Clone)]
+pub enum SharedConfig {
+    Redis(RedisArgs),
+    InProcess(Bus),
+}
+
+impl From<RedisArgs> for SharedConfig {
+    fn from(args: RedisArgs) -> Self {
+        Self::Redis(args)
+    }
+}
+
+impl From<Bus> for SharedConfig {
+    fn from(bus: Bus) -> Self {
+        Self::InProcess(bus)
+    }
+}
+
+/// A service's shared state, connected.
+#[derive(Clone)]
+pub enum Shared {
+    Redis(Redis),
+    InProcess(Bus),
+}
+
+impl SharedConfig {
+    /// Redis, which a service run on its own (`hop serve`) requires. Unset, the error says
+    /// so and what to set.
+    pub fn redis(args: &RedisArgs, command: &str) -> Result<Self, ConfigError> {
+        Ok(Self::Redis(args.require(command)?.clone()))
+    }
+
+    /// Starts connecting to Redis in the background (see [`Redis::connect`]), or hands over
+    /// the process's bus.
+    pub fn connect(&self) -> Result<Shared, ConfigError> {
+        match self {
+            Self::Redis(args) => Ok(Shared::Redis(Redis::connect(args)?)),
+            Self::InProcess(bus) => Ok(Shared::InProcess(bus.clone())),
+        }
+    }
+
+    /// Lifetime of a read-model entry in Redis (REDIS_LINK_TTL_SECS); none in process.
+    pub fn link_ttl(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Redis(args) => Some(std::time::Duration::from_secs(args.redis_link_ttl_secs)),
+            Self::InProcess(_) => None,
+        }
+    }
+}
+
+impl Shared {
+    pub fn redis(&self) -> Option<&Redis> {
+        match self {
+            Self::Redis(redis) => Some(redis),
+            Self::InProcess(_) => None,
+        }
+    }
+
+    /// Closes the Redis connection.
+    pub async fn quit(&self) {
+        if let Self::Redis(redis) = self {
+            redis.quit().await;
+        }
+    }
+}
+
+/// Messages a channel buffers for a subscriber that is behind before it misses some (it is
+/// then told, as a Redis subscriber is told of a reconnection).
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// The in-process stand-in for Redis pub/sub and sorted sets. Cheap to clone; every clone
+/// is the same bus.
+#[derive(Clone, Default)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+#[derive(Default)]
+struct BusInner {
+    channels: Mutex<HashMap<String, broadcast::Sender<String>>>,
+    sets: Mutex<HashMap<String, Arc<ScoredSet>>>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus").finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The channel `name`: publish with `send`, listen with `subscribe`.
+    pub fn channel(&self, name: &str) -> broadcast::Sender<String> {
+        let mut channels = lock(&self.inner.channels);
+        channels
+            .entry(name.to_owned())
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .clone()
+    }
+
+    /// The scored set `name`.
+    pub fn scored_set(&self, name: &str) -> Arc<ScoredSet> {
+        lock(&self.inner.sets)
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+/// Members with a score, as a Redis sorted set holds them (without the ordering, which
+/// no caller needs).
+#[derive(Default)]
+pub struct ScoredSet {
+    members: Mutex<HashMap<String, i64>>,
+}
+
+impl ScoredSet {
+    /// Adds `member` with `score`, keeping a higher score it already has.
+    pub fn add_max(&self, member: &str, score: i64) {
+        let mut members = lock(&self.members);
+        let held = members.entry(member.to_owned()).or_insert(score);
+        *held = (*held).max(score);
+    }
+
+    /// Drops the members scored below `score`.
+    pub fn remove_below(&self, score: i64) {
+        lock(&self.members).retain(|_, s| *s >= score);
+    }
+
+    /// The members scored at least `score`, with their scores.
+    pub fn at_least(&self, score: i64) -> Vec<(String, i64)> {
+        lock(&self.members)
+            .iter()
+            .filter(|(_, s)| **s >= score)
+            .map(|(m, s)| (m.clone(), *s))
+            .collect()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn clones_share_channels_and_sets() {
+        let bus = Bus::new();
+        let mut rx = bus.clone().channel("a").subscribe();
+        bus.channel("a").send("hello".into()).unwrap();
+        assert_eq!(rx.recv().await.unwrap(), "hello");
+        bus.scored_set("s").add_max("x", 10);
+        bus.clone().scored_set("s").add_max("x", 5);
+        bus.scored_set("s").add_max("y", 3);
+        bus.scored_set("s").remove_below(4);
+        assert_eq!(bus.scored_set("s").at_least(0), vec![("x".to_owned(), 10)]);
+    }
+}

@@ -1,0 +1,512 @@
+//! SQLite: the embedded store `hop up` runs on when no PostgreSQL is configured. One file
+//! (`HOP_DATA_DIR/hop.db`) in WAL mode, with its own migrations embedded in the binary.
+//!
+//! Writes go to one writer thread that owns the only read-write connection. It takes every
+//! job queued (up to [`MAX_BATCH`]), runs them in one transaction, each in its own
+//! savepoint (a job that fails undoes only itself), commits once with a full sync, and only
+//! then answers them: a caller told "done" holds a durable write, and a burst of creates
+//! shares one commit. Reads run on a small pool of read-only connections on tokio's
+//! blocking threads; WAL lets them read while the writer writes.
+//!
+//! Times are stored as unix microseconds ([`micros`], [`from_micros`]).
+
+use crate::config::ConfigError;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+pub use rusqlite;
+
+/// The database file inside HOP_DATA_DIR.
+pub const FILE: &str = "hop.db";
+
+/// Jobs committed together at most.
+pub const MAX_BATCH: usize = 256;
+
+/// Read-only connections at most (reads beyond wait for one).
+const READERS: usize = 4;
+
+/// How long a statement waits for a lock another process holds (a `hop backup`, a second
+/// `hop up` on the same file) before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// "hop!" in the file header, so a SQLite file that is not hop's is told apart.
+const APPLICATION_ID: i32 = 0x686f_7021;
+
+/// The embedded migrations: `user_version` is how many of them a file has applied.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "V1__schema",
+    include_str!("../migrations-sqlite/V1__schema.sql"),
+)];
+
+/// Why SQLite gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The commit of the batch a job ran in failed, so the job's writes are not there.
+    #[error("sqlite commit failed: {0}")]
+    Commit(String),
+    #[error("the sqlite store is closed")]
+    Closed,
+    #[error("a sqlite job panicked")]
+    Panicked,
+}
+
+impl SqliteError {
+    /// Whether the store could not do it now but may later: a full disk, an I/O error, a
+    /// lock held elsewhere, a closed store. Everything else is a bug or bad data.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            Self::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    C::DiskFull
+                        | C::SystemIoFailure
+                        | C::DatabaseBusy
+                        | C::DatabaseLocked
+                        | C::CannotOpen
+                        | C::ReadOnly
+                        | C::OutOfMemory
+                )
+            ),
+            Self::Commit(_) | Self::Closed => true,
+            Self::Panicked => false,
+        }
+    }
+}
+
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A write: run inside the batch's transaction (or told why it could not be), it says
+/// whether it succeeded (else its savepoint is rolled back) and how to answer once the
+/// batch's commit is known.
+type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Reply) + Send>;
+
+/// The embedded store. Cheap to clone; the writer thread stops when the last clone goes.
+#[derive(Clone)]
+pub struct Sqlite {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    jobs: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Sqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sqlite")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn data_dir_error(message: String) -> ConfigError {
+    ConfigError::new("HOP_DATA_DIR", message)
+}
+
+impl Sqlite {
+    /// Opens (creating it if needed) `data_dir/hop.db`, applies the migrations and starts
+    /// the writer. A directory that cannot be created or written, a file that is not a hop
+    /// database, or one written by a newer hop, is an error naming the path.
+    pub fn open(data_dir: &Path) -> Result<Self, ConfigError> {
+        crate::secret::create_data_dir(data_dir)?;
+        let path = data_dir.join(FILE);
+        create_file(&path)?;
+        let writer = open_writer(&path)?;
+        let (jobs, queue) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        std::thread::Builder::new()
+            .name("hop-sqlite-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| data_dir_error(format!("cannot start the sqlite writer: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                jobs,
+                readers: Mutex::new(Vec::new()),
+                slots: Arc::new(Semaphore::new(READERS)),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `work` in the writer's next batch; its result once that batch is committed.
+    /// When `work` fails, what it wrote is undone and the error returned; the rest of the
+    /// batch commits.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, SqliteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
+    {
+        let (done, answer) = oneshot::channel::<Result<T, SqliteError>>();
+        let job: Job = Box::new(move |connection| {
+            let result = match connection {
+                Ok(connection) => std::panic::catch_unwind(AssertUnwindSafe(|| work(connection)))
+                    .unwrap_or(Err(SqliteError::Panicked)),
+                Err(why) => Err(SqliteError::Commit(why.to_owned())),
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_failed| {
+                let result = match commit_failed {
+                    Some(why) if ok => Err(SqliteError::Commit(why.to_owned())),
+                    _ => result,
+                };
+                let _ = done.send(result);
+            });
+            (ok, reply)
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| SqliteError::Closed)?;
+        answer.await.map_err(|_| SqliteError::Closed)?
+    }
+
+    /// Runs `work` on a read-only connection. It sees every write committed before it
+    /// started.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, SqliteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SqliteError::Closed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = inner.reader()?;
+            let result = work(&connection);
+            inner.give_back(connection);
+            result
+        })
+        .await
+        .map_err(|_| SqliteError::Panicked)?
+    }
+
+    /// Whether the file answers a read.
+    pub async fn ping(&self) -> Result<(), String> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM link_ids", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Copies the whole database, consistent as of one moment, to `target` (SQLite's online
+    /// backup: writes go on meanwhile). Refuses to overwrite an existing file.
+    pub async fn backup(&self, target: &Path) -> Result<(), SqliteError> {
+        let target = target.to_owned();
+        self.read(move |source| {
+            if target.exists() {
+                return Err(SqliteError::Sqlite(rusqlite::Error::InvalidPath(target)));
+            }
+            let mut copy = Connection::open(&target)?;
+            let backup = rusqlite::backup::Backup::new(source, &mut copy)?;
+            backup.run_to_completion(1024, Duration::from_millis(0), None)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn reader(&self) -> Result<Connection, SqliteError> {
+        if let Some(connection) = lock(&self.readers).pop() {
+            return Ok(connection);
+        }
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.set_prepared_statement_cache_capacity(64);
+        Ok(connection)
+    }
+
+    fn give_back(&self, connection: Connection) {
+        let mut readers = lock(&self.readers);
+        if readers.len() < READERS {
+            readers.push(connection);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Creates the file owner-only before SQLite opens it (SQLite gives its `-wal` and `-shm`
+/// files the database file's permissions).
+fn create_file(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(data_dir_error(format!(
+            "{} cannot be created: {e} (make the directory writable by this user, or set HOP_DATA_DIR elsewhere)",
+            path.display()
+        ))),
+    }
+}
+
+/// The read-write connection: WAL, a full sync on every commit, foreign keys on, and the
+/// schema brought up to date.
+fn open_writer(path: &Path) -> Result<Connection, ConfigError> {
+    let shown = path.display();
+    let fail = |what: &str, e: rusqlite::Error| {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            data_dir_error(format!(
+                "{shown} is not a SQLite database: move it away (hop creates a new one) or set HOP_DATA_DIR elsewhere"
+            ))
+        } else {
+            data_dir_error(format!("{shown}: {what}: {e}"))
+        }
+    };
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| fail("cannot be opened", e))?;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| fail("cannot be configured", e))?;
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| fail("cannot switch to WAL", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(data_dir_error(format!(
+            "{shown}: the file system does not support WAL (journal mode {mode}); put HOP_DATA_DIR on a local disk"
+        )));
+    }
+    connection
+        .execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(|e| fail("cannot be configured", e))?;
+    connection.set_prepared_statement_cache_capacity(64);
+    migrate(&connection, path)?;
+    Ok(connection)
+}
+
+/// Applies the migrations this file lacks, each in its own transaction with the version it
+/// brings.
+fn migrate(connection: &Connection, path: &Path) -> Result<(), ConfigError> {
+    let shown = path.display();
+    let fail = |e: rusqlite::Error| data_dir_error(format!("{shown}: migrating: {e}"));
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(fail)?;
+    let application: i32 = connection
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(fail)?;
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(fail)?;
+    if application != APPLICATION_ID && (application != 0 || tables > 0) {
+        return Err(data_dir_error(format!(
+            "{shown} is a SQLite database, but not hop's: move it away (hop creates a new one) or set HOP_DATA_DIR elsewhere"
+        )));
+    }
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(data_dir_error(format!(
+            "{shown} was written by a newer hop (schema version {version}; this build knows up to {known}): run that version of hop or a later one"
+        )));
+    }
+    for (at, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let next = at as i64 + 1;
+        connection
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {next}; COMMIT;"
+            ))
+            .map_err(|e| {
+                let _ = connection.execute_batch("ROLLBACK");
+                data_dir_error(format!("{shown}: migration {name} failed: {e}"))
+            })?;
+        tracing::info!(path = %shown, migration = name, "sqlite_migrated");
+    }
+    Ok(())
+}
+
+/// The writer thread: every queued job in one transaction, one commit, then the answers.
+fn write_loop(connection: Connection, mut queue: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&connection, batch.drain(..));
+    }
+}
+
+fn commit(connection: &Connection, jobs: impl Iterator<Item = Job>) {
+    if let Err(e) = connection.execute_batch("BEGIN IMMEDIATE") {
+        let why = e.to_string();
+        for job in jobs {
+            let (_, reply) = job(Err(&why));
+            reply(Some(&why));
+        }
+        return;
+    }
+    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+    for job in jobs {
+        if let Err(e) = connection.execute_batch("SAVEPOINT job") {
+            let why = e.to_string();
+            let (_, reply) = job(Err(&why));
+            replies.push(reply);
+            continue;
+        }
+        let (ok, reply) = job(Ok(connection));
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = connection.execute_batch(end) {
+            tracing::error!(error = %e, "sqlite_savepoint_failed");
+        }
+        replies.push(reply);
+    }
+    let failed = match connection.execute_batch("COMMIT") {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "sqlite_commit_failed");
+            let _ = connection.execute_batch("ROLLBACK");
+            Some(e.to_string())
+        }
+    };
+    for reply in replies {
+        reply(failed.as_deref());
+    }
+}
+
+/// `t` in unix microseconds, as the embedded store keeps times.
+pub fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A stored time back; out-of-range values (which hop never writes) clamp.
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Now, in unix microseconds.
+pub fn now_micros() -> i64 {
+    micros(Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(db: &Connection) -> Result<i64, SqliteError> {
+        Ok(db.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+    }
+
+    fn insert(db: &Connection, email: &str) -> Result<(), SqliteError> {
+        db.execute(
+            "INSERT INTO users (email, created_at, updated_at) VALUES (?1, 0, 0)",
+            [email],
+        )?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(dir.path()).unwrap();
+        let (a, b, c) = tokio::join!(
+            db.write(|c| insert(c, "a@x.io")),
+            db.write(|c| {
+                insert(c, "b@x.io")?;
+                insert(c, "a@x.io") // taken: this job's first insert is undone too
+            }),
+            db.write(|c| insert(c, "c@x.io")),
+        );
+        assert!(a.is_ok() && c.is_ok());
+        assert!(b.is_err());
+        assert_eq!(db.read(count).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_the_data_and_the_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Sqlite::open(dir.path()).unwrap();
+            db.write(|c| insert(c, "a@x.io")).await.unwrap();
+        }
+        let db = Sqlite::open(dir.path()).unwrap();
+        assert_eq!(db.read(count).await.unwrap(), 1);
+        let mode = std::fs::metadata(db.path()).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn foreign_and_newer_files_are_refused_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        std::fs::write(&path, b"this is not a database, it is a text file of some length....................................................................").unwrap();
+        let e = Sqlite::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("is not a SQLite database") && e.contains(&*path.to_string_lossy()),
+            "{e}"
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let e = Sqlite::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not hop's"), "{e}");
+
+        std::fs::remove_file(&path).unwrap();
+        drop(Sqlite::open(dir.path()).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let e = Sqlite::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("newer hop") && e.contains("99"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_backup_is_a_hop_database_with_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(dir.path()).unwrap();
+        db.write(|c| insert(c, "a@x.io")).await.unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        db.backup(&copy.path().join(FILE)).await.unwrap();
+        assert!(
+            db.backup(&copy.path().join(FILE)).await.is_err(),
+            "no overwrite"
+        );
+        let restored = Sqlite::open(copy.path()).unwrap();
+        assert_eq!(restored.read(count).await.unwrap(), 1);
+    }
+}
