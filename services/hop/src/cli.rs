@@ -44,6 +44,9 @@ pub enum Command {
     Migrate(Box<MigrateArgs>),
     /// Import the original system's CSV export (users, urls, events); safe to run twice
     Import(Box<ImportArgs>),
+    /// Copy the embedded store (HOP_DATA_DIR/hop.db) to FILE, consistent as of one moment,
+    /// while `hop up` keeps running (SQLite's online backup; FILE must not exist)
+    Backup(Box<BackupArgs>),
     /// Manage accounts
     #[command(subcommand)]
     Users(UsersCommand),
@@ -99,6 +102,16 @@ pub struct ImportArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The copy to write (a new file, mode 0600). Restore it by stopping `hop up` and
+    /// putting it in place of HOP_DATA_DIR/hop.db.
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    pub data: DataDirArgs,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,8 @@
 //! # Layout
 //!
 //! - [`cli`]: the clap definition: every flag is also an environment variable.
-//! - [`serve`]: `hop serve <service>`, `hop migrate` and the account commands.
+//! - [`serve`]: `hop serve <service>`, `hop migrate`, `hop backup` and the account
+//!   commands.
 //! - [`import`]: `hop import`, the original system's CSV export into hop.
 //! - [`probe`]: `hop probe URL`, the containers' healthcheck.
 //! - [`up`]: `hop up`: the services in one process, with a front listener that routes like
@@ -30,6 +31,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Serve(ServeCommand::Auth(args)) => serve::auth(*args).await,
         Command::Migrate(args) => serve::migrate(*args).await,
         Command::Import(args) => serve::import(*args).await,
+        Command::Backup(args) => serve::backup(&args),
         Command::Users(cli::UsersCommand::SetPassword(args)) => serve::set_password(*args).await,
         Command::Probe(args) => probe::run(&args).await,
         Command::ServiceToken(args) => serve::service_token(*args),

@@ -1,7 +1,8 @@
-//! `hop serve <service>` and `hop migrate`.
+//! `hop serve <service>`, `hop migrate`, `hop import`, `hop backup` and `hop users`.
 
 use crate::cli::{
-    AuthArgs, GatewayArgs, ImportArgs, LinksArgs, MigrateArgs, RedirectArgs, SetPasswordArgs, addr,
+    AuthArgs, BackupArgs, GatewayArgs, ImportArgs, LinksArgs, MigrateArgs, RedirectArgs,
+    SetPasswordArgs, addr,
 };
 use anyhow::Context as _;
 use hop_kit::database::DatabaseConfig;
@@ -92,6 +93,17 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("migrate", &args.log)?;
     let applied = hop_kit::postgres::migrate(args.database.require("hop migrate")?).await?;
     println!("applied {applied} migration(s)");
+    Ok(())
+}
+
+/// `hop backup FILE`: the embedded store, copied beside a running `hop up`.
+pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    hop_kit::sqlite::backup(&args.data.hop_data_dir, &args.file)?;
+    println!(
+        "backed up {} to {}",
+        args.data.hop_data_dir.join(hop_kit::sqlite::FILE).display(),
+        args.file.display()
+    );
     Ok(())
 }
 

@@ -8,6 +8,12 @@
 //! shares one commit. Reads run on a small pool of read-only connections on tokio's
 //! blocking threads; WAL lets them read while the writer writes.
 //!
+//! One process owns the file: [`Sqlite::open`] holds an exclusive lock on
+//! `HOP_DATA_DIR/hop.lock` (released by the kernel however the process ends), so a second
+//! `hop up` on the same directory stops at start instead of serving with caches the first
+//! one cannot invalidate. [`backup`] needs no lock: it reads a consistent snapshot beside
+//! a running `hop up`.
+//!
 //! Times are stored as unix microseconds ([`micros`], [`from_micros`]).
 
 use crate::config::ConfigError;
@@ -23,6 +29,9 @@ pub use rusqlite;
 
 /// The database file inside HOP_DATA_DIR.
 pub const FILE: &str = "hop.db";
+
+/// The lock file the owning process holds inside HOP_DATA_DIR.
+const LOCK: &str = "hop.lock";
 
 /// Jobs committed together at most.
 pub const MAX_BATCH: usize = 256;
@@ -55,6 +64,8 @@ pub enum SqliteError {
     Closed,
     #[error("a sqlite job panicked")]
     Panicked,
+    #[error("{0}")]
+    Io(String),
 }
 
 impl SqliteError {
@@ -75,7 +86,7 @@ impl SqliteError {
                         | C::OutOfMemory
                 )
             ),
-            Self::Commit(_) | Self::Closed => true,
+            Self::Commit(_) | Self::Closed | Self::Io(_) => true,
             Self::Panicked => false,
         }
     }
@@ -95,6 +106,8 @@ pub struct Sqlite {
 
 struct Inner {
     path: PathBuf,
+    /// Held (locked) for as long as the store is open.
+    _lock: std::fs::File,
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     slots: Arc<Semaphore>,
@@ -118,6 +131,7 @@ impl Sqlite {
     /// database, or one written by a newer hop, is an error naming the path.
     pub fn open(data_dir: &Path) -> Result<Self, ConfigError> {
         crate::secret::create_data_dir(data_dir)?;
+        let lock = lock_dir(data_dir)?;
         let path = data_dir.join(FILE);
         create_file(&path)?;
         let writer = open_writer(&path)?;
@@ -129,6 +143,7 @@ impl Sqlite {
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
+                _lock: lock,
                 jobs,
                 readers: Mutex::new(Vec::new()),
                 slots: Arc::new(Semaphore::new(READERS)),
@@ -211,16 +226,82 @@ impl Sqlite {
     /// backup: writes go on meanwhile). Refuses to overwrite an existing file.
     pub async fn backup(&self, target: &Path) -> Result<(), SqliteError> {
         let target = target.to_owned();
-        self.read(move |source| {
-            if target.exists() {
-                return Err(SqliteError::Sqlite(rusqlite::Error::InvalidPath(target)));
-            }
-            let mut copy = Connection::open(&target)?;
-            let backup = rusqlite::backup::Backup::new(source, &mut copy)?;
-            backup.run_to_completion(1024, Duration::from_millis(0), None)?;
-            Ok(())
-        })
-        .await
+        self.read(move |source| copy(source, &target)).await
+    }
+}
+
+/// Copies the embedded store of `data_dir` to `target` (a new file, mode 0600: it holds
+/// password hashes), consistent as of one moment, while a `hop up` may be writing to it.
+pub fn backup(data_dir: &Path, target: &Path) -> Result<(), ConfigError> {
+    let path = data_dir.join(FILE);
+    if !path.is_file() {
+        return Err(data_dir_error(format!(
+            "{} does not exist: no embedded store to back up here",
+            path.display()
+        )));
+    }
+    let source = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c))
+        .map_err(|e| data_dir_error(format!("{}: cannot be opened: {e}", path.display())))?;
+    let application: i32 = source
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| data_dir_error(format!("{}: {e}", path.display())))?;
+    if application != APPLICATION_ID {
+        return Err(data_dir_error(format!(
+            "{} is not a hop database",
+            path.display()
+        )));
+    }
+    copy(&source, target).map_err(|e| {
+        ConfigError::new(
+            "FILE",
+            format!("{}: the backup failed: {e}", target.display()),
+        )
+    })
+}
+
+fn copy(source: &Connection, target: &Path) -> Result<(), SqliteError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // create_new: never overwrite; 0600 before a byte is written.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)
+        .map_err(|e| SqliteError::Io(e.to_string()))?;
+    let copied = (|| {
+        let mut copy = Connection::open(target)?;
+        let backup = rusqlite::backup::Backup::new(source, &mut copy)?;
+        backup.run_to_completion(1024, Duration::from_millis(0), None)
+    })();
+    if copied.is_err() {
+        let _ = std::fs::remove_file(target); // never leave half a copy
+    }
+    Ok(copied?)
+}
+
+/// Takes the directory's lock, or says who holds it.
+fn lock_dir(data_dir: &Path) -> Result<std::fs::File, ConfigError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = data_dir.join(LOCK);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| data_dir_error(format!("{} cannot be created: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(data_dir_error(format!(
+            "{} is in use by another hop process: stop it first, or set HOP_DATA_DIR elsewhere",
+            data_dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(data_dir_error(format!(
+            "{} cannot be locked: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -300,3 +300,81 @@ fn an_unusable_data_directory_stops_hop_up_naming_the_path() {
     let said = fails(&newer);
     assert!(said.contains("newer"), "{said}");
 }
+
+/// `hop backup` copies the store beside a running `hop up`; the copy serves as a data
+/// directory of its own; a second `hop up` on a directory in use stops at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_serving_restores_every_link() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("hop-data");
+    let port = hop_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = |data: &std::path::Path, port: u16| -> Vec<(&'static str, String)> {
+        vec![
+            ("PORT", port.to_string()),
+            ("HOP_DATA_DIR", data.display().to_string()),
+            ("SECRET_KEY", "e2e-secret-key-0123456789".into()),
+            ("ANONYMOUS_LINKS", "true".into()),
+        ]
+    };
+    let mut hop = Hop::start_clean(&["up"], &env(&data, port));
+    wait_ready(&base).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let created = http
+        .post(format!("{base}/links"))
+        .json(&serde_json::json!({"url": "https://example.com/kept", "alias": "kept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let backup = |file: &std::path::Path| {
+        Command::new(super::HOP)
+            .arg("backup")
+            .arg(file)
+            .env_clear()
+            .env("HOP_DATA_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    let copy = root.path().join("copy.db");
+    let out = backup(&copy);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a backup holds password hashes");
+    let again = backup(&copy);
+    assert!(!again.status.success(), "a backup never overwrites");
+
+    // The directory is this process's: a second hop up on it stops, saying so.
+    let second = Command::new(super::HOP)
+        .arg("up")
+        .env_clear()
+        .env("PORT", "0")
+        .env("HOP_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("in use by another hop"), "{said}");
+    assert!(hop.terminate().success());
+
+    let restored = root.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(&copy, restored.join("hop.db")).unwrap();
+    let port = hop_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut hop = Hop::start_clean(&["up"], &env(&restored, port));
+    wait_ready(&base).await;
+    let followed = http.get(format!("{base}/kept")).send().await.unwrap();
+    assert_eq!(followed.status(), 302);
+    assert_eq!(followed.headers()["location"], "https://example.com/kept");
+    assert!(hop.terminate().success());
+}
