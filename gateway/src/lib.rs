@@ -33,5 +33,5 @@ mod settings;
 mod state;
 
 pub use caller::keys::MIN_REFETCH as KEYS_MIN_REFETCH;
-pub use server::{Config, Gateway, Server, build};
+pub use server::{Config, Gateway, Server, Upstream, build};
 pub use settings::{Limit, Proxies, Settings};

@@ -14,7 +14,7 @@ use hop_kit::health::Health;
 use hop_kit::metrics::HttpMetrics;
 use hop_kit::problem::Problem;
 use hop_kit::secret::Secret;
-use hop_kit::service_auth::{ServiceToken, authenticated};
+use hop_kit::service_auth::{ServiceToken, Transport, authenticated};
 use hop_kit::shared::{Shared, SharedConfig};
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
@@ -30,15 +30,24 @@ use tonic::transport::{Channel, Endpoint};
 
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Where the gateway reaches a gRPC service.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// Over the network (`hop serve gateway`): `http://host:port`, or `https://` with mTLS.
+    Url(String),
+    /// The service's routes in this process (`hop up`): no listener, no port.
+    InProcess(tonic::service::Routes),
+}
+
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The public HTTP listener; port 0 picks a free port. Unused when embedded (`hop up`).
     pub addr: SocketAddr,
-    /// The links service, e.g. `http://127.0.0.1:50051`.
-    pub links_url: String,
-    /// The auth service, e.g. `http://127.0.0.1:50052`.
-    pub auth_url: String,
+    /// The links service: `Upstream::Url("http://127.0.0.1:50051")`, or in process.
+    pub links: Upstream,
+    /// The auth service: `Upstream::Url("http://127.0.0.1:50052")`, or in process.
+    pub auth: Upstream,
     pub settings: Settings,
     /// The deployment secret: the service token every gRPC call carries is derived from it.
     pub secret: Secret,
@@ -66,8 +75,8 @@ impl Config {
     ) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            links_url: links_url.into(),
-            auth_url: auth_url.into(),
+            links: Upstream::Url(links_url.into()),
+            auth: Upstream::Url(auth_url.into()),
             settings,
             secret,
             tls: None,
@@ -83,8 +92,8 @@ impl Config {
 pub struct Gateway {
     state: AppState,
     verifier: Arc<Verifier>,
-    links_channel: Channel,
-    auth_channel: Channel,
+    links_channel: Transport,
+    auth_channel: Transport,
     shared: Shared,
     deny: Arc<Replica>,
     health: Health,
@@ -98,14 +107,10 @@ impl Gateway {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let timeout = config.settings.grpc_timeout();
         let tls = config.tls.as_ref();
-        hop_kit::grpc_tls::check_scheme("LINKS_GRPC_URL", &config.links_url, tls)?;
-        hop_kit::grpc_tls::check_scheme("AUTH_GRPC_URL", &config.auth_url, tls)?;
-        let links_channel = channel(&config.links_url, timeout, tls)
-            .map_err(|e| ConfigError::new("LINKS_GRPC_URL", e.to_string()))?;
-        let auth_channel = channel(&config.auth_url, timeout, tls)
-            .map_err(|e| ConfigError::new("AUTH_GRPC_URL", e.to_string()))?;
-        let shared = config.shared.connect()?;
         let token = ServiceToken::derive(&config.secret);
+        let links_channel = transport("LINKS_GRPC_URL", &config.links, timeout, tls, &token)?;
+        let auth_channel = transport("AUTH_GRPC_URL", &config.auth, timeout, tls, &token)?;
+        let shared = config.shared.connect()?;
         let auth = AuthServiceClient::new(authenticated(auth_channel.clone(), token.clone()));
         let registry = hop_kit::metrics::registry("gateway");
         let deny = Arc::new(Replica::default());
@@ -180,7 +185,7 @@ impl Gateway {
             tracing::error!(error = %e, "revocations_sync_not_started");
         }
         let probe =
-            |name: &'static str, channel: Channel, service: &'static str, required: bool| {
+            |name: &'static str, channel: Transport, service: &'static str, required: bool| {
                 self.health
                     .spawn_probe(name, required, PROBE_INTERVAL, stop.clone(), move || {
                         grpc_ready(channel.clone(), service)
@@ -222,7 +227,7 @@ impl Gateway {
 const KEY_REFRESH: Duration = Duration::from_secs(300);
 
 /// A gRPC service's readiness, through grpc.health.v1.
-async fn grpc_ready(channel: Channel, service: &'static str) -> Result<(), String> {
+async fn grpc_ready(channel: Transport, service: &'static str) -> Result<(), String> {
     use tonic_health::pb::health_check_response::ServingStatus;
     let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
     let request = tonic_health::pb::HealthCheckRequest {
@@ -235,6 +240,25 @@ async fn grpc_ready(channel: Channel, service: &'static str) -> Result<(), Strin
     match response.into_inner().status() {
         ServingStatus::Serving => Ok(()),
         other => Err(format!("{service} reports {other:?}")),
+    }
+}
+
+/// How the gateway reaches `upstream`; `variable` names it in a configuration error.
+fn transport(
+    variable: &'static str,
+    upstream: &Upstream,
+    timeout: Duration,
+    tls: Option<&hop_kit::grpc_tls::GrpcTls>,
+    token: &ServiceToken,
+) -> anyhow::Result<Transport> {
+    match upstream {
+        Upstream::Url(url) => {
+            hop_kit::grpc_tls::check_scheme(variable, url, tls)?;
+            let channel = channel(url, timeout, tls)
+                .map_err(|e| ConfigError::new(variable, e.to_string()))?;
+            Ok(Transport::Remote(channel))
+        }
+        Upstream::InProcess(routes) => Ok(Transport::local(routes.clone(), token.clone(), timeout)),
     }
 }
 

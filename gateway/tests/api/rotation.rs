@@ -29,7 +29,7 @@ async fn auth_at(
     previous: Option<&std::path::Path>,
 ) -> CancellationToken {
     let server = hop_auth::build(hop_auth::Config {
-        grpc_addr: addr,
+        grpc_addr: Some(addr),
         signing_key_file: Some(current.to_owned()),
         previous_key_file: previous.map(ToOwned::to_owned),
         shutdown_grace: Duration::from_millis(200),

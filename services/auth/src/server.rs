@@ -34,7 +34,9 @@ pub const VERIFY_LEEWAY: Duration = Duration::from_secs(30);
 /// Everything the auth service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub grpc_addr: SocketAddr,
+    /// The gRPC listener; port 0 picks a free port. `None`: no listener, the service is
+    /// called in process through [`Server::in_process`] (`hop up`).
+    pub grpc_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
     /// Derives the signing key unless `signing_key_file` is set.
     pub secret: Secret,
@@ -71,7 +73,7 @@ impl Config {
         secret: Secret,
     ) -> Self {
         Self {
-            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             admin_addr: None,
             secret,
             signing_key_file: None,
@@ -89,9 +91,11 @@ impl Config {
 }
 
 pub struct Server {
-    grpc: TcpListener,
+    grpc: Option<TcpListener>,
     admin: Option<TcpListener>,
-    api: AuthApi,
+    api: Arc<AuthApi>,
+    /// Cancelled when the service stops: its probes and gRPC health reporter watch it.
+    stop: CancellationToken,
     health: Health,
     registry: Registry,
     database: Database,
@@ -148,10 +152,15 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         revocations.clone(),
         config.tokens.clone(),
     );
-    let api = AuthApi::new(Arc::new(accounts), RpcMetrics::new(&registry));
-    let grpc = TcpListener::bind(config.grpc_addr)
-        .await
-        .with_context(|| format!("binding the auth gRPC listener on {}", config.grpc_addr))?;
+    let api = Arc::new(AuthApi::new(Arc::new(accounts), RpcMetrics::new(&registry)));
+    let grpc = match config.grpc_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the auth gRPC listener on {addr}"))?,
+        ),
+        None => None,
+    };
     let admin = match config.admin_addr {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -164,6 +173,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         grpc,
         admin,
         api,
+        stop: CancellationToken::new(),
         health: Health::new("auth", &registry),
         registry,
         database,
@@ -177,10 +187,27 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 }
 
 impl Server {
+    /// The gRPC listener's address (a service built with a `grpc_addr`).
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc
+            .as_ref()
+            .expect("an auth service with a gRPC listener")
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The service's routes (AuthService and grpc.health.v1), for callers in this process
+    /// ([`hop_kit::service_auth::Transport::local`]).
+    pub fn in_process(&self) -> tonic::service::Routes {
+        hop_kit::grpc::in_process(self.service(), &self.health, &self.stop)
+    }
+
+    fn service(&self) -> GrpcService {
+        GrpcService {
+            routes: Routes::new(AuthServiceServer::from_arc(self.api.clone())),
+            name: <AuthServiceServer<AuthApi> as NamedService>::NAME,
+            descriptor: hop_proto::auth::v1::FILE_DESCRIPTOR_SET,
+        }
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -200,26 +227,30 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
+        let stop = self.stop.clone();
         self.health
             .spawn_store_probes(&self.database, self.shared.redis(), &stop);
+        let service = self.service();
         tokio::spawn(self.revocations.run(stop.clone()));
-        let server = GrpcServer {
-            listener: self.grpc,
-            admin: self.admin,
-            health: self.health,
-            registry: self.registry,
-            grace: self.grace,
-            token: self.token,
-            reflection: self.reflection,
-            tls: self.tls,
+        let served = match self.grpc {
+            Some(listener) => {
+                let server = GrpcServer {
+                    listener,
+                    admin: self.admin,
+                    health: self.health,
+                    registry: self.registry,
+                    grace: self.grace,
+                    token: self.token,
+                    reflection: self.reflection,
+                    tls: self.tls,
+                };
+                hop_kit::grpc::serve(server, service, stop, shutdown).await
+            }
+            None => {
+                hop_kit::grpc::run_in_process(&self.health, stop, shutdown).await;
+                Ok(())
+            }
         };
-        let service = GrpcService {
-            routes: Routes::new(AuthServiceServer::new(self.api)),
-            name: <AuthServiceServer<AuthApi> as NamedService>::NAME,
-            descriptor: hop_proto::auth::v1::FILE_DESCRIPTOR_SET,
-        };
-        let served = hop_kit::grpc::serve(server, service, stop, shutdown).await;
         self.shared.quit().await;
         self.database.close();
         tracing::info!(service = "auth", "service_stopped");

@@ -14,8 +14,8 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("gateway", &args.log)?;
     let server = hop_gateway::build(hop_gateway::Config {
         addr: addr(args.host, args.port),
-        links_url: args.links_grpc_url,
-        auth_url: args.auth_grpc_url,
+        links: hop_gateway::Upstream::Url(args.links_grpc_url),
+        auth: hop_gateway::Upstream::Url(args.auth_grpc_url),
         secret: args.secret.require()?,
         tls: args.tls.load()?,
         settings: args.api,
@@ -30,7 +30,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
 pub async fn links(args: LinksArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("links", &args.log)?;
     let server = hop_links::build(hop_links::Config {
-        grpc_addr: addr(args.host, args.port),
+        grpc_addr: Some(addr(args.host, args.port)),
         admin_addr: Some(addr(args.host, args.admin_port)),
         public_base_url: args.public.public_base_url,
         targets: args.targets,
@@ -64,7 +64,7 @@ pub async fn redirect(args: RedirectArgs) -> anyhow::Result<()> {
 pub async fn auth(args: AuthArgs) -> anyhow::Result<()> {
     let _telemetry = init_telemetry("auth", &args.log)?;
     let server = hop_auth::build(hop_auth::Config {
-        grpc_addr: addr(args.host, args.port),
+        grpc_addr: Some(addr(args.host, args.port)),
         admin_addr: Some(addr(args.host, args.admin_port)),
         secret: args.secret.require()?,
         signing_key_file: args.auth.auth_signing_key_file.clone(),

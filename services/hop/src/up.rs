@@ -6,8 +6,9 @@
 //! invalidations and the revocation fan-out (rate limits then count in memory, and
 //! redirects have no Redis tier: L1, then the database).
 //!
-//! The links and auth services listen for gRPC on ephemeral loopback ports that only the
-//! gateway uses; the front listener routes like the production edge (nginx, the Ingress):
+//! The gateway calls the links and auth services in process: their tonic services as
+//! tower services behind the service-token check, with no gRPC listener and no port for
+//! anyone else on the machine. The front listener routes like the production edge (nginx, the Ingress):
 //! `/links*`, `/auth*`, `/health*` and `/metrics` to the gateway, every other GET and HEAD
 //! straight to the redirect handler. `/health*` and `/metrics` cover all services.
 
@@ -22,7 +23,7 @@ use http::Method;
 use hyper::body::Incoming;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -82,9 +83,8 @@ impl Up {
             .unwrap_or_else(|| default_public_url(bound));
         let grace = args.lifecycle.grace();
         let secret = args.secret.or_generated(&args.data.hop_data_dir)?;
-        let internal = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
         let links = hop_links::build(hop_links::Config {
-            grpc_addr: internal,
+            grpc_addr: None,
             admin_addr: None,
             public_base_url: public_base_url.clone(),
             targets: args.targets.clone(),
@@ -98,7 +98,7 @@ impl Up {
         })
         .await?;
         let auth = hop_auth::build(hop_auth::Config {
-            grpc_addr: internal,
+            grpc_addr: None,
             admin_addr: None,
             secret: secret.clone(),
             signing_key_file: args.auth.auth_signing_key_file.clone(),
@@ -115,8 +115,8 @@ impl Up {
         .await?;
         let gateway = hop_gateway::Gateway::new(&hop_gateway::Config {
             addr: bound,
-            links_url: format!("http://{}", links.grpc_addr()),
-            auth_url: format!("http://{}", auth.grpc_addr()),
+            links: hop_gateway::Upstream::InProcess(links.in_process()),
+            auth: hop_gateway::Upstream::InProcess(auth.in_process()),
             secret,
             tls: None,
             settings: args.api,

@@ -103,6 +103,32 @@ pub async fn serve(
     Ok(())
 }
 
+/// The routes of a service that callers in this process reach through
+/// [`crate::service_auth::Transport::Local`] (`hop up`): the service and grpc.health.v1,
+/// kept in step with `health` until `stop`. No listener, no reflection.
+pub fn in_process(
+    service: GrpcService,
+    health: &Health,
+    stop: &CancellationToken,
+) -> tonic::service::Routes {
+    service
+        .routes
+        .add_service(grpc_health(health, service.name, stop))
+}
+
+/// Runs a service without a listener until `shutdown`: then it reports not-ready and
+/// cancels `stop` (its background tasks). Its callers, in this process, have drained first.
+pub async fn run_in_process(
+    health: &Health,
+    stop: CancellationToken,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tracing::info!(service = health.service(), "service_started");
+    shutdown.await;
+    health.set_draining();
+    stop.cancel();
+}
+
 /// grpc.health.v1, kept in step with readiness so gRPC-aware balancers route around an
 /// instance whose database is down.
 fn grpc_health(

@@ -7,10 +7,15 @@
 //! in constant time before any RPC runs. `grpc.health.v1` stays open so balancers and
 //! probes need no secret. Anyone who can reach the port but does not hold SECRET_KEY gets
 //! UNAUTHENTICATED and nothing else.
+//!
+//! A client reaches its service through a [`Transport`]: HTTP/2 to a listener, or — in
+//! `hop up` — a call into the service's routes in this process, with no listener and no
+//! port for anyone else on the machine, behind the same token check and the same deadline.
 
 use base64::Engine as _;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use subtle::ConstantTimeEq as _;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -78,11 +83,83 @@ impl tonic::service::Interceptor for ServiceToken {
 }
 
 /// A channel to a hop gRPC service that authenticates every call.
-pub type ServiceChannel = InterceptedService<Channel, ServiceToken>;
+pub type ServiceChannel = InterceptedService<Transport, ServiceToken>;
 
-/// `channel`, carrying `token` on every call.
-pub fn authenticated(channel: Channel, token: ServiceToken) -> ServiceChannel {
-    InterceptedService::new(channel, token)
+/// `transport`, carrying `token` on every call.
+pub fn authenticated(transport: impl Into<Transport>, token: ServiceToken) -> ServiceChannel {
+    InterceptedService::new(transport.into(), token)
+}
+
+/// How a client reaches a hop gRPC service.
+#[derive(Clone)]
+pub enum Transport {
+    /// HTTP/2 to the service's listener (`hop serve`).
+    Remote(Channel),
+    /// The service's routes, called in this process (`hop up`): the same token check as a
+    /// listener's, and calls bounded by `timeout` as a [`Channel`]'s are.
+    Local {
+        routes: Checked<tonic::service::Routes>,
+        timeout: Duration,
+    },
+}
+
+impl Transport {
+    /// Calls into `routes` in process, checked against `token`, each call bounded by
+    /// `timeout` (an expired call is CANCELLED, as on a channel).
+    pub fn local(routes: tonic::service::Routes, token: ServiceToken, timeout: Duration) -> Self {
+        Self::Local {
+            routes: RequireServiceToken::new(token).layer_routes(routes),
+            timeout,
+        }
+    }
+}
+
+impl From<Channel> for Transport {
+    fn from(channel: Channel) -> Self {
+        Self::Remote(channel)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type TransportFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<http::Response<tonic::body::Body>, BoxError>>
+            + Send,
+    >,
+>;
+
+impl tower::Service<http::Request<tonic::body::Body>> for Transport {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = BoxError;
+    type Future = TransportFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self {
+            Self::Remote(channel) => channel.poll_ready(cx).map_err(Into::into),
+            Self::Local { routes, .. } => {
+                tower::Service::<http::Request<tonic::body::Body>>::poll_ready(routes, cx)
+                    .map_err(|never| match never {})
+            }
+        }
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        match self {
+            Self::Remote(channel) => {
+                let call = channel.call(request);
+                Box::pin(async move { call.await.map_err(Into::into) })
+            }
+            Self::Local { routes, timeout } => {
+                let (call, timeout) = (routes.call(request), *timeout);
+                Box::pin(async move {
+                    match tokio::time::timeout(timeout, call).await {
+                        Ok(answered) => answered.map_err(|never| match never {}),
+                        Err(_) => Err(Box::new(tonic::Status::cancelled("Timeout expired")) as _),
+                    }
+                })
+            }
+        }
+    }
 }
 
 /// The server side, as a tower layer over every gRPC route.
@@ -94,6 +171,13 @@ pub struct RequireServiceToken {
 impl RequireServiceToken {
     pub fn new(token: ServiceToken) -> Self {
         Self { token }
+    }
+}
+
+impl RequireServiceToken {
+    /// `routes` behind the check.
+    pub fn layer_routes(&self, routes: tonic::service::Routes) -> Checked<tonic::service::Routes> {
+        tower::Layer::layer(self, routes)
     }
 }
 

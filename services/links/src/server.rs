@@ -32,8 +32,9 @@ use tonic::service::Routes;
 /// Everything the links service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The gRPC listener; port 0 picks a free port.
-    pub grpc_addr: SocketAddr,
+    /// The gRPC listener; port 0 picks a free port. `None`: no listener, the service is
+    /// called in process through [`Server::in_process`] (`hop up`).
+    pub grpc_addr: Option<SocketAddr>,
     /// The admin HTTP listener (health, metrics); `None` when an embedding process (`hop
     /// up`) serves those itself.
     pub admin_addr: Option<SocketAddr>,
@@ -68,7 +69,7 @@ impl Config {
         secret: Secret,
     ) -> Self {
         Self {
-            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             admin_addr: None,
             public_base_url: "https://hop.test".into(),
             targets: TargetSettings::default(),
@@ -85,9 +86,11 @@ impl Config {
 
 /// A links service with its listeners bound, ready to [`Server::run`].
 pub struct Server {
-    grpc: TcpListener,
+    grpc: Option<TcpListener>,
     admin: Option<TcpListener>,
-    api: LinksApi,
+    api: Arc<LinksApi>,
+    /// Cancelled when the service stops: its probes and gRPC health reporter watch it.
+    stop: CancellationToken,
     health: Health,
     registry: Registry,
     database: Database,
@@ -115,7 +118,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let read_model = hop_read_model::Writer::new(&shared, ttl);
     let writer = Writer::spawn(store.clone(), read_model.clone(), &registry);
     let links = LinkService::new(store, minter, writer, read_model);
-    let api = LinksApi::new(
+    let api = Arc::new(LinksApi::new(
         Arc::new(links),
         &config.public_base_url,
         TargetPolicy::new(
@@ -125,10 +128,15 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         ),
         CursorKey::derive(&config.secret),
         RpcMetrics::new(&registry),
-    );
-    let grpc = TcpListener::bind(config.grpc_addr)
-        .await
-        .with_context(|| format!("binding the links gRPC listener on {}", config.grpc_addr))?;
+    ));
+    let grpc = match config.grpc_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the links gRPC listener on {addr}"))?,
+        ),
+        None => None,
+    };
     let admin = match config.admin_addr {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -141,6 +149,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         grpc,
         admin,
         api,
+        stop: CancellationToken::new(),
         health: Health::new("links", &registry),
         registry,
         database,
@@ -153,10 +162,27 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 }
 
 impl Server {
+    /// The gRPC listener's address (a service built with a `grpc_addr`).
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc
+            .as_ref()
+            .expect("a links service with a gRPC listener")
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The service's routes (LinkService and grpc.health.v1), for callers in this process
+    /// ([`hop_kit::service_auth::Transport::local`]).
+    pub fn in_process(&self) -> tonic::service::Routes {
+        hop_kit::grpc::in_process(self.service(), &self.health, &self.stop)
+    }
+
+    fn service(&self) -> GrpcService {
+        GrpcService {
+            routes: Routes::new(LinkServiceServer::from_arc(self.api.clone())),
+            name: <LinkServiceServer<LinksApi> as NamedService>::NAME,
+            descriptor: hop_proto::links::v1::FILE_DESCRIPTOR_SET,
+        }
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -177,25 +203,29 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
+        let stop = self.stop.clone();
         self.health
             .spawn_store_probes(&self.database, self.shared.redis(), &stop);
-        let server = GrpcServer {
-            listener: self.grpc,
-            admin: self.admin,
-            health: self.health,
-            registry: self.registry,
-            grace: self.grace,
-            token: self.token,
-            reflection: self.reflection,
-            tls: self.tls,
+        let service = self.service();
+        let served = match self.grpc {
+            Some(listener) => {
+                let server = GrpcServer {
+                    listener,
+                    admin: self.admin,
+                    health: self.health,
+                    registry: self.registry,
+                    grace: self.grace,
+                    token: self.token,
+                    reflection: self.reflection,
+                    tls: self.tls,
+                };
+                hop_kit::grpc::serve(server, service, stop, shutdown).await
+            }
+            None => {
+                hop_kit::grpc::run_in_process(&self.health, stop, shutdown).await;
+                Ok(())
+            }
         };
-        let service = GrpcService {
-            routes: Routes::new(LinkServiceServer::new(self.api)),
-            name: <LinkServiceServer<LinksApi> as NamedService>::NAME,
-            descriptor: hop_proto::links::v1::FILE_DESCRIPTOR_SET,
-        };
-        let served = hop_kit::grpc::serve(server, service, stop, shutdown).await;
         self.shared.quit().await;
         self.database.close();
         tracing::info!(service = "links", "service_stopped");

@@ -66,6 +66,26 @@ fn tripwire(port: u16) -> Arc<AtomicUsize> {
     seen
 }
 
+/// The TCP ports something listens on in this network namespace (`/proc/net/tcp*`,
+/// state 0A).
+fn listening_ports() -> Vec<u16> {
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(3) == Some(&"0A")
+                && let Some(port) = fields[1].rsplit(':').next()
+            {
+                ports.push(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports
+}
+
 fn start(data: &std::path::Path, port: u16) -> Hop {
     // Nothing from the caller's environment: no DATABASE_*, no REDIS_*, no SECRET_KEY.
     let env: Vec<(&str, String)> = vec![
@@ -94,6 +114,15 @@ async fn in_a_private_network() {
     let base = format!("http://127.0.0.1:{port}");
     let mut hop = start(&data_dir, port);
     wait_ready(&base).await;
+
+    // hop up listens on its one port and nowhere else: links and auth are called in
+    // process, with no gRPC port for anyone on the machine (this network namespace holds
+    // only this test's sockets).
+    let mut listening = listening_ports();
+    listening.sort_unstable();
+    let mut expected = vec![5432, 6379, port];
+    expected.sort_unstable();
+    assert_eq!(listening, expected, "listening TCP ports");
 
     // Readiness covers the embedded store, and nothing else is a dependency.
     let ready: Value = reqwest::get(format!("{base}/health/ready"))
