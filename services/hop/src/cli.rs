@@ -47,6 +47,10 @@ pub enum Command {
     /// Copy the embedded store (HOP_DATA_DIR/hop.db) to FILE, consistent as of one moment,
     /// while `hop up` keeps running (SQLite's online backup; FILE must not exist)
     Backup(Box<BackupArgs>),
+    /// Copy everything of the embedded store into PostgreSQL (checked first, in one
+    /// transaction, safe to run twice), to move a `hop up` onto PostgreSQL with its users,
+    /// codes and stats. Stop `hop up` first.
+    CopyToPostgres(Box<CopyArgs>),
     /// Manage accounts
     #[command(subcommand)]
     Users(UsersCommand),
@@ -112,6 +116,23 @@ pub struct BackupArgs {
     pub file: std::path::PathBuf,
     #[command(flatten)]
     pub data: DataDirArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Also copy sessions and refresh tokens, so logged-in users stay logged in (with the
+    /// same SECRET_KEY or HOP_DATA_DIR/secret).
+    #[arg(long)]
+    pub sessions: bool,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]

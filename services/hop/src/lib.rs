@@ -9,12 +9,14 @@
 //! - [`serve`]: `hop serve <service>`, `hop migrate`, `hop backup` and the account
 //!   commands.
 //! - [`import`]: `hop import`, the original system's CSV export into hop.
+//! - [`copy`]: `hop copy-to-postgres`, the embedded store into PostgreSQL.
 //! - [`probe`]: `hop probe URL`, the containers' healthcheck.
 //! - [`up`]: `hop up`: the services in one process, with a front listener that routes like
 //!   the production edge (`/links*`, `/auth*`, `/health*`, `/metrics` to the gateway, every
 //!   other GET/HEAD to redirect).
 
 pub mod cli;
+pub mod copy;
 pub mod import;
 pub mod probe;
 pub mod serve;
@@ -32,6 +34,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => serve::migrate(*args).await,
         Command::Import(args) => serve::import(*args).await,
         Command::Backup(args) => serve::backup(&args),
+        Command::CopyToPostgres(args) => copy::run(*args).await,
         Command::Users(cli::UsersCommand::SetPassword(args)) => serve::set_password(*args).await,
         Command::Probe(args) => probe::run(&args).await,
         Command::ServiceToken(args) => serve::service_token(*args),

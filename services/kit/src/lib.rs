@@ -10,9 +10,13 @@
 //!   W3C context carried over gRPC ([`telemetry::otel`]); [`metrics`]: Prometheus
 //!   registries, RED histograms and the process collector.
 //! - [`health`]: dependency probes behind `/health`, `/health/live` and `/health/ready`.
-//! - [`postgres`]: its settings, the connection pool and the embedded migrations; [`redis`]: the Redis
-//!   client with fail-fast commands behind a circuit breaker; [`tls`]: rustls client
-//!   configurations for both (`sslmode=require`, `rediss://`).
+//! - [`database`]: the closed enum every store owner matches on, PostgreSQL or SQLite;
+//!   [`postgres`]: its settings, the connection pool and the embedded migrations;
+//!   [`sqlite`]: the embedded store of `hop up` (one writer with group commit, a reader
+//!   pool, its own migrations); [`bridge`]: the copy from the second to the first.
+//! - [`shared`]: Redis or the in-process bus; [`redis`]: the Redis client with fail-fast
+//!   commands behind a circuit breaker; [`tls`]: rustls client configurations for
+//!   PostgreSQL and Redis (`sslmode=require`, `rediss://`).
 //! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and
 //!   metrics) of the gRPC services; [`shutdown`]: SIGINT/SIGTERM; [`grpc`]: helpers the
 //!   tonic adapters share; [`grpc_tls`]: optional mTLS between the services.
@@ -27,6 +31,7 @@
 //! in `hop-proto` (the contracts), code minting in `hop-links`, the read-model entry in
 //! `hop-read-model`.
 
+pub mod bridge;
 pub mod config;
 pub mod database;
 pub mod error;
