@@ -47,3 +47,31 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<u64, tokio_postgres::Err
     .await?;
     Ok(added)
 }
+
+/// The same contract on the embedded store (one writer job; temporary tables of its
+/// connection; times in unix microseconds).
+pub mod embedded {
+    use hop_kit::sqlite::SqliteError;
+    use hop_kit::sqlite::rusqlite::Connection;
+
+    /// The stage the importer fills: as [`super::STAGE`].
+    pub const STAGE: &str = "CREATE TEMP TABLE stage_users (line INTEGER, id INTEGER, \
+        username TEXT, email TEXT, created_at INTEGER)";
+
+    /// As [`super::add_staged`].
+    pub fn add_staged(c: &Connection) -> Result<u64, SqliteError> {
+        // `WHERE true`: SQLite's parser needs it between a SELECT and its ON CONFLICT.
+        let added = c.execute(
+            "INSERT INTO users (email, username, password_hash, created_at, updated_at) \
+             SELECT email, username, NULL, created_at, created_at FROM stage_users WHERE true ORDER BY line \
+             ON CONFLICT (email) DO NOTHING",
+            [],
+        )?;
+        c.execute_batch(
+            "CREATE TEMP TABLE map_users AS \
+               SELECT s.id AS source_id, u.id AS user_id FROM stage_users s JOIN users u ON u.email = s.email; \
+             CREATE INDEX temp.map_users_source ON map_users (source_id);",
+        )?;
+        Ok(added as u64)
+    }
+}

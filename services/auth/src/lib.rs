@@ -38,3 +38,4 @@ pub use hashing::Hasher;
 pub use keys::SigningKey;
 pub use server::{Config, Server, build};
 pub use settings::Settings;
+pub use store::Store;

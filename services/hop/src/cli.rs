@@ -42,7 +42,8 @@ pub enum Command {
     Serve(ServeCommand),
     /// Apply pending database migrations and exit
     Migrate(Box<MigrateArgs>),
-    /// Import the original system's CSV export (users, urls, events); safe to run twice
+    /// Import the original system's CSV export (users, urls, events) into PostgreSQL, or the
+    /// embedded store when no PostgreSQL is set; safe to run twice
     Import(Box<ImportArgs>),
     /// Copy the embedded store (HOP_DATA_DIR/hop.db) to FILE, consistent as of one moment,
     /// while `hop up` keeps running (SQLite's online backup; FILE must not exist)
@@ -102,6 +103,10 @@ pub struct ImportArgs {
     /// Do not draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// With no PostgreSQL set, the import goes into the embedded store here (stop `hop up`
+    /// first).
+    #[command(flatten)]
+    pub data: DataDirArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -140,6 +145,10 @@ pub struct SetPasswordArgs {
     /// The account's email.
     #[arg(value_name = "EMAIL")]
     pub email: String,
+    /// With no PostgreSQL set, the account is in the embedded store here (stop `hop up`
+    /// first).
+    #[command(flatten)]
+    pub data: DataDirArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]

@@ -116,12 +116,13 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         events: args.events.unwrap_or(defaults.events),
     };
     let started = std::time::Instant::now();
-    let summary = crate::import::run(
-        args.database.require("hop import")?,
-        &sources,
-        !args.no_progress,
-    )
-    .await?;
+    let summary = if args.database.is_set() {
+        crate::import::run(&args.database, &sources, !args.no_progress).await?
+    } else {
+        // Opening takes the data directory's lock: a running `hop up` must be stopped.
+        let store = hop_kit::sqlite::Sqlite::open(&args.data.hop_data_dir)?;
+        crate::import::embedded::run(&store, &sources, !args.no_progress).await?
+    };
     let rows =
         summary.users_added + summary.links_added + summary.events_added + summary.clicks_added;
     eprintln!(
@@ -151,21 +152,19 @@ pub async fn set_password(args: SetPasswordArgs) -> anyhow::Result<()> {
     let hash = hop_auth::Hasher::new(1, Duration::from_secs(60))
         .hash(&password)
         .await?;
-    let (client, connection) = args
-        .database
-        .require("hop users set-password")?
-        .pg_config()?
-        .connect(tokio_postgres::NoTls)
+    // PostgreSQL when one is set, else the embedded store (whose lock a running `hop up`
+    // holds: stop it first).
+    let database = if args.database.is_set() {
+        hop_kit::database::Database::Postgres(hop_kit::postgres::pool_of(&args.database, 1)?)
+    } else {
+        hop_kit::database::Database::Sqlite(hop_kit::sqlite::Sqlite::open(&args.data.hop_data_dir)?)
+    };
+    let updated = hop_auth::Store::new(database.clone())
+        .set_password(email.as_str(), &hash)
         .await
-        .context("connecting to PostgreSQL")?;
-    tokio::spawn(connection);
-    let updated = client
-        .execute(
-            "UPDATE users SET password_hash = $1, updated_at = now() WHERE email = $2",
-            &[&hash, &email.as_str()],
-        )
-        .await?;
-    if updated == 0 {
+        .map_err(|e| anyhow::anyhow!("setting the password: {e}"))?;
+    database.close();
+    if !updated {
         anyhow::bail!("no account has the email {}", email.as_str());
     }
     println!("password set for {}", email.as_str());

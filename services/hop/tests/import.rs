@@ -1,8 +1,50 @@
-//! `hop import` of the original system's export, against the real PostgreSQL.
+//! `hop import` of the original system's export, into a real PostgreSQL and into the
+//! embedded store: one suite, each test run on both backends.
 
-use hop::import::{Sources, run};
-use hop_testkit::TestDb;
+use hop::import::{Sources, Summary};
+use hop_testkit::TestStores;
 use std::path::Path;
+
+/// Each test, once per backend: `postgres::<name>` and `sqlite::<name>`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(hop_testkit::TestStores::servers().await).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(hop_testkit::TestStores::embedded()).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    the_shared_export_imports_whole_and_only_once,
+    a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written,
+    click_events_become_clicks_and_rollups,
+    duplicates_and_dangling_references_are_refused_with_their_lines,
+    a_code_hop_gives_to_another_link_is_refused,
+    references_to_huge_ids_are_checked_in_the_database,
+);
+
+/// `hop import` into the test's database, whichever it is.
+async fn run(db: &TestStores, sources: &Sources) -> anyhow::Result<Summary> {
+    match db {
+        TestStores::Servers { db, .. } => hop::import::run(&db.args, sources, false).await,
+        TestStores::Embedded { sqlite, .. } => {
+            hop::import::embedded::run(sqlite, sources, false).await
+        }
+    }
+}
 
 fn fixtures() -> Sources {
     Sources::in_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
@@ -34,15 +76,17 @@ fn export(users: &str, urls: &str, events: &str) -> tempfile::TempDir {
     dir
 }
 
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    db.client().await.query_one(sql, &[]).await.unwrap().get(0)
+/// The one number `sql` selects (SQL both backends understand).
+async fn count(db: &TestStores, sql: &str) -> i64 {
+    let text = db
+        .strings(&format!("SELECT CAST(({sql}) AS TEXT)"), &[])
+        .await;
+    text[0].parse().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_shared_export_imports_whole_and_only_once() {
-    let db = TestDb::new().await;
+async fn the_shared_export_imports_whole_and_only_once(db: TestStores) {
     let sources = fixtures();
-    let summary = run(&db.args, &sources, false).await.unwrap();
+    let summary = run(&db, &sources).await.unwrap();
     let (users, urls, events) = (
         data_rows(&sources.users),
         data_rows(&sources.urls),
@@ -64,36 +108,35 @@ async fn the_shared_export_imports_whole_and_only_once() {
     assert_eq!(count(&db, "SELECT count(*) FROM links").await, urls);
     assert_eq!(
         count(&db, "SELECT count(*) FROM link_events").await
-            + count(&db, "SELECT COALESCE(sum(clicks), 0)::bigint FROM clicks").await,
+            + count(
+                &db,
+                "SELECT CAST(COALESCE(sum(clicks), 0) AS BIGINT) FROM clicks"
+            )
+            .await,
         events
     );
 
     // Codes, owners, titles and active flags are kept.
-    let row = db
-        .client()
-        .await
-        .query_one(
-            "SELECT l.target_url, l.title, l.is_active, u.email FROM links l JOIN users u ON u.id = l.owner_id WHERE l.code = 'r10UYL'",
-            &[],
+    let kept = db
+        .strings(
+            "SELECT l.target_url || ' ' || l.title || ' ' || \
+                    CASE WHEN l.is_active THEN 'active' ELSE 'inactive' END || ' ' || u.email \
+             FROM links l JOIN users u ON u.id = l.owner_id WHERE l.code = $1",
+            &["r10UYL"],
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
-        row.get::<_, String>(0),
-        "https://relay.cloud/ivory/kernel/1"
+        kept,
+        [
+            "https://relay.cloud/ivory/kernel/1 Roadmap update garden active cobaltriver87@example.com"
+        ]
     );
-    assert_eq!(
-        row.get::<_, Option<String>>(1).as_deref(),
-        Some("Roadmap update garden")
-    );
-    assert!(row.get::<_, bool>(2));
-    assert_eq!(row.get::<_, String>(3), "cobaltriver87@example.com");
     assert_eq!(
         count(&db, "SELECT count(*) FROM links WHERE NOT is_active").await,
         377
     );
 
-    let again = run(&db.args, &sources, false).await.unwrap();
+    let again = run(&db, &sources).await.unwrap();
     assert_eq!(
         (
             again.users_added,
@@ -108,9 +151,7 @@ async fn the_shared_export_imports_whole_and_only_once() {
     assert_eq!(count(&db, "SELECT count(*) FROM link_events").await, events);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written() {
-    let db = TestDb::new().await;
+async fn a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written(db: TestStores) {
     let dir = tempfile::tempdir().unwrap();
     let sources = fixtures();
     for (from, name) in [
@@ -132,7 +173,7 @@ async fn a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written() 
     lines[99] = "100,1".to_owned();
     std::fs::write(&urls, lines.join("\n") + "\n").unwrap();
 
-    let error = run(&db.args, &Sources::in_dir(dir.path()), false)
+    let error = run(&db, &Sources::in_dir(dir.path()))
         .await
         .unwrap_err()
         .to_string();
@@ -150,20 +191,16 @@ async fn a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written() 
     assert_eq!(count(&db, "SELECT count(*) FROM links").await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn click_events_become_clicks_and_rollups() {
-    let db = TestDb::new().await;
+async fn click_events_become_clicks_and_rollups(db: TestStores) {
     let dir = export(
         "7,ada,ada@example.com,2025-01-01 00:00:00\n",
         "3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n",
         "1,3,7,created,2025-01-01 00:00:00,{}\n2,3,,click,2025-01-03 10:15:00,\n3,3,,click,2025-01-03 10:45:00,\n4,3,,click,2025-01-04 09:00:00,\n",
     );
-    let summary = run(&db.args, &Sources::in_dir(dir.path()), false)
-        .await
-        .unwrap();
+    let summary = run(&db, &Sources::in_dir(dir.path())).await.unwrap();
     assert_eq!((summary.events_added, summary.clicks_added), (1, 3));
     assert_eq!(
-        count(&db, "SELECT sum(clicks)::bigint FROM click_counts").await,
+        count(&db, "SELECT CAST(sum(clicks) AS BIGINT) FROM click_counts").await,
         3
     );
     assert_eq!(
@@ -173,9 +210,7 @@ async fn click_events_become_clicks_and_rollups() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_and_dangling_references_are_refused_with_their_lines() {
-    let db = TestDb::new().await;
+async fn duplicates_and_dangling_references_are_refused_with_their_lines(db: TestStores) {
     let dir = export(
         "7,ada,ada@example.com,2025-01-01 00:00:00\n\
          8,bob,ADA@example.com,2025-01-01 00:00:00\n",
@@ -184,7 +219,7 @@ async fn duplicates_and_dangling_references_are_refused_with_their_lines() {
         "1,3,7,created,2025-01-01 00:00:00,{}\n\
          1,5,,click,2025-01-03 10:15:00,\n",
     );
-    let error = run(&db.args, &Sources::in_dir(dir.path()), false)
+    let error = run(&db, &Sources::in_dir(dir.path()))
         .await
         .unwrap_err()
         .to_string();
@@ -203,35 +238,24 @@ async fn duplicates_and_dangling_references_are_refused_with_their_lines() {
     assert_eq!(
         count(
             &db,
-            "SELECT coalesce(sum(last_id - first_id + 1), 0)::bigint FROM import_ranges"
+            "SELECT CAST(coalesce(sum(last_id - first_id + 1), 0) AS BIGINT) FROM import_ranges"
         )
         .await,
         0
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_code_hop_gives_to_another_link_is_refused() {
-    let db = TestDb::new().await;
+async fn a_code_hop_gives_to_another_link_is_refused(db: TestStores) {
     let sources = fixtures();
-    run(&db.args, &sources, false).await.unwrap();
-    db.client()
-        .await
-        .execute(
-            "UPDATE links SET target_url = 'https://elsewhere.example/' WHERE code = 'r10UYL'",
-            &[],
-        )
-        .await
-        .unwrap();
+    run(&db, &sources).await.unwrap();
+    db.execute("UPDATE links SET target_url = 'https://elsewhere.example/' WHERE code = 'r10UYL'")
+        .await;
     let events = count(
         &db,
-        "SELECT coalesce(sum(last_id - first_id + 1), 0)::bigint FROM import_ranges",
+        "SELECT CAST(coalesce(sum(last_id - first_id + 1), 0) AS BIGINT) FROM import_ranges",
     )
     .await;
-    let error = run(&db.args, &sources, false)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = run(&db, &sources).await.unwrap_err().to_string();
     assert!(
         error.contains("code r10UYL already belongs to another link"),
         "{error}"
@@ -240,7 +264,7 @@ async fn a_code_hop_gives_to_another_link_is_refused() {
     assert_eq!(
         count(
             &db,
-            "SELECT coalesce(sum(last_id - first_id + 1), 0)::bigint FROM import_ranges"
+            "SELECT CAST(coalesce(sum(last_id - first_id + 1), 0) AS BIGINT) FROM import_ranges"
         )
         .await,
         events
@@ -248,10 +272,8 @@ async fn a_code_hop_gives_to_another_link_is_refused() {
 }
 
 /// Ids too large for the importer's in-memory id sets: the references to them are checked
-/// in PostgreSQL instead, with the same words, and good references still pass.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn references_to_huge_ids_are_checked_in_postgres() {
-    let db = TestDb::new().await;
+/// in the database instead, with the same words, and good references still pass.
+async fn references_to_huge_ids_are_checked_in_the_database(db: TestStores) {
     let dir = export(
         "900000000,ada,ada@example.com,2025-01-01 00:00:00\n",
         "800000000,900000000,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n\
@@ -259,7 +281,7 @@ async fn references_to_huge_ids_are_checked_in_postgres() {
         "1,800000000,900000000,created,2025-01-01 00:00:00,{}\n\
          2,800000002,,click,2025-01-03 10:15:00,\n",
     );
-    let error = run(&db.args, &Sources::in_dir(dir.path()), false)
+    let error = run(&db, &Sources::in_dir(dir.path()))
         .await
         .unwrap_err()
         .to_string();

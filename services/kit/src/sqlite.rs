@@ -66,6 +66,9 @@ pub enum SqliteError {
     Panicked,
     #[error("{0}")]
     Io(String),
+    /// The job gave up on its own (what it wrote is undone): why.
+    #[error("{0}")]
+    Aborted(String),
 }
 
 impl SqliteError {
@@ -87,7 +90,7 @@ impl SqliteError {
                 )
             ),
             Self::Commit(_) | Self::Closed | Self::Io(_) => true,
-            Self::Panicked => false,
+            Self::Panicked | Self::Aborted(_) => false,
         }
     }
 }

@@ -161,3 +161,83 @@ pub async fn add_events(tx: &Transaction<'_>) -> Result<u64, tokio_postgres::Err
     )
     .await
 }
+
+/// The same contract on the embedded store, where the importer's whole run is one job of
+/// the writer: the stage and map tables are temporary tables of that job's connection,
+/// and ids are leased from `link_ids` in one contiguous run of blocks.
+pub mod embedded {
+    use hop_kit::sqlite::SqliteError;
+    use hop_kit::sqlite::rusqlite::{Connection, params};
+
+    /// The stage the importer fills: as [`super::STAGE`], times in unix microseconds.
+    pub const STAGE: &str = "CREATE TEMP TABLE stage_urls (line INTEGER, id INTEGER, \
+        user_id INTEGER, code TEXT, url TEXT, title TEXT, is_active INTEGER, \
+        created_at INTEGER, updated_at INTEGER)";
+
+    /// As [`super::codes_taken`].
+    pub fn codes_taken(
+        c: &Connection,
+        limit: i64,
+    ) -> Result<(Vec<(i64, String)>, u64), SqliteError> {
+        let mut statement = c.prepare(
+            "SELECT s.line, s.code, count(*) OVER () FROM stage_urls s JOIN links l ON l.code = s.code \
+             WHERE l.target_url <> s.url ORDER BY s.line LIMIT ?1",
+        )?;
+        let rows: Vec<(i64, String, i64)> = statement
+            .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let total = rows.first().map_or(0, |r| r.2) as u64;
+        Ok((rows.into_iter().map(|(l, c, _)| (l, c)).collect(), total))
+    }
+
+    /// As [`super::add_staged`]: the links whose code hop lacks, on ids leased in whole
+    /// blocks, and `map_links` for every staged link.
+    pub fn add_staged(c: &Connection) -> Result<super::Added, SqliteError> {
+        let fresh: i64 = c.query_row(
+            "SELECT count(*) FROM stage_urls s WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.code = s.code)",
+            [],
+            |r| r.get(0),
+        )?;
+        let staged: i64 = c.query_row("SELECT count(*) FROM stage_urls", [], |r| r.get(0))?;
+        let mut outcome = super::Added {
+            added: 0,
+            present: (staged - fresh) as u64,
+        };
+        if fresh > 0 {
+            let (start, _block): (i64, i64) = c.query_row(
+                "UPDATE link_ids SET next = next + ((?1 + block - 1) / block) * block \
+                 RETURNING next - ((?1 + block - 1) / block) * block, block",
+                [fresh],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            // Numbered in code order, so ids grow with codes as on PostgreSQL.
+            outcome.added = c.execute(
+                "INSERT INTO links (id, code, target_url, title, owner_id, is_active, created_at, updated_at) \
+                 SELECT ?1 + row_number() OVER (ORDER BY s.code) - 1, s.code, s.url, s.title, m.user_id, \
+                        s.is_active, s.created_at, max(s.updated_at, s.created_at) \
+                 FROM stage_urls s LEFT JOIN map_users m ON m.source_id = s.user_id \
+                 WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.code = s.code) \
+                 ORDER BY s.code",
+                params![start],
+            )? as u64;
+        }
+        c.execute_batch(
+            "CREATE TEMP TABLE map_links AS \
+               SELECT s.id AS source_id, l.id AS link_id FROM stage_urls s JOIN links l ON l.code = s.code; \
+             CREATE INDEX temp.map_links_source ON map_links (source_id);",
+        )?;
+        Ok(outcome)
+    }
+
+    /// As [`super::add_events`], from `fresh_events`.
+    pub fn add_events(c: &Connection) -> Result<u64, SqliteError> {
+        Ok(c.execute(
+            "INSERT INTO link_events (link_id, user_id, kind, at, details) \
+             SELECT ml.link_id, mu.user_id, e.kind, e.at, e.details \
+             FROM fresh_events e JOIN map_links ml ON ml.source_id = e.url_id \
+             LEFT JOIN map_users mu ON mu.source_id = e.user_id \
+             WHERE e.kind <> 'click' ORDER BY ml.link_id, e.at",
+            [],
+        )? as u64)
+    }
+}

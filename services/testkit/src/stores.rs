@@ -151,4 +151,24 @@ impl TestStores {
             }
         }
     }
+
+    /// Runs a statement that changes rows (seeding, or breaking something on purpose), on
+    /// either backend; how many rows it changed.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        match self {
+            Self::Servers { db, .. } => db
+                .client()
+                .await
+                .execute(sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Self::Embedded { sqlite, .. } => {
+                let sql = sql.to_owned();
+                sqlite
+                    .write(move |c| Ok(c.execute(&sql, [])? as u64))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        }
+    }
 }

@@ -127,4 +127,13 @@ impl Store {
             Database::Sqlite(db) => sqlite::session_active(db, session_id).await,
         }
     }
+
+    /// Sets the password hash of the account with `email` (`hop users set-password`);
+    /// whether there is one.
+    pub async fn set_password(&self, email: &str, hash: &str) -> Result<bool, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::set_password(pool, email, hash).await,
+            Database::Sqlite(db) => sqlite::set_password(db, email, hash).await,
+        }
+    }
 }

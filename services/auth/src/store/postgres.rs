@@ -185,3 +185,11 @@ pub async fn session_active(pool: &Pool, session_id: &str) -> Result<bool, AuthE
         .await?
         .is_some())
 }
+
+pub async fn set_password(pool: &Pool, email: &str, hash: &str) -> Result<bool, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("UPDATE users SET password_hash = $1, updated_at = now() WHERE email = $2")
+        .await?;
+    Ok(client.execute(&statement, &[&hash, &email]).await? == 1)
+}

@@ -188,3 +188,16 @@ pub async fn session_active(db: &Sqlite, session_id: &str) -> Result<bool, AuthE
         })
         .await?)
 }
+
+pub async fn set_password(db: &Sqlite, email: &str, hash: &str) -> Result<bool, AuthError> {
+    let (email, hash) = (email.to_owned(), hash.to_owned());
+    Ok(db
+        .write(move |c| {
+            Ok(c.prepare_cached(
+                "UPDATE users SET password_hash = ?1, updated_at = ?2 WHERE email = ?3",
+            )?
+            .execute(params![hash, now_micros(), email])?
+                == 1)
+        })
+        .await?)
+}

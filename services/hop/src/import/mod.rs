@@ -24,6 +24,7 @@
 //! without a usable password: they set one with `hop users set-password`.
 
 mod checks;
+pub mod embedded;
 mod references;
 mod rows;
 
@@ -103,16 +104,7 @@ pub async fn run(
     sources: &Sources,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
-    // Every file opens and has the right header before anything else happens.
-    let read = Arc::new(AtomicU64::new(0));
-    let users = Reader::open(&sources.users, &rows::USER_COLUMNS, read.clone())?;
-    let urls = Reader::open(&sources.urls, &rows::URL_COLUMNS, read.clone())?;
-    let events = Reader::open(&sources.events, &rows::EVENT_COLUMNS, read.clone())?;
-    let total_bytes = [&sources.users, &sources.urls, &sources.events]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let (users, urls, events, total_bytes) = open(sources)?;
 
     hop_kit::postgres::migrate(db).await?;
     let (mut client, connection) = db
@@ -173,6 +165,21 @@ pub async fn run(
     tx.commit().await.context("committing the import")?;
     progress.finish();
     Ok(summary)
+}
+
+/// The three files, each open with the right header (checked before anything else
+/// happens), and their total size.
+fn open(sources: &Sources) -> anyhow::Result<(Reader, Reader, Reader, u64)> {
+    let read = Arc::new(AtomicU64::new(0));
+    let users = Reader::open(&sources.users, &rows::USER_COLUMNS, read.clone())?;
+    let urls = Reader::open(&sources.urls, &rows::URL_COLUMNS, read.clone())?;
+    let events = Reader::open(&sources.events, &rows::EVENT_COLUMNS, read.clone())?;
+    let total_bytes = [&sources.users, &sources.urls, &sources.events]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok((users, urls, events, total_bytes))
 }
 
 /// A bar over the bytes of the export while it is read, then a spinner per phase.

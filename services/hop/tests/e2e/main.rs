@@ -449,12 +449,52 @@ fn migrate_applies_once() {
 
 #[test]
 fn import_then_set_a_password_from_the_command_line() {
-    use std::io::Write as _;
     let schema = hop_testkit::unique("imp");
-    let env = [
+    import_then_set_a_password(&[
         ("DATABASE_URL", hop_testkit::database_url()),
         ("DATABASE_SCHEMA", schema.clone()),
-    ];
+    ]);
+    drop_schema(&schema);
+}
+
+/// The same, with no PostgreSQL set: into the embedded store of HOP_DATA_DIR, which
+/// `hop up` then serves, the imported user logging in with the new password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_then_set_a_password_on_the_embedded_store() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("hop-data").display().to_string();
+    import_then_set_a_password(&[("HOP_DATA_DIR", data_dir.clone())]);
+    let port = hop_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut hop = Hop::start_clean(
+        &["up"],
+        &[("PORT", port.to_string()), ("HOP_DATA_DIR", data_dir)],
+    );
+    wait_ready(&base).await;
+    let credentials = serde_json::json!({"email": "CobaltRiver87@example.com", "password": "a brand new password"});
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{base}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let followed = http.get(format!("{base}/r10UYL")).send().await.unwrap();
+    assert_eq!(followed.status(), 302);
+    assert_eq!(
+        followed.headers()["location"],
+        "https://relay.cloud/ivory/kernel/1"
+    );
+    assert!(hop.terminate().success());
+}
+
+fn import_then_set_a_password(env: &[(&str, String)]) {
+    use std::io::Write as _;
+    let env = env.to_vec();
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     let import = Command::new(HOP)
         .args(["import", fixtures, "--no-progress"])
@@ -506,7 +546,6 @@ fn import_then_set_a_password_from_the_command_line() {
     let out = unknown.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account has the email"));
-    drop_schema(&schema);
 }
 
 /// An OTLP/gRPC collector in the test: keeps every span it is sent.
