@@ -90,10 +90,12 @@ impl Database {
         }
     }
 
-    /// The pool's gauges (PostgreSQL only: the embedded store has no pool to watch).
+    /// The pool's gauges on PostgreSQL; the writer's (disk full, failed commits) on the
+    /// embedded store.
     pub fn register_metrics(&self, registry: &prometheus::Registry) {
-        if let Self::Postgres(pool) = self {
-            crate::postgres::register_metrics(pool, registry);
+        match self {
+            Self::Postgres(pool) => crate::postgres::register_metrics(pool, registry),
+            Self::Sqlite(db) => db.health().register(registry),
         }
     }
 

@@ -60,6 +60,10 @@ pub enum SqliteError {
     /// The commit of the batch a job ran in failed, so the job's writes are not there.
     #[error("sqlite commit failed: {0}")]
     Commit(String),
+    /// The disk (or the file system's quota) is full: nothing of the job was written, and
+    /// nothing will be until space is freed. The file itself is intact.
+    #[error("the disk holding the sqlite store is full: {0}")]
+    Full(String),
     #[error("the sqlite store is closed")]
     Closed,
     #[error("a sqlite job panicked")]
@@ -72,6 +76,15 @@ pub enum SqliteError {
 }
 
 impl SqliteError {
+    /// Whether the disk is full.
+    pub fn is_full(&self) -> bool {
+        match self {
+            Self::Full(_) => true,
+            Self::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            _ => false,
+        }
+    }
+
     /// Whether the store could not do it now but may later: a full disk, an I/O error, a
     /// lock held elsewhere, a closed store. Everything else is a bug or bad data.
     pub fn is_transient(&self) -> bool {
@@ -89,17 +102,41 @@ impl SqliteError {
                         | C::OutOfMemory
                 )
             ),
-            Self::Commit(_) | Self::Closed | Self::Io(_) => true,
+            Self::Commit(_) | Self::Full(_) | Self::Closed | Self::Io(_) => true,
             Self::Panicked | Self::Aborted(_) => false,
         }
     }
 }
 
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+/// Why a batch's transaction could not be used or committed.
+#[derive(Debug, Clone)]
+struct Failure {
+    message: String,
+    full: bool,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Self {
+        Self {
+            message: e.to_string(),
+            full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+        }
+    }
+
+    fn error(&self) -> SqliteError {
+        if self.full {
+            SqliteError::Full(self.message.clone())
+        } else {
+            SqliteError::Commit(self.message.clone())
+        }
+    }
+}
+
+type Reply = Box<dyn FnOnce(Option<&Failure>) + Send>;
 /// A write: run inside the batch's transaction (or told why it could not be), it says
 /// whether it succeeded (else its savepoint is rolled back) and how to answer once the
 /// batch's commit is known.
-type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(Result<&Connection, &Failure>) -> (bool, Reply) + Send>;
 
 /// The embedded store. Cheap to clone; the writer thread stops when the last clone goes.
 #[derive(Clone)]
@@ -111,6 +148,7 @@ struct Inner {
     path: PathBuf,
     /// Held (locked) for as long as the store is open.
     _lock: std::fs::File,
+    health: StoreHealth,
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     slots: Arc<Semaphore>,
@@ -139,14 +177,17 @@ impl Sqlite {
         create_file(&path)?;
         let writer = open_writer(&path)?;
         let (jobs, queue) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        let health = StoreHealth::new();
+        let reported = health.clone();
         std::thread::Builder::new()
             .name("hop-sqlite-writer".into())
-            .spawn(move || write_loop(writer, queue))
+            .spawn(move || write_loop(writer, queue, reported))
             .map_err(|e| data_dir_error(format!("cannot start the sqlite writer: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 _lock: lock,
+                health,
                 jobs,
                 readers: Mutex::new(Vec::new()),
                 slots: Arc::new(Semaphore::new(READERS)),
@@ -157,6 +198,11 @@ impl Sqlite {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The writer's gauges, for a service's registry.
+    pub fn health(&self) -> &StoreHealth {
+        &self.inner.health
     }
 
     /// Runs `work` in the writer's next batch; its result once that batch is committed.
@@ -172,12 +218,12 @@ impl Sqlite {
             let result = match connection {
                 Ok(connection) => std::panic::catch_unwind(AssertUnwindSafe(|| work(connection)))
                     .unwrap_or(Err(SqliteError::Panicked)),
-                Err(why) => Err(SqliteError::Commit(why.to_owned())),
+                Err(failure) => Err(failure.error()),
             };
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit_failed| {
                 let result = match commit_failed {
-                    Some(why) if ok => Err(SqliteError::Commit(why.to_owned())),
+                    Some(failure) if ok => Err(failure.error()),
                     _ => result,
                 };
                 let _ = done.send(result);
@@ -189,7 +235,13 @@ impl Sqlite {
             .send(job)
             .await
             .map_err(|_| SqliteError::Closed)?;
-        answer.await.map_err(|_| SqliteError::Closed)?
+        let result = answer.await.map_err(|_| SqliteError::Closed)?;
+        if let Err(e) = &result
+            && e.is_full()
+        {
+            self.inner.health.full.set(1);
+        }
+        result
     }
 
     /// Runs `work` on a read-only connection. It sees every write committed before it
@@ -433,7 +485,7 @@ fn migrate(connection: &Connection, path: &Path) -> Result<(), ConfigError> {
 }
 
 /// The writer thread: every queued job in one transaction, one commit, then the answers.
-fn write_loop(connection: Connection, mut queue: mpsc::Receiver<Job>) {
+fn write_loop(connection: Connection, mut queue: mpsc::Receiver<Job>, health: StoreHealth) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -443,28 +495,49 @@ fn write_loop(connection: Connection, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit(&connection, batch.drain(..));
+        commit(&connection, batch.drain(..), &health);
     }
 }
 
-fn commit(connection: &Connection, jobs: impl Iterator<Item = Job>) {
+fn commit(connection: &Connection, jobs: impl Iterator<Item = Job>, health: &StoreHealth) {
     if let Err(e) = connection.execute_batch("BEGIN IMMEDIATE") {
-        let why = e.to_string();
+        let failure = Failure::of(&e);
+        health.failed(&failure);
         for job in jobs {
-            let (_, reply) = job(Err(&why));
-            reply(Some(&why));
+            let (_, reply) = job(Err(&failure));
+            reply(Some(&failure));
         }
         return;
     }
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+    // Set when SQLite itself rolled the transaction back (it may on a full disk or an I/O
+    // error): every job of the batch is then lost, and the rest are not run.
+    let mut lost: Option<Failure> = None;
+    let mut any_ok = false;
     for job in jobs {
+        if let Some(failure) = &lost {
+            let (_, reply) = job(Err(failure));
+            replies.push(reply);
+            continue;
+        }
         if let Err(e) = connection.execute_batch("SAVEPOINT job") {
-            let why = e.to_string();
-            let (_, reply) = job(Err(&why));
+            let failure = Failure::of(&e);
+            let (_, reply) = job(Err(&failure));
             replies.push(reply);
             continue;
         }
         let (ok, reply) = job(Ok(connection));
+        replies.push(reply);
+        if connection.is_autocommit() {
+            let failure = Failure {
+                message: "sqlite rolled the transaction back".into(),
+                full: !ok && probably_full(connection),
+            };
+            tracing::error!(error = %failure.message, full = failure.full, "sqlite_transaction_lost");
+            lost = Some(failure);
+            continue;
+        }
+        any_ok |= ok;
         let end = if ok {
             "RELEASE job"
         } else {
@@ -473,18 +546,82 @@ fn commit(connection: &Connection, jobs: impl Iterator<Item = Job>) {
         if let Err(e) = connection.execute_batch(end) {
             tracing::error!(error = %e, "sqlite_savepoint_failed");
         }
-        replies.push(reply);
     }
-    let failed = match connection.execute_batch("COMMIT") {
-        Ok(()) => None,
-        Err(e) => {
-            tracing::error!(error = %e, "sqlite_commit_failed");
-            let _ = connection.execute_batch("ROLLBACK");
-            Some(e.to_string())
-        }
+    let failed = match lost {
+        Some(failure) => Some(failure),
+        None => match connection.execute_batch("COMMIT") {
+            Ok(()) => None,
+            Err(e) => {
+                let failure = Failure::of(&e);
+                tracing::error!(error = %e, full = failure.full, "sqlite_commit_failed");
+                let _ = connection.execute_batch("ROLLBACK");
+                Some(failure)
+            }
+        },
     };
+    match &failed {
+        Some(failure) => health.failed(failure),
+        None if any_ok => health.committed(),
+        None => {}
+    }
     for reply in replies {
-        reply(failed.as_deref());
+        reply(failed.as_ref());
+    }
+}
+
+/// Whether the file system holding the store has no room left (asked after SQLite gave up
+/// a transaction without saying why to this loop).
+fn probably_full(connection: &Connection) -> bool {
+    connection
+        .execute_batch("BEGIN IMMEDIATE; CREATE TEMP TABLE IF NOT EXISTS hop_probe (x); ROLLBACK;")
+        .is_err_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+}
+
+/// What the writer reports: whether the disk is full, and how many batches failed.
+#[derive(Clone)]
+pub struct StoreHealth {
+    full: prometheus::IntGauge,
+    failed: prometheus::IntCounter,
+}
+
+impl StoreHealth {
+    fn new() -> Self {
+        Self {
+            full: prometheus::IntGauge::new(
+                "hop_sqlite_disk_full",
+                "1 while writes to the embedded store fail because its disk is full",
+            )
+            .expect("a valid gauge"),
+            failed: prometheus::IntCounter::new(
+                "hop_sqlite_failed_commits_total",
+                "Batches of writes to the embedded store that could not be committed",
+            )
+            .expect("a valid counter"),
+        }
+    }
+
+    fn failed(&self, failure: &Failure) {
+        self.failed.inc();
+        if failure.full {
+            if self.full.get() == 0 {
+                tracing::error!(error = %failure.message, "sqlite_disk_full");
+            }
+            self.full.set(1);
+        }
+    }
+
+    fn committed(&self) {
+        if self.full.get() == 1 {
+            tracing::info!("sqlite_disk_space_back");
+        }
+        self.full.set(0);
+    }
+
+    /// Registers the gauges in `registry` (each service of `hop up` registers them in its
+    /// own, under its own `service` label).
+    pub fn register(&self, registry: &prometheus::Registry) {
+        let _ = registry.register(Box::new(self.full.clone()));
+        let _ = registry.register(Box::new(self.failed.clone()));
     }
 }
 

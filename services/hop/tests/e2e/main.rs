@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 mod bridge;
 mod durability;
 mod embedded;
+mod full_disk;
 mod imported;
 mod security;
 
