@@ -23,6 +23,16 @@
 #                  fold ratio (clicks per raw row) is printed after the table
 #   l1-hit-obs     redirect, L1 hit, metrics on and traces exported to an OTLP sink at the
 #                  default sampling (compare with l1-hit-bare: metrics and traces off)
+#   up-sqlite-l1 / up-pg-l1         redirects through `hop up`'s one port, every code in
+#                  L1: the embedded store (no DATABASE_URL, no REDIS_URL) and PostgreSQL +
+#                  Redis, side by side
+#   up-sqlite-l1off / up-pg-l1off   the same with L1 off: SQLite on every request, and
+#                  Redis on every request
+#   up-sqlite-create / up-pg-create POST /links through `hop up` (the gateway calls links
+#                  in process) on each backend
+#
+# and, after the rounds, the embedded `hop up`'s RSS idle and after 1 million distinct
+# codes (imported) were looked up with click recording on.
 #
 # After the rounds it generates 10 million clicks for one link and times its stats
 # (GET /links/{code}/stats), and times `hop import` of a generated export.
@@ -140,6 +150,35 @@ BENCH_TOKEN=$(curl -fsS -X POST "http://127.0.0.1:$GW_PORT/auth/login" -H 'conte
   -d "{\"email\":\"$LOGIN_EMAIL\",\"password\":\"$LOGIN_PASSWORD\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+# hop up, embedded and on PostgreSQL + Redis, with and without L1. Each embedded instance
+# has a data directory (and so a store) of its own, seeded through its own API.
+UP_SQL=$(free_port); UP_SQL_NOL1=$(free_port); UP_PG=$(free_port); UP_PG_NOL1=$(free_port)
+up_env=(ANONYMOUS_LINKS=true RATE_LIMIT_CREATE_ANON_IP=$HIGH CLICKS_ENABLED=false CACHE_L1_CAPACITY=$((LINKS * 2)))
+embedded() { env -u DATABASE_URL -u DATABASE_SCHEMA -u REDIS_URL -u REDIS_KEY_PREFIX "$@"; }
+embedded PORT=$UP_SQL HOP_DATA_DIR="$WORK/up-sql" "${up_env[@]}" "$HOP" up >"$WORK/up-sql.log" & PIDS+=($!)
+embedded PORT=$UP_SQL_NOL1 HOP_DATA_DIR="$WORK/up-sql-nol1" "${up_env[@]}" CACHE_L1_ENABLED=false \
+  "$HOP" up >"$WORK/up-sql-nol1.log" & PIDS+=($!)
+env PORT=$UP_PG "${up_env[@]}" "$HOP" up >"$WORK/up-pg.log" & PIDS+=($!)
+env PORT=$UP_PG_NOL1 "${up_env[@]}" CACHE_L1_ENABLED=false "$HOP" up >"$WORK/up-pg-nol1.log" & PIDS+=($!)
+seed_up() { # PORT FILE: LINKS links through that hop up; their codes into FILE
+  python3 - "$1" "$LINKS" >"$2" <<'PY'
+import json, sys, urllib.request, concurrent.futures
+port, n = int(sys.argv[1]), int(sys.argv[2])
+def create(i):
+    body = json.dumps({"url": f"https://example.com/up/{i}"}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/links", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)["code"]
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    print("\n".join(pool.map(create, range(n))))
+PY
+}
+for port in $UP_SQL $UP_SQL_NOL1 $UP_PG $UP_PG_NOL1; do
+  wait_http "http://127.0.0.1:$port/health/ready" || true
+  seed_up "$port" "$WORK/codes-$port.txt"
+  CODES_FILE="$WORK/codes-$port.txt" wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$port" >/dev/null
+done
+
 # Warm L1 on the L1 instances (every code once), so l1-hit measures hits.
 wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$R_L1" >/dev/null
 wrk -t1 -c"$CONNECTIONS" -d3s -s bench/wrk/codes.lua "http://127.0.0.1:$R_REC" >/dev/null
@@ -188,6 +227,12 @@ for round in $(seq 1 "$ROUNDS"); do
   run read       "http://127.0.0.1:$GW_PORT"  bench/wrk/read.lua "$round"
   TOKEN=$BENCH_TOKEN run read-auth "http://127.0.0.1:$GW_PORT" bench/wrk/read.lua "$round"
   run login      "http://127.0.0.1:$GW_PORT"  bench/wrk/login.lua "$round" 16
+  for mode in sqlite pg; do
+    if [ "$mode" = sqlite ]; then l1=$UP_SQL; nol1=$UP_SQL_NOL1; else l1=$UP_PG; nol1=$UP_PG_NOL1; fi
+    CODES_FILE="$WORK/codes-$l1.txt" run "up-$mode-l1" "http://127.0.0.1:$l1" bench/wrk/codes.lua "$round"
+    CODES_FILE="$WORK/codes-$nol1.txt" run "up-$mode-l1off" "http://127.0.0.1:$nol1" bench/wrk/codes.lua "$round"
+    run "up-$mode-create" "http://127.0.0.1:$l1" bench/wrk/create.lua "$round"
+  done
   # A login flood beside the redirect measurement: argon2 must not starve redirects.
   if [ -z "$ONLY" ] || [[ "$ONLY" == *",l1-hit-flood,"* ]]; then
     wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/wrk/login.lua "http://127.0.0.1:$GW_PORT" >/dev/null & FLOOD=$!
@@ -196,6 +241,61 @@ for round in $(seq 1 "$ROUNDS"); do
     wait "$FLOOD" || true
   fi
 done
+
+# The embedded hop up's memory: idle (a fresh store), then after a million distinct codes
+# (a generated export, imported) are looked up with click recording on.
+rss() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+if [ -z "$ONLY" ] || [[ "$ONLY" == *",up-rss,"* ]]; then
+  echo "measuring the embedded hop up's memory..." >&2
+  mkdir -p "$WORK/million"
+  python3 - "$WORK/million" "$WORK/million-codes.txt" <<'PY'
+import csv, sys
+out, codes = sys.argv[1], sys.argv[2]
+alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+def code(i):
+    s = ""
+    for _ in range(6):
+        i, r = divmod(i, 62); s += alphabet[r]
+    return s
+with open(f"{out}/seed-users.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(["id", "username", "email", "created_at"])
+    w.writerow([1, "owner", "owner@import.example", "2025-01-01 00:00:00"])
+with open(f"{out}/seed-urls.csv", "w", newline="") as f, open(codes, "w") as c:
+    w = csv.writer(f); w.writerow(["id", "user_id", "short_code", "original_url", "title", "is_active", "created_at", "updated_at"])
+    for i in range(1, 1000001):
+        k = code(i * 7919 + 1000003)
+        w.writerow([i, 1, k, f"https://example.com/m/{i}", "", "True", "2025-02-01 00:00:00", "2025-02-01 00:00:00"])
+        c.write(k + "\n")
+with open(f"{out}/seed-events.csv", "w", newline="") as f:
+    csv.writer(f).writerow(["id", "url_id", "user_id", "event_type", "timestamp", "details"])
+PY
+  UP_IDLE=$(free_port)
+  embedded HOP_DATA_DIR="$WORK/up-million" "$HOP" import "$WORK/million" --no-progress 2>/dev/null
+  embedded PORT=$UP_IDLE HOP_DATA_DIR="$WORK/up-idle" "$HOP" up >"$WORK/up-idle.log" & IDLE_PID=$!; PIDS+=($IDLE_PID)
+  wait_http "http://127.0.0.1:$UP_IDLE/health/ready" || true
+  sleep 3
+  RSS_IDLE=$(rss "$IDLE_PID")
+  UP_MILLION=$(free_port)
+  embedded PORT=$UP_MILLION HOP_DATA_DIR="$WORK/up-million" "$HOP" up >"$WORK/up-million.log" & MILLION_PID=$!; PIDS+=($MILLION_PID)
+  wait_http "http://127.0.0.1:$UP_MILLION/health/ready" || true
+  # Every code at least once (in file order), then at random, clicks recorded.
+  python3 - "$UP_MILLION" "$WORK/million-codes.txt" <<'PY'
+import sys, socket
+port, path = int(sys.argv[1]), sys.argv[2]
+codes = [l.strip() for l in open(path) if l.strip()]
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+for k in codes:
+    s.sendall(f"GET /{k} HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0 Firefox/128.0\r\n\r\n".encode())
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+PY
+  CODES_FILE="$WORK/million-codes.txt" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s bench/wrk/codes.lua "http://127.0.0.1:$UP_MILLION" >/dev/null
+  sleep 3
+  RSS_MILLION=$(rss "$MILLION_PID")
+fi
 
 if [ -z "$ONLY" ]; then
 
@@ -275,15 +375,18 @@ for line in open(path):
     name, rnd, rps, p99, bad = line.split()
     rows[name][int(rnd)] = (float(rps), float(p99), int(bad))
 ref = rows["reference"]
-targets = {"l1-hit": 0.85, "l1-off": 0.40, "caches-off": 0.15}
-pairs = {"create-auth": "create", "read-auth": "read", "l1-hit-rec": "l1-hit", "l1-hit-obs": "l1-hit-bare"}
+targets = {"l1-hit": 0.85, "l1-off": 0.40, "caches-off": 0.15,
+           "up-sqlite-l1": 0.90, "up-pg-l1": 0.90, "up-sqlite-l1off": 0.50, "up-pg-l1off": 0.40}
+pairs = {"create-auth": "create", "read-auth": "read", "l1-hit-rec": "l1-hit", "l1-hit-obs": "l1-hit-bare",
+         "up-sqlite-create": "up-pg-create"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"hop benchmark, {datetime.date.today()}, {os.cpu_count()} cores ({cpu}), wrk -t1 -c{conns} -d{duration}s, {rounds} rounds, medians")
 print()
 print("| scenario | requests/s | p99 (ms) | ratio to reference | target | errors |")
 print("|---|---:|---:|---:|---|---:|")
-pair_targets = {"l1-hit-obs": 0.95}
-for name in ["reference", "l1-hit", "l1-hit-rec", "l1-hit-bare", "l1-hit-obs", "l1-off", "caches-off", "create", "create-auth", "read", "read-auth", "login", "l1-hit-flood"]:
+pair_targets = {"l1-hit-obs": 0.95, "up-sqlite-create": 1.00}
+for name in ["reference", "l1-hit", "l1-hit-rec", "l1-hit-bare", "l1-hit-obs", "l1-off", "caches-off", "create", "create-auth", "read", "read-auth", "login", "l1-hit-flood",
+             "up-sqlite-l1", "up-pg-l1", "up-sqlite-l1off", "up-pg-l1off", "up-pg-create", "up-sqlite-create"]:
     if name not in rows or (name in pairs and pairs[name] not in rows):
         continue
     r = rows[name]
@@ -309,7 +412,7 @@ for name in ["reference", "l1-hit", "l1-hit-rec", "l1-hit-bare", "l1-hit-obs", "
     elif name == "l1-hit-bare":
         ratio = statistics.median(r[k][0] / ref[k][0] for k in r)
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | {ratio:.2f} | | {bad} |")
-    elif name in ("read",):
+    elif name in ("read", "up-pg-create"):
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | | {bad} |")
     elif name == "login":
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | n/a | argon2id-bound (16 connections) | {bad} |")
@@ -317,6 +420,13 @@ for name in ["reference", "l1-hit", "l1-hit-rec", "l1-hit-bare", "l1-hit-obs", "
         print(f"| {name} | {rps:,.0f} | {p99:.2f} | 1.00 | | {bad} |")
 PY
 
+if [ -n "${RSS_IDLE:-}" ]; then
+  echo
+  echo "| embedded hop up memory | RSS (MiB) | target |"
+  echo "|---|---:|---|"
+  echo "| idle, empty store | $RSS_IDLE | < 40 |"
+  echo "| after 1,000,000 distinct codes looked up, clicks on | $RSS_MILLION | < 128 |"
+fi
 if [ -z "$ONLY" ]; then
   echo
   echo "| stats of a link with $TOTAL clicks | median (ms) | p95 (ms) |"

@@ -5,29 +5,7 @@ use hop::import::{Sources, Summary};
 use hop_testkit::TestStores;
 use std::path::Path;
 
-/// Each test, once per backend: `postgres::<name>` and `sqlite::<name>`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(hop_testkit::TestStores::servers().await).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(hop_testkit::TestStores::embedded()).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+hop_testkit::on_both_backends!(
     the_shared_export_imports_whole_and_only_once,
     a_malformed_file_is_refused_with_line_numbers_and_nothing_is_written,
     click_events_become_clicks_and_rollups,

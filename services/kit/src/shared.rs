@@ -1,6 +1,7 @@
 //! Where the state that services share lives: Redis, or — in one `hop up` process without
 //! REDIS_URL — an in-process [`Bus`] that does for that process what Redis does for many:
-//! pub/sub channels (read-model invalidations, revocation announcements) and scored sets
+//! pub/sub [`Topic`]s (read-model invalidations, revocation announcements; delivered
+//! before `publish` returns, which Redis cannot promise) and scored sets
 //! (the session deny-list). The owners of each contract (`hop-read-model`,
 //! `hop-revocations`) keep their names and messages for both; only the transport differs.
 //! Rate limits count in memory when there is no Redis (the gateway's fallback).
@@ -8,8 +9,8 @@
 use crate::config::ConfigError;
 use crate::redis::{Redis, RedisArgs};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
 
 /// Which shared state a service is given, before it connects.
 #[derive(Debug, Clone)]
@@ -78,10 +79,6 @@ impl Shared {
     }
 }
 
-/// Messages a channel buffers for a subscriber that is behind before it misses some (it is
-/// then told, as a Redis subscriber is told of a reconnection).
-const CHANNEL_CAPACITY: usize = 4096;
-
 /// The in-process stand-in for Redis pub/sub and sorted sets. Cheap to clone; every clone
 /// is the same bus.
 #[derive(Clone, Default)]
@@ -91,7 +88,7 @@ pub struct Bus {
 
 #[derive(Default)]
 struct BusInner {
-    channels: Mutex<HashMap<String, broadcast::Sender<String>>>,
+    topics: Mutex<HashMap<String, Arc<Topic>>>,
     sets: Mutex<HashMap<String, Arc<ScoredSet>>>,
 }
 
@@ -106,12 +103,11 @@ impl Bus {
         Self::default()
     }
 
-    /// The channel `name`: publish with `send`, listen with `subscribe`.
-    pub fn channel(&self, name: &str) -> broadcast::Sender<String> {
-        let mut channels = lock(&self.inner.channels);
-        channels
+    /// The topic `name`.
+    pub fn topic(&self, name: &str) -> Arc<Topic> {
+        lock(&self.inner.topics)
             .entry(name.to_owned())
-            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .or_default()
             .clone()
     }
 
@@ -121,6 +117,58 @@ impl Bus {
             .entry(name.to_owned())
             .or_default()
             .clone()
+    }
+}
+
+/// What a subscriber does with a message: something quick that does not block (evict a
+/// cache entry, note a revocation), since the publisher waits for it.
+type Handler = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A channel whose messages reach every subscriber before [`Topic::publish`] returns.
+/// That is what one process can promise and Redis pub/sub cannot: a link edited through
+/// `hop up` is out of the redirect cache before the edit is answered, and a logout is in
+/// the gateway's deny-list before the logout is.
+#[derive(Default)]
+pub struct Topic {
+    subscribers: Mutex<Vec<(u64, Handler)>>,
+    next: AtomicU64,
+}
+
+impl Topic {
+    /// Calls every subscriber with `message`, in this thread.
+    pub fn publish(&self, message: &str) {
+        let handlers: Vec<Handler> = lock(&self.subscribers)
+            .iter()
+            .map(|(_, h)| h.clone())
+            .collect();
+        for handler in handlers {
+            handler(message);
+        }
+    }
+
+    /// Calls `handler` with every message published until the subscription is dropped.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        handler: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Subscription {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.subscribers).push((id, Arc::new(handler)));
+        Subscription {
+            topic: self.clone(),
+            id,
+        }
+    }
+}
+
+/// A subscriber of a [`Topic`]; dropping it unsubscribes.
+pub struct Subscription {
+    topic: Arc<Topic>,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        lock(&self.topic.subscribers).retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -162,12 +210,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn clones_share_channels_and_sets() {
+    #[test]
+    fn clones_share_topics_and_sets() {
         let bus = Bus::new();
-        let mut rx = bus.clone().channel("a").subscribe();
-        bus.channel("a").send("hello".into()).unwrap();
-        assert_eq!(rx.recv().await.unwrap(), "hello");
+        let heard = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = heard.clone();
+        let subscription = bus
+            .clone()
+            .topic("a")
+            .subscribe(move |m| lock(&sink).push(m.to_owned()));
+        bus.topic("a").publish("hello");
+        assert_eq!(*lock(&heard), ["hello"], "heard before publish returned");
+        drop(subscription);
+        bus.topic("a").publish("gone");
+        assert_eq!(lock(&heard).len(), 1, "unsubscribed on drop");
         bus.scored_set("s").add_max("x", 10);
         bus.clone().scored_set("s").add_max("x", 5);
         bus.scored_set("s").add_max("y", 3);

@@ -10,6 +10,7 @@ use crate::store::{INVALIDATION_CHANNEL, invalidation_channel};
 use fred::prelude::*;
 use hop_kit::redis::{Redis, RedisError};
 use hop_kit::shared::{Bus, Shared};
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -41,30 +42,28 @@ where
     }
 }
 
-/// The bus never drops a subscription, so the handler hears `Subscribed` once; a receiver
-/// that falls behind is told it `Missed` messages.
+/// The bus never drops a subscription, so the handler hears `Subscribed` once, and each
+/// change before the writer's `put_many` returns (the handler runs in the writer's
+/// thread, so it must be quick: an eviction).
 fn listen_bus<H>(bus: &Bus, stop: CancellationToken, handle: H)
 where
     H: Fn(Event<'_>) + Send + 'static,
 {
-    let mut messages = bus.channel(INVALIDATION_CHANNEL).subscribe();
-    handle(Event::Subscribed { resumed: false });
+    let handle = Arc::new(Mutex::new(handle));
+    let hears = handle.clone();
+    let subscription = bus
+        .topic(INVALIDATION_CHANNEL)
+        .subscribe(move |code| (lock(&hears))(Event::Changed(code)));
+    (lock(&handle))(Event::Subscribed { resumed: false });
     tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                message = messages.recv() => match message {
-                    Ok(code) => handle(Event::Changed(&code)),
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "invalidations_lagged");
-                        handle(Event::Missed);
-                    }
-                    Err(RecvError::Closed) => break,
-                },
-            }
-        }
-        handle(Event::Unsubscribed);
+        stop.cancelled().await;
+        drop(subscription);
+        (lock(&handle))(Event::Unsubscribed);
     });
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn listen_redis<H>(redis: &Redis, stop: CancellationToken, handle: H) -> Result<(), RedisError>

@@ -9,7 +9,6 @@ use crate::ReadEntry;
 use hop_kit::redis::{Redis, RedisError};
 use hop_kit::shared::Shared;
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 /// Redis key kind of an entry: `<REDIS_KEY_PREFIX>link:<code>`.
 const LINK_KEY: &str = "link";
@@ -87,7 +86,7 @@ async fn write_newer(
 #[derive(Clone)]
 pub enum Writer {
     Redis { redis: Redis, ttl: Duration },
-    InProcess(broadcast::Sender<String>),
+    InProcess(std::sync::Arc<hop_kit::shared::Topic>),
 }
 
 impl Writer {
@@ -98,7 +97,7 @@ impl Writer {
                 redis: Redis::clone(redis),
                 ttl,
             },
-            Shared::InProcess(bus) => Self::InProcess(bus.channel(INVALIDATION_CHANNEL)),
+            Shared::InProcess(bus) => Self::InProcess(bus.topic(INVALIDATION_CHANNEL)),
         }
     }
 
@@ -116,10 +115,10 @@ impl Writer {
                     tracing::warn!(links = entries.len(), error = %e, "read_model_write_failed");
                 }
             }
-            Self::InProcess(channel) => {
+            Self::InProcess(topic) => {
+                // Every redirect handler of the process has dropped its copy on return.
                 for (code, _) in entries {
-                    // No receiver yet (no redirect handler started) is nothing to announce to.
-                    let _ = channel.send((*code).to_owned());
+                    topic.publish(code);
                 }
             }
         }

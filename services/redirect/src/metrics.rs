@@ -18,7 +18,8 @@ pub struct TierCounters {
 pub struct Metrics {
     pub l1: TierCounters,
     pub redis: TierCounters,
-    pub postgres: TierCounters,
+    /// The database tier, labelled by its name (`postgres` or `sqlite`).
+    pub database: TierCounters,
     pub l1_entries: IntGauge,
     pub invalidations: IntCounter,
     pub subscribed: IntGauge,
@@ -40,7 +41,8 @@ pub struct Routes {
 }
 
 impl Metrics {
-    pub fn new(registry: &Registry) -> Self {
+    /// `database` names the last tier (`Database::name`).
+    pub fn new(registry: &Registry, database: &'static str) -> Self {
         let tiers = IntCounterVec::new(
             Opts::new(
                 "hop_redirect_cache_requests_total",
@@ -77,7 +79,7 @@ impl Metrics {
         Self {
             l1: tier("l1"),
             redis: tier("redis"),
-            postgres: tier("postgres"),
+            database: tier(database),
             l1_entries,
             invalidations,
             subscribed,

@@ -269,21 +269,21 @@ impl Resolver {
         .await;
         match found {
             Ok(Ok(Some(entry))) => {
-                hop_kit::metrics::inc(&self.metrics.postgres.hit);
+                hop_kit::metrics::inc(&self.metrics.database.hit);
                 self.fill_redis(code, &entry);
                 Ok(Entry::from_read(code, entry))
             }
             Ok(Ok(None)) => {
-                hop_kit::metrics::inc(&self.metrics.postgres.miss);
+                hop_kit::metrics::inc(&self.metrics.database.miss);
                 Ok(Entry::Missing)
             }
             Ok(Err(e)) => {
-                hop_kit::metrics::inc(&self.metrics.postgres.error);
+                hop_kit::metrics::inc(&self.metrics.database.error);
                 self.warn_throttled(&e.to_string());
                 Err(Unavailable)
             }
             Err(_) => {
-                hop_kit::metrics::inc(&self.metrics.postgres.error);
+                hop_kit::metrics::inc(&self.metrics.database.error);
                 self.warn_throttled("lookup timed out");
                 Err(Unavailable)
             }

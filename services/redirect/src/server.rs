@@ -68,8 +68,8 @@ impl Redirect {
     /// Wires the service. Touches neither PostgreSQL nor Redis.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let registry = hop_kit::metrics::registry("redirect");
-        let metrics = Metrics::new(&registry);
         let database = config.database.connect()?;
+        let metrics = Metrics::new(&registry, database.name());
         database.register_metrics(&registry);
         let shared = config.shared.connect()?;
         let resolver = Resolver::new(

@@ -129,10 +129,16 @@ impl Replica {
         }
     }
 
-    /// In process: subscribed before the first load, so nothing is missed between them; a
-    /// receiver that falls behind reloads the set.
+    /// In process: subscribed before the first load, so nothing is missed between them;
+    /// each announcement is merged before its publisher returns. The set is merged again
+    /// on request and every [`RESYNC_EVERY`].
     fn spawn_bus_sync(self: &Arc<Self>, bus: &Bus, stop: CancellationToken) {
-        let mut messages = bus.channel(REVOCATION_CHANNEL).subscribe();
+        let list = self.clone();
+        let subscription = bus.topic(REVOCATION_CHANNEL).subscribe(move |text| {
+            if let Some(revocation) = Revocation::decode(text) {
+                list.insert(revocation.session_id, revocation.until);
+            }
+        });
         let set = bus.scored_set(REVOKED_SESSIONS);
         let list = self.clone();
         list.merge(set.at_least(unix_now()));
@@ -140,19 +146,11 @@ impl Replica {
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    message = messages.recv() => match message {
-                        Ok(text) => {
-                            if let Some(revocation) = Revocation::decode(&text) {
-                                list.insert(revocation.session_id, revocation.until);
-                            }
-                        }
-                        Err(RecvError::Lagged(_)) => list.merge(set.at_least(unix_now())),
-                        Err(RecvError::Closed) => break,
-                    },
                     () = list.reload.notified() => list.merge(set.at_least(unix_now())),
                     () = tokio::time::sleep(RESYNC_EVERY) => list.merge(set.at_least(unix_now())),
                 }
             }
+            drop(subscription);
             list.set_synced(false);
         });
     }

@@ -9,7 +9,6 @@ use crate::Revocation;
 use hop_kit::redis::{Redis, RedisError};
 use hop_kit::shared::{ScoredSet, Shared};
 use std::sync::Arc;
-use tokio::sync::broadcast;
 
 pub(crate) const REVOKED_SESSIONS: &str = "revoked_sessions";
 pub(crate) const REVOCATION_CHANNEL: &str = "sessions:revoked";
@@ -54,7 +53,7 @@ pub enum Publisher {
     Redis(Redis),
     InProcess {
         set: Arc<ScoredSet>,
-        channel: broadcast::Sender<String>,
+        topic: std::sync::Arc<hop_kit::shared::Topic>,
     },
 }
 
@@ -64,7 +63,7 @@ impl Publisher {
             Shared::Redis(redis) => Self::Redis(Redis::clone(redis)),
             Shared::InProcess(bus) => Self::InProcess {
                 set: bus.scored_set(REVOKED_SESSIONS),
-                channel: bus.channel(REVOCATION_CHANNEL),
+                topic: bus.topic(REVOCATION_CHANNEL),
             },
         }
     }
@@ -90,13 +89,14 @@ impl Publisher {
     ) -> Result<(), RedisError> {
         let redis = match self {
             Self::Redis(redis) => redis,
-            Self::InProcess { set, channel } => {
+            Self::InProcess { set, topic } => {
                 set.remove_below(now);
                 for revocation in revocations {
                     set.add_max(&revocation.session_id, revocation.until);
                     if announce {
-                        // No gateway listening yet: it loads the set when it starts.
-                        let _ = channel.send(revocation.encode());
+                        // Every gateway replica of the process has it on return (one
+                        // not started yet loads the set when it starts).
+                        topic.publish(&revocation.encode());
                     }
                 }
                 return Ok(());

@@ -6,6 +6,31 @@
 //! [`TestStores::servers`].
 
 use crate::TestDb;
+
+/// Runs each named test once per backend, as `postgres::<name>` and `sqlite::<name>`: each
+/// `async fn <name>(stores: TestStores)` of the calling module is given
+/// [`TestStores::servers`], then [`TestStores::embedded`]. One body, both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestStores::servers().await).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestStores::embedded()).await
+                }
+            )*
+        }
+    };
+}
 use hop_kit::database::DatabaseConfig;
 use hop_kit::redis::RedisArgs;
 use hop_kit::shared::{Bus, SharedConfig};

@@ -1,16 +1,18 @@
-use hop_kit::postgres::DatabaseArgs;
+use hop_kit::database::DatabaseConfig;
 use hop_kit::redis::RedisArgs;
+use hop_kit::shared::SharedConfig;
 use hop_proto::link::RedirectType;
 use hop_read_model::{CachedLink, ReadEntry};
 use hop_redirect::{CacheSettings, ClickSettings};
-use hop_testkit::TestDb;
+use hop_testkit::{Backend, TestDb, TestStores};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub struct TestRedirect {
     pub base: String,
     pub http: reqwest::Client,
-    pub redis: RedisArgs,
+    /// The Redis it shares, unless it runs on the in-process bus.
+    pub redis: Option<RedisArgs>,
     stop: CancellationToken,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -22,6 +24,11 @@ impl Drop for TestRedirect {
 }
 
 impl TestRedirect {
+    /// The Redis settings of a test about the Redis tier.
+    pub fn redis(&self) -> &RedisArgs {
+        self.redis.as_ref().expect("this test runs on Redis")
+    }
+
     /// Stops the service the way SIGTERM does and waits until it has finished.
     pub async fn shut_down(mut self) {
         self.stop.cancel();
@@ -86,7 +93,7 @@ impl TestRedirect {
 
     /// Writes an entry straight into this service's Redis prefix.
     pub async fn put_redis(&self, code: &str, link: &CachedLink) {
-        let redis = connected(&self.redis).await;
+        let redis = connected(self.redis()).await;
         let key = hop_read_model::link_key(&redis, code);
         // Each write is newer than the last: the version is the wall clock in microseconds.
         let version = std::time::SystemTime::now()
@@ -140,11 +147,21 @@ pub async fn spawn_redirect(db: &TestDb, cache: CacheSettings) -> TestRedirect {
 }
 
 pub async fn spawn_redirect_with(
-    database: DatabaseArgs,
-    redis: RedisArgs,
+    database: impl Into<DatabaseConfig>,
+    shared: impl Into<SharedConfig>,
     cache: CacheSettings,
 ) -> TestRedirect {
-    spawn_recording(database, redis, cache, fast_clicks()).await
+    spawn_recording(database, shared, cache, fast_clicks()).await
+}
+
+/// A redirect service on the test's stores (either backend), connected to Redis, when it
+/// has one, before the first request.
+pub async fn spawn_redirect_on(stores: &TestStores, cache: CacheSettings) -> TestRedirect {
+    let app = spawn_redirect_with(stores.database(), stores.shared(), cache).await;
+    if stores.backend() == Backend::Servers {
+        app.until_redis_up().await;
+    }
+    app
 }
 
 /// Click settings that flush every 100 ms, so tests need not wait a second per check.
@@ -156,15 +173,20 @@ pub fn fast_clicks() -> ClickSettings {
 }
 
 pub async fn spawn_recording(
-    database: DatabaseArgs,
-    redis: RedisArgs,
+    database: impl Into<DatabaseConfig>,
+    shared: impl Into<SharedConfig>,
     cache: CacheSettings,
     clicks: ClickSettings,
 ) -> TestRedirect {
+    let shared = shared.into();
+    let redis = match &shared {
+        SharedConfig::Redis(args) => Some(args.clone()),
+        SharedConfig::InProcess(_) => None,
+    };
     let config = hop_redirect::Config {
         cache,
         clicks,
-        ..hop_redirect::Config::for_test(database, redis.clone())
+        ..hop_redirect::Config::for_test(database, shared)
     };
     let server = hop_redirect::build(config).await.expect("redirect builds");
     let base = format!("http://{}", server.addr());
@@ -204,6 +226,40 @@ impl<'a> Seed<'a> {
             expires_in_secs: None,
             deleted: false,
         }
+    }
+
+    /// Into the test's stores, whichever backend they are.
+    pub async fn insert_into(self, stores: &TestStores) {
+        let sqlite = match stores {
+            TestStores::Servers { db, .. } => return self.insert(db).await,
+            TestStores::Embedded { sqlite, .. } => sqlite,
+        };
+        let now = hop_kit::sqlite::now_micros();
+        let (code, url, status, active) = (
+            self.code.to_owned(),
+            self.url.to_owned(),
+            self.status,
+            self.active,
+        );
+        let expires = self.expires_in_secs.map(|s| now + s * 1_000_000);
+        let deleted = self.deleted.then_some(now);
+        sqlite
+            .write(move |c| {
+                let id: i64 = c.query_row(
+                    "UPDATE link_ids SET next = next + block RETURNING next - block",
+                    [],
+                    |r| r.get(0),
+                )?;
+                c.execute(
+                    "INSERT INTO links (id, code, target_url, redirect_type, is_active, expires_at, \
+                                        created_at, updated_at, deleted_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+                    hop_kit::sqlite::rusqlite::params![id, code, url, status, active, expires, now, deleted],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
     }
 
     pub async fn insert(self, db: &TestDb) {

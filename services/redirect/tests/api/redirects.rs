@@ -1,9 +1,18 @@
-use crate::helpers::*;
-use hop_testkit::{TestDb, until};
+//! What a redirect answers, on either backend: each test runs on PostgreSQL and Redis,
+//! and on the embedded store with the in-process bus.
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_link_redirects_with_its_own_status() {
-    let db = TestDb::new().await;
+use crate::helpers::*;
+use hop_testkit::{Backend, TestStores, until};
+
+hop_testkit::on_both_backends!(
+    each_link_redirects_with_its_own_status,
+    unknown_deleted_inactive_and_expired_links,
+    impossible_codes_are_404_without_any_lookup,
+    only_get_and_head_and_the_admin_paths_answer,
+    a_link_created_after_a_cached_miss_is_served_at_once,
+);
+
+async fn each_link_redirects_with_its_own_status(db: TestStores) {
     for (code, status) in [
         ("perm301", 301),
         ("found302", 302),
@@ -14,10 +23,10 @@ async fn each_link_redirects_with_its_own_status() {
             status,
             ..Seed::new(code, "https://example.com/target")
         }
-        .insert(&db)
+        .insert_into(&db)
         .await;
     }
-    let app = spawn_redirect(&db, cache(true, true)).await;
+    let app = spawn_redirect_on(&db, cache(true, true)).await;
     for (code, status) in [
         ("perm301", 301),
         ("found302", 302),
@@ -37,34 +46,32 @@ async fn each_link_redirects_with_its_own_status() {
     assert_eq!(response.headers()["cache-control"], "private, max-age=90");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_deleted_inactive_and_expired_links() {
-    let db = TestDb::new().await;
+async fn unknown_deleted_inactive_and_expired_links(db: TestStores) {
     Seed {
         active: false,
         ..Seed::new("paused", "https://example.com/p")
     }
-    .insert(&db)
+    .insert_into(&db)
     .await;
     Seed {
         expires_in_secs: Some(-5),
         ..Seed::new("expired", "https://example.com/e")
     }
-    .insert(&db)
+    .insert_into(&db)
     .await;
     Seed {
         expires_in_secs: Some(3600),
         ..Seed::new("later", "https://example.com/l")
     }
-    .insert(&db)
+    .insert_into(&db)
     .await;
     Seed {
         deleted: true,
         ..Seed::new("deleted", "https://example.com/d")
     }
-    .insert(&db)
+    .insert_into(&db)
     .await;
-    let app = spawn_redirect(&db, cache(true, true)).await;
+    let app = spawn_redirect_on(&db, cache(true, true)).await;
 
     let response = app.get("/nosuchcode").await;
     assert_eq!(response.status(), 404);
@@ -82,10 +89,8 @@ async fn unknown_deleted_inactive_and_expired_links() {
     assert_eq!(app.head("/paused").await.status(), 410);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn impossible_codes_are_404_without_any_lookup() {
-    let db = TestDb::new().await;
-    let app = spawn_redirect(&db, cache(true, true)).await;
+async fn impossible_codes_are_404_without_any_lookup(db: TestStores) {
+    let app = spawn_redirect_on(&db, cache(true, true)).await;
     let long = format!("/{}", "a".repeat(65));
     for path in [
         "/",
@@ -100,7 +105,7 @@ async fn impossible_codes_are_404_without_any_lookup() {
         assert_eq!(app.get(path).await.status(), 404, "{path}");
     }
     let text = app.metrics().await;
-    for tier in ["l1", "redis", "postgres"] {
+    for tier in ["l1", "redis", "postgres", "sqlite"] {
         for result in ["hit", "miss", "error"] {
             let n = metric(
                 &text,
@@ -118,10 +123,8 @@ async fn impossible_codes_are_404_without_any_lookup() {
     assert_eq!(rejected, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_get_and_head_and_the_admin_paths_answer() {
-    let db = TestDb::new().await;
-    let app = spawn_redirect(&db, cache(true, true)).await;
+async fn only_get_and_head_and_the_admin_paths_answer(db: TestStores) {
+    let app = spawn_redirect_on(&db, cache(true, true)).await;
     let response = app
         .http
         .post(format!("{}/abc", app.base))
@@ -137,13 +140,17 @@ async fn only_get_and_head_and_the_admin_paths_answer() {
     )
     .await;
     assert_eq!(app.get("/health/live").await.status(), 200);
-    // Ready needs either store, so Postgres's first probe may still be on its way.
+    // Ready needs either store, so the database's first probe may still be on its way.
+    let database = match db.backend() {
+        Backend::Servers => "postgres",
+        Backend::Embedded => "sqlite",
+    };
     until(
-        "/health reports Postgres up",
+        "/health reports the database up",
         std::time::Duration::from_secs(5),
         || async {
             let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
-            health["service"] == "redirect" && health["checks"]["postgres"]["status"] == "up"
+            health["service"] == "redirect" && health["checks"][database]["status"] == "up"
         },
     )
     .await;
@@ -154,16 +161,12 @@ async fn only_get_and_head_and_the_admin_paths_answer() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_link_created_after_a_cached_miss_is_served_at_once() {
-    let db = TestDb::new().await;
-    let redis = hop_testkit::redis_args();
-    let app = spawn_redirect_with(db.args.clone(), redis.clone(), cache(true, true)).await;
-    app.until_redis_up().await;
+async fn a_link_created_after_a_cached_miss_is_served_at_once(db: TestStores) {
+    let app = spawn_redirect_on(&db, cache(true, true)).await;
     let secret = hop_kit::secret::Secret::parse("redirect-tests-secret-000").unwrap();
     let links = hop_links::build(hop_links::Config::for_test(
-        db.args.clone(),
-        redis,
+        db.database(),
+        db.shared(),
         secret.clone(),
     ))
     .await

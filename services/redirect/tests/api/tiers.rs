@@ -64,9 +64,9 @@ async fn l1_keeps_serving_after_the_stores_forget() {
         .execute("DELETE FROM links WHERE code = 'sticky'", &[])
         .await
         .unwrap();
-    connected(&app.redis)
+    connected(app.redis())
         .await
-        .del(&format!("{}link:sticky", app.redis.redis_key_prefix))
+        .del(&format!("{}link:sticky", app.redis().redis_key_prefix))
         .await
         .unwrap();
     assert_eq!(app.follow("sticky").await.0, 302, "served from L1");
@@ -95,8 +95,8 @@ async fn a_postgres_answer_fills_redis() {
         .await;
     let app = spawn_redirect(&db, cache(false, true)).await;
     assert_eq!(app.follow("filled").await.0, 302);
-    let redis = connected(&app.redis).await;
-    let key = format!("{}link:filled", app.redis.redis_key_prefix);
+    let redis = connected(app.redis()).await;
+    let key = format!("{}link:filled", app.redis().redis_key_prefix);
     until("the miss fills Redis", Duration::from_secs(2), || async {
         redis.get(&key).await.unwrap().is_some()
     })
