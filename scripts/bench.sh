@@ -154,9 +154,10 @@ BENCH_TOKEN=$(curl -fsS -X POST "http://127.0.0.1:$GW_PORT/auth/login" -H 'conte
 # has a data directory (and so a store) of its own, seeded through its own API.
 UP_SQL=$(free_port); UP_SQL_NOL1=$(free_port); UP_PG=$(free_port); UP_PG_NOL1=$(free_port)
 up_env=(ANONYMOUS_LINKS=true RATE_LIMIT_CREATE_ANON_IP=$HIGH CLICKS_ENABLED=false CACHE_L1_CAPACITY=$((LINKS * 2)))
-embedded() { env -u DATABASE_URL -u DATABASE_SCHEMA -u REDIS_URL -u REDIS_KEY_PREFIX "$@"; }
-embedded PORT=$UP_SQL HOP_DATA_DIR="$WORK/up-sql" "${up_env[@]}" "$HOP" up >"$WORK/up-sql.log" & PIDS+=($!)
-embedded PORT=$UP_SQL_NOL1 HOP_DATA_DIR="$WORK/up-sql-nol1" "${up_env[@]}" CACHE_L1_ENABLED=false \
+# A command, not a function: `embedded … &` must leave hop's own pid in $! (for its RSS).
+embedded=(env -u DATABASE_URL -u DATABASE_SCHEMA -u REDIS_URL -u REDIS_KEY_PREFIX)
+"${embedded[@]}" PORT=$UP_SQL HOP_DATA_DIR="$WORK/up-sql" "${up_env[@]}" "$HOP" up >"$WORK/up-sql.log" & PIDS+=($!)
+"${embedded[@]}" PORT=$UP_SQL_NOL1 HOP_DATA_DIR="$WORK/up-sql-nol1" "${up_env[@]}" CACHE_L1_ENABLED=false \
   "$HOP" up >"$WORK/up-sql-nol1.log" & PIDS+=($!)
 env PORT=$UP_PG "${up_env[@]}" "$HOP" up >"$WORK/up-pg.log" & PIDS+=($!)
 env PORT=$UP_PG_NOL1 "${up_env[@]}" CACHE_L1_ENABLED=false "$HOP" up >"$WORK/up-pg-nol1.log" & PIDS+=($!)
@@ -270,13 +271,13 @@ with open(f"{out}/seed-events.csv", "w", newline="") as f:
     csv.writer(f).writerow(["id", "url_id", "user_id", "event_type", "timestamp", "details"])
 PY
   UP_IDLE=$(free_port)
-  embedded HOP_DATA_DIR="$WORK/up-million" "$HOP" import "$WORK/million" --no-progress 2>/dev/null
-  embedded PORT=$UP_IDLE HOP_DATA_DIR="$WORK/up-idle" "$HOP" up >"$WORK/up-idle.log" & IDLE_PID=$!; PIDS+=($IDLE_PID)
+  "${embedded[@]}" HOP_DATA_DIR="$WORK/up-million" "$HOP" import "$WORK/million" --no-progress >/dev/null 2>&1
+  "${embedded[@]}" PORT=$UP_IDLE HOP_DATA_DIR="$WORK/up-idle" "$HOP" up >"$WORK/up-idle.log" & IDLE_PID=$!; PIDS+=($IDLE_PID)
   wait_http "http://127.0.0.1:$UP_IDLE/health/ready" || true
   sleep 3
   RSS_IDLE=$(rss "$IDLE_PID")
   UP_MILLION=$(free_port)
-  embedded PORT=$UP_MILLION HOP_DATA_DIR="$WORK/up-million" "$HOP" up >"$WORK/up-million.log" & MILLION_PID=$!; PIDS+=($MILLION_PID)
+  "${embedded[@]}" PORT=$UP_MILLION HOP_DATA_DIR="$WORK/up-million" "$HOP" up >"$WORK/up-million.log" & MILLION_PID=$!; PIDS+=($MILLION_PID)
   wait_http "http://127.0.0.1:$UP_MILLION/health/ready" || true
   # Every code at least once (in file order), then at random, clicks recorded.
   python3 - "$UP_MILLION" "$WORK/million-codes.txt" <<'PY'

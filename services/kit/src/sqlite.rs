@@ -269,6 +269,20 @@ impl Sqlite {
         .map_err(|_| SqliteError::Panicked)?
     }
 
+    /// Runs a point read (a lookup by key, microseconds on a warm file) on the calling
+    /// thread, skipping the blocking pool's hand-off that [`Self::read`] pays: for the
+    /// redirect path's lookups, where that hand-off costs more than the read. Anything that
+    /// scans belongs in [`Self::read`].
+    pub fn read_now<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, SqliteError>,
+    ) -> Result<T, SqliteError> {
+        let connection = self.inner.reader()?;
+        let result = work(&connection);
+        self.inner.give_back(connection);
+        result
+    }
+
     /// Whether the file answers a read.
     pub async fn ping(&self) -> Result<(), String> {
         self.read(|c| Ok(c.query_row("SELECT count(*) FROM link_ids", [], |r| r.get::<_, i64>(0))?))

@@ -89,32 +89,30 @@ async fn find_postgres(pool: &Pool, code: &str) -> Result<Option<Row>, StoreErro
     }))
 }
 
+/// A point read by the unique code: run in place ([`Sqlite::read_now`]).
 async fn find_sqlite(db: &Sqlite, code: &str) -> Result<Option<Row>, StoreError> {
-    let code = code.to_owned();
-    Ok(db
-        .read(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT target_url, redirect_type, is_active, expires_at, updated_at, \
+    Ok(db.read_now(|c| {
+        let mut statement = c.prepare_cached(
+            "SELECT target_url, redirect_type, is_active, expires_at, updated_at, \
                         deleted_at IS NOT NULL, id \
                  FROM links WHERE code = ?1",
-            )?;
-            let mut rows = statement.query([&code])?;
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            Ok(Some(Row {
-                url: row.get(0)?,
-                status: row.get(1)?,
-                is_active: row.get(2)?,
-                // Stored in microseconds; the entry carries unix seconds, rounded as
-                // PostgreSQL's `extract(epoch …)::bigint` rounds them.
-                expires_at: row
-                    .get::<_, Option<i64>>(3)?
-                    .map(|us| (us + 500_000).div_euclid(1_000_000)),
-                version: row.get(4)?,
-                deleted: row.get(5)?,
-                id: row.get(6)?,
-            }))
-        })
-        .await?)
+        )?;
+        let mut rows = statement.query([code])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(Row {
+            url: row.get(0)?,
+            status: row.get(1)?,
+            is_active: row.get(2)?,
+            // Stored in microseconds; the entry carries unix seconds, rounded as
+            // PostgreSQL's `extract(epoch …)::bigint` rounds them.
+            expires_at: row
+                .get::<_, Option<i64>>(3)?
+                .map(|us| (us + 500_000).div_euclid(1_000_000)),
+            version: row.get(4)?,
+            deleted: row.get(5)?,
+            id: row.get(6)?,
+        }))
+    })?)
 }

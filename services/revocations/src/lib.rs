@@ -19,4 +19,4 @@ mod store;
 
 pub use message::Revocation;
 pub use replica::{RESYNC_EVERY, RETRY_EVERY, Replica};
-pub use store::{Publisher, listed};
+pub use store::{Publisher, listed, listed_in};

@@ -121,6 +121,20 @@ impl Publisher {
     }
 }
 
+/// The sessions listed at `now`, wherever the list is kept: in Redis, or on the
+/// process's bus.
+pub async fn listed_in(shared: &Shared, now: i64) -> Result<Vec<Revocation>, RedisError> {
+    match shared {
+        Shared::Redis(redis) => listed(redis, now).await,
+        Shared::InProcess(bus) => Ok(bus
+            .scored_set(REVOKED_SESSIONS)
+            .at_least(now)
+            .into_iter()
+            .map(|(session, until)| Revocation::new(session, until))
+            .collect()),
+    }
+}
+
 /// The deny-list entries still in force at `now`, as Redis holds them.
 pub async fn listed(redis: &Redis, now: i64) -> Result<Vec<Revocation>, RedisError> {
     let flat: Vec<String> = redis

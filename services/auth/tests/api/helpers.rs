@@ -1,10 +1,10 @@
 use hop_auth::TokenSettings;
-use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
+use hop_kit::shared::SharedConfig;
 use hop_proto::auth::v1 as pb;
 use hop_proto::auth::v1::auth_service_client::AuthServiceClient;
-use hop_testkit::TestDb;
+use hop_testkit::TestStores;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -19,7 +19,8 @@ pub fn token() -> ServiceToken {
 
 pub struct TestAuth {
     pub client: AuthServiceClient<ServiceChannel>,
-    pub redis: RedisArgs,
+    /// Redis, or the in-process bus, that the service announces revocations on.
+    pub shared: SharedConfig,
     stop: CancellationToken,
 }
 
@@ -38,21 +39,21 @@ pub fn tokens() -> TokenSettings {
     }
 }
 
-pub async fn spawn_auth(db: &TestDb) -> TestAuth {
-    spawn_auth_with_key(db, None).await
+pub async fn spawn_auth(stores: &TestStores) -> TestAuth {
+    spawn_auth_with_key(stores, None).await
 }
 
 pub async fn spawn_auth_with_key(
-    db: &TestDb,
+    stores: &TestStores,
     signing_key_file: Option<std::path::PathBuf>,
 ) -> TestAuth {
-    let redis = hop_testkit::redis_args();
+    let shared = stores.shared();
     let server = hop_auth::build(hop_auth::Config {
         signing_key_file,
         tokens: tokens(),
         ..hop_auth::Config::for_test(
-            db.args.clone(),
-            redis.clone(),
+            stores.database(),
+            shared.clone(),
             Secret::parse(SECRET).unwrap(),
         )
     })
@@ -66,7 +67,7 @@ pub async fn spawn_auth_with_key(
         .connect_lazy();
     TestAuth {
         client: AuthServiceClient::new(authenticated(channel, token())),
-        redis,
+        shared,
         stop,
     }
 }
@@ -122,12 +123,14 @@ impl TestAuth {
             .active
     }
 
-    /// Whether the session is on the Redis deny-list.
+    /// Whether the session is on the deny-list (in Redis, or on the bus).
     pub async fn denied(&self, session_id: &str) -> bool {
-        let redis = hop_kit::redis::Redis::connect(&self.redis).unwrap();
-        redis.ping().await.unwrap();
+        let shared = self.shared.connect().unwrap();
+        if let Some(redis) = shared.redis() {
+            redis.ping().await.unwrap();
+        }
         let now = chrono::Utc::now().timestamp();
-        let live = hop_revocations::listed(&redis, now).await.unwrap();
+        let live = hop_revocations::listed_in(&shared, now).await.unwrap();
         live.iter()
             .any(|r| r.session_id == session_id && r.until > now + 800)
     }

@@ -1,11 +1,22 @@
+//! Accounts, sessions and refresh tokens, on either backend: each test runs on
+//! PostgreSQL and Redis, and on the embedded store with the in-process bus.
+
 use crate::helpers::*;
-use hop_testkit::TestDb;
+use hop_testkit::{Backend, TestStores};
+
+hop_testkit::on_both_backends!(
+    register_login_and_verify_the_access_token,
+    one_account_per_email_whatever_its_case,
+    unknown_email_and_wrong_password_look_the_same,
+    passwords_outside_8_to_128_characters_are_refused,
+    refresh_rotates_and_reuse_revokes_the_session,
+    logout_revokes_the_session_at_once,
+    a_signing_key_file_replaces_the_derived_key,
+);
 
 const PASSWORD: &str = "correct horse battery staple";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn register_login_and_verify_the_access_token() {
-    let db = TestDb::new().await;
+async fn register_login_and_verify_the_access_token(db: TestStores) {
     let auth = spawn_auth(&db).await;
     let user = auth.register("  Ada@Example.COM ", PASSWORD).await.unwrap();
     assert_eq!(user.email, "ada@example.com");
@@ -16,33 +27,36 @@ async fn register_login_and_verify_the_access_token() {
     assert_eq!(claims.sub, user.id.to_string());
     assert_eq!(claims.exp - claims.iat, 900);
     assert!(auth.active(&claims.sid).await);
-    let hash: String = db
-        .client()
-        .await
-        .query_one("SELECT password_hash FROM users WHERE id = $1", &[&user.id])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(
-        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "stored as argon2id: {hash}"
-    );
-    let token_hashes: i64 = db
-        .client()
-        .await
-        .query_one(
-            "SELECT count(*) FROM refresh_tokens WHERE token_hash = sha256($1::text::bytea)",
-            &[&pair.refresh_token],
+    let hash = db
+        .strings(
+            "SELECT password_hash FROM users WHERE email = $1",
+            &["ada@example.com"],
         )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
+    assert!(
+        hash[0].starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "stored as argon2id: {hash:?}"
+    );
+    use sha2::Digest as _;
+    let digest: String = sha2::Sha256::digest(pair.refresh_token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let hex = match db.backend() {
+        Backend::Servers => "encode(token_hash, 'hex')",
+        Backend::Embedded => "lower(hex(token_hash))",
+    };
+    let token_hashes = db
+        .strings(
+            &format!("SELECT CAST(count(*) AS TEXT) FROM refresh_tokens WHERE {hex} = $1"),
+            &[&digest],
+        )
+        .await;
+    let token_hashes: i64 = token_hashes[0].parse().unwrap();
     assert_eq!(token_hashes, 1, "the refresh token is stored hashed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_account_per_email_whatever_its_case() {
-    let db = TestDb::new().await;
+async fn one_account_per_email_whatever_its_case(db: TestStores) {
     let auth = spawn_auth(&db).await;
     auth.register("grace@example.com", PASSWORD).await.unwrap();
     let again = auth
@@ -52,9 +66,7 @@ async fn one_account_per_email_whatever_its_case() {
     assert_eq!(again.code(), tonic::Code::AlreadyExists);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_email_and_wrong_password_look_the_same() {
-    let db = TestDb::new().await;
+async fn unknown_email_and_wrong_password_look_the_same(db: TestStores) {
     let auth = spawn_auth(&db).await;
     auth.register("linus@example.com", PASSWORD).await.unwrap();
     let wrong = auth
@@ -72,9 +84,7 @@ async fn unknown_email_and_wrong_password_look_the_same() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passwords_outside_8_to_128_characters_are_refused() {
-    let db = TestDb::new().await;
+async fn passwords_outside_8_to_128_characters_are_refused(db: TestStores) {
     let auth = spawn_auth(&db).await;
     for password in ["short", &"x".repeat(129), &"y".repeat(1_000_000)] {
         let status = auth
@@ -90,9 +100,7 @@ async fn passwords_outside_8_to_128_characters_are_refused() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_rotates_and_reuse_revokes_the_session() {
-    let db = TestDb::new().await;
+async fn refresh_rotates_and_reuse_revokes_the_session(db: TestStores) {
     let auth = spawn_auth(&db).await;
     auth.register("rot@example.com", PASSWORD).await.unwrap();
     let first = auth.login("rot@example.com", PASSWORD).await.unwrap();
@@ -125,9 +133,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logout_revokes_the_session_at_once() {
-    let db = TestDb::new().await;
+async fn logout_revokes_the_session_at_once(db: TestStores) {
     let auth = spawn_auth(&db).await;
     auth.register("bye@example.com", PASSWORD).await.unwrap();
     let pair = auth.login("bye@example.com", PASSWORD).await.unwrap();
@@ -142,7 +148,10 @@ async fn logout_revokes_the_session_at_once() {
         .await
         .unwrap()
         .into_inner();
-    assert!(answer.listed, "Redis has it before the logout answers");
+    assert!(
+        answer.listed,
+        "the deny-list has it before the logout answers"
+    );
     assert!(!auth.active(&sid).await);
     assert!(auth.denied(&sid).await);
     assert_eq!(
@@ -151,9 +160,7 @@ async fn logout_revokes_the_session_at_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signing_key_file_replaces_the_derived_key() {
-    let db = TestDb::new().await;
+async fn a_signing_key_file_replaces_the_derived_key(db: TestStores) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("signing.pem");
     // The shape `openssl genpkey -algorithm ed25519` writes.
