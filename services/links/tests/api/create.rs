@@ -3,13 +3,32 @@ use hop_kit::service_auth::authenticated;
 use hop_proto::links::v1 as pb;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
 use hop_read_model::ReadEntry;
-use hop_testkit::TestDb;
+use hop_testkit::{Backend, TestDb, TestStores};
 use std::collections::HashSet;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_mints_a_seven_character_code_and_stores_the_link() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+// The links service's own behaviour, on PostgreSQL + Redis and on the embedded store +
+// bus; the tests of gRPC plumbing below it run once.
+hop_testkit::on_both_backends!(
+    create_mints_a_seven_character_code_and_stores_the_link,
+    concurrent_creates_get_distinct_codes_from_one_leased_block,
+    aliases_are_taken_once_and_case_sensitive,
+    a_minted_code_already_taken_by_an_alias_is_skipped,
+    bad_requests_report_every_field_and_store_nothing,
+    unknown_and_impossible_codes_are_not_found,
+    racing_creates_of_one_alias_have_exactly_one_winner,
+    an_update_changes_what_its_mask_names_and_nothing_else,
+);
+
+/// The one number `sql` selects (SQL both backends understand).
+async fn count(db: &TestStores, sql: &str) -> i64 {
+    db.strings(&format!("SELECT CAST(({sql}) AS TEXT)"), &[])
+        .await[0]
+        .parse()
+        .unwrap()
+}
+
+async fn create_mints_a_seven_character_code_and_stores_the_link(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     let link = links.create("https://example.com/a?b=c").await.unwrap();
 
     assert_eq!(link.code.len(), 7);
@@ -23,26 +42,31 @@ async fn create_mints_a_seven_character_code_and_stores_the_link() {
         "the code is the permuted id"
     );
 
-    let client = db.client().await;
-    let row = client
-        .query_one(
-            "SELECT target_url, code FROM links WHERE id = $1",
-            &[&link.id],
+    let stored = db
+        .strings(
+            "SELECT target_url FROM links WHERE code = $1",
+            &[&link.code],
         )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "https://example.com/a?b=c");
-    let events: i64 = client
-        .query_one(
-            "SELECT count(*) FROM link_events WHERE link_id = $1 AND kind = 'created'",
-            &[&link.id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
+    assert_eq!(stored, ["https://example.com/a?b=c"]);
+    let events = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM link_events e JOIN links l ON l.id = e.link_id \
+             WHERE l.code = '{}' AND e.kind = 'created'",
+            link.code
+        ),
+    )
+    .await;
     assert_eq!(events, 1);
 
-    let cached = redis_get(&links.redis, &format!("link:{}", link.code))
+    // Written through to Redis (on the bus there is no entry: only the announcement).
+    if db.backend() == Backend::Embedded {
+        assert_eq!(links.get(&link.code).await.unwrap(), link);
+        return;
+    }
+    let redis = links.redis.as_ref().expect("the servers backend has Redis");
+    let cached = redis_get(redis, &format!("link:{}", link.code))
         .await
         .unwrap();
     let Some(ReadEntry::Live { link: cached, .. }) = ReadEntry::decode(&cached) else {
@@ -52,10 +76,8 @@ async fn create_mints_a_seven_character_code_and_stores_the_link() {
     assert_eq!(links.get(&link.code).await.unwrap(), link);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_creates_get_distinct_codes_from_one_leased_block() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+async fn concurrent_creates_get_distinct_codes_from_one_leased_block(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     let mut creates = tokio::task::JoinSet::new();
     for i in 0..100 {
         let mut client = links.client.clone();
@@ -74,15 +96,12 @@ async fn concurrent_creates_get_distinct_codes_from_one_leased_block() {
     // more than rarely.
     let prefixes: HashSet<_> = codes.iter().map(|c| c[..3].to_owned()).collect();
     assert!(prefixes.len() >= 98);
-    // One nextval served all hundred.
-    let last: i64 = db
-        .client()
-        .await
-        .query_one("SELECT last_value FROM link_ids", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(last, 1, "a single block was leased");
+    // One lease served all hundred.
+    let leased = match db.backend() {
+        Backend::Servers => count(&db, "SELECT last_value FROM link_ids").await,
+        Backend::Embedded => count(&db, "SELECT next - block FROM link_ids").await,
+    };
+    assert_eq!(leased, 1, "a single block was leased");
     assert!(
         links
             .metrics()
@@ -91,10 +110,8 @@ async fn concurrent_creates_get_distinct_codes_from_one_leased_block() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aliases_are_taken_once_and_case_sensitive() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+async fn aliases_are_taken_once_and_case_sensitive(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     let request = |alias: &str| pb::CreateLinkRequest {
         url: "https://example.com/".into(),
         alias: Some(alias.into()),
@@ -106,20 +123,12 @@ async fn aliases_are_taken_once_and_case_sensitive() {
     assert_eq!(again.code(), tonic::Code::AlreadyExists);
     let other_case = links.create_with(request("Launch-Day")).await.unwrap();
     assert_eq!(other_case.code, "Launch-Day");
-    let rows: i64 = db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM links", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = count(&db, "SELECT count(*) FROM links").await;
     assert_eq!(rows, 2, "the refused alias left nothing behind");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_minted_code_already_taken_by_an_alias_is_skipped() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+async fn a_minted_code_already_taken_by_an_alias_is_skipped(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     let first = links.create("https://example.com/1").await.unwrap();
     // Ids of a block are handed out in order: the next minted link gets id + 2 (the alias
     // itself consumes id + 1). Take that code as an alias first.
@@ -138,10 +147,8 @@ async fn a_minted_code_already_taken_by_an_alias_is_skipped() {
     assert_eq!(next.id, first.id + 3, "the colliding id was skipped");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_report_every_field_and_store_nothing() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+async fn bad_requests_report_every_field_and_store_nothing(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     let cases: Vec<(pb::CreateLinkRequest, Vec<&str>)> = vec![
         (
             pb::CreateLinkRequest {
@@ -192,20 +199,12 @@ async fn bad_requests_report_every_field_and_store_nothing() {
         let status = links.create_with(request.clone()).await.unwrap_err();
         assert_eq!(violations(&status), fields, "{request:?}");
     }
-    let rows: i64 = db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM links", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = count(&db, "SELECT count(*) FROM links").await;
     assert_eq!(rows, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_and_impossible_codes_are_not_found() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+async fn unknown_and_impossible_codes_are_not_found(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     for code in ["zzzzzzz", "", "a/b", &"x".repeat(65)] {
         assert_eq!(
             links.get(code).await.unwrap_err().code(),
@@ -215,10 +214,8 @@ async fn unknown_and_impossible_codes_are_not_found() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_creates_of_one_alias_have_exactly_one_winner() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+async fn racing_creates_of_one_alias_have_exactly_one_winner(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     let mut racers = tokio::task::JoinSet::new();
     for i in 0..20 {
         let mut client = links.client.clone();
@@ -240,13 +237,7 @@ async fn racing_creates_of_one_alias_have_exactly_one_winner() {
             .filter_map(|r| r.as_ref().err())
             .all(|e| e.code() == tonic::Code::AlreadyExists)
     );
-    let rows: i64 = db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM links WHERE code = 'contested'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = count(&db, "SELECT count(*) FROM links WHERE code = 'contested'").await;
     assert_eq!(rows, 1);
 }
 
@@ -343,10 +334,8 @@ impl<T: Unpin> futures_core::Stream for OnceStream<T> {
 /// An update changes exactly the fields its mask names: a named title or expiry that is
 /// absent is cleared, a field not named is left alone whatever the request holds, and a
 /// mask naming nothing, or naming a field an update may not change, is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_update_changes_what_its_mask_names_and_nothing_else() {
-    let db = TestDb::new().await;
-    let links = spawn_links(&db).await;
+async fn an_update_changes_what_its_mask_names_and_nothing_else(db: TestStores) {
+    let links = spawn_links_on(&db).await;
     let owner = Some(7);
     let link = links
         .create_with(pb::CreateLinkRequest {

@@ -1,11 +1,12 @@
-use hop_kit::postgres::DatabaseArgs;
+use hop_kit::database::DatabaseConfig;
 use hop_kit::redis::RedisArgs;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::{ServiceChannel, ServiceToken, authenticated};
+use hop_kit::shared::SharedConfig;
 use hop_links::CodePermutation;
 use hop_proto::links::v1 as pb;
 use hop_proto::links::v1::link_service_client::LinkServiceClient;
-use hop_testkit::TestDb;
+use hop_testkit::{TestDb, TestStores};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,8 @@ pub struct TestLinks {
     pub client: LinkServiceClient<ServiceChannel>,
     pub channel: Channel,
     pub admin: SocketAddr,
-    pub redis: RedisArgs,
+    /// The Redis it writes the read model to, unless it runs on the in-process bus.
+    pub redis: Option<RedisArgs>,
     stop: CancellationToken,
 }
 
@@ -79,21 +81,34 @@ pub async fn spawn_links(db: &TestDb) -> TestLinks {
     spawn_links_with(db.args.clone(), hop_testkit::redis_args()).await
 }
 
-pub async fn spawn_links_with(database: DatabaseArgs, redis: RedisArgs) -> TestLinks {
-    spawn_links_configured(database, redis, false).await
+/// A links service on the test's stores, either backend.
+pub async fn spawn_links_on(stores: &TestStores) -> TestLinks {
+    spawn_links_configured(stores.database(), stores.shared(), false).await
+}
+
+pub async fn spawn_links_with(
+    database: impl Into<DatabaseConfig>,
+    shared: impl Into<SharedConfig>,
+) -> TestLinks {
+    spawn_links_configured(database, shared, false).await
 }
 
 /// The links service with gRPC reflection on or off (GRPC_REFLECTION).
 pub async fn spawn_links_configured(
-    database: DatabaseArgs,
-    redis: RedisArgs,
+    database: impl Into<DatabaseConfig>,
+    shared: impl Into<SharedConfig>,
     reflection: bool,
 ) -> TestLinks {
+    let shared = shared.into();
+    let redis = match &shared {
+        SharedConfig::Redis(args) => Some(args.clone()),
+        SharedConfig::InProcess(_) => None,
+    };
     let config = hop_links::Config {
         admin_addr: Some("127.0.0.1:0".parse().unwrap()),
         public_base_url: PUBLIC_BASE_URL.into(),
         reflection,
-        ..hop_links::Config::for_test(database, redis.clone(), Secret::parse(SECRET).unwrap())
+        ..hop_links::Config::for_test(database, shared, Secret::parse(SECRET).unwrap())
     };
     let server = hop_links::build(config).await.expect("links builds");
     let (grpc, admin) = (server.grpc_addr(), server.admin_addr().unwrap());
