@@ -232,25 +232,17 @@ impl Server {
             .spawn_store_probes(&self.database, self.shared.redis(), &stop);
         let service = self.service();
         tokio::spawn(self.revocations.run(stop.clone()));
-        let served = match self.grpc {
-            Some(listener) => {
-                let server = GrpcServer {
-                    listener,
-                    admin: self.admin,
-                    health: self.health,
-                    registry: self.registry,
-                    grace: self.grace,
-                    token: self.token,
-                    reflection: self.reflection,
-                    tls: self.tls,
-                };
-                hop_kit::grpc::serve(server, service, stop, shutdown).await
-            }
-            None => {
-                hop_kit::grpc::run_in_process(&self.health, stop, shutdown).await;
-                Ok(())
-            }
+        let server = GrpcServer {
+            listener: self.grpc,
+            admin: self.admin,
+            health: self.health,
+            registry: self.registry,
+            grace: self.grace,
+            token: self.token,
+            reflection: self.reflection,
+            tls: self.tls,
         };
+        let served = hop_kit::grpc::serve(server, service, stop, shutdown).await;
         self.shared.quit().await;
         self.database.close();
         tracing::info!(service = "auth", "service_stopped");

@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 /// A gRPC service's listeners and what its admin surface reports.
 pub struct GrpcServer {
-    pub listener: TcpListener,
+    /// `None`: no listener; the service is called in process ([`in_process`]) and
+    /// [`serve`] only waits for the shutdown.
+    pub listener: Option<TcpListener>,
     /// `/health*` and `/metrics`; `None` when an embedding process serves those.
     pub admin: Option<TcpListener>,
     pub health: Health,
@@ -42,6 +44,10 @@ pub async fn serve(
     stop: CancellationToken,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Some(listener) = server.listener else {
+        run_in_process(&server.health, stop, shutdown).await;
+        return Ok(());
+    };
     let health_service = grpc_health(&server.health, service.name, &stop);
     let mut routes = service.routes.add_service(health_service);
     if server.reflection {
@@ -64,7 +70,7 @@ pub async fn serve(
         .layer(crate::service_auth::RequireServiceToken::new(server.token))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(server.listener).with_nodelay(Some(true)),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             stop.clone().cancelled_owned(),
         );
     let admin = server.admin.map(|listener| {
@@ -118,7 +124,7 @@ pub fn in_process(
 
 /// Runs a service without a listener until `shutdown`: then it reports not-ready and
 /// cancels `stop` (its background tasks). Its callers, in this process, have drained first.
-pub async fn run_in_process(
+async fn run_in_process(
     health: &Health,
     stop: CancellationToken,
     shutdown: impl Future<Output = ()> + Send + 'static,
