@@ -145,8 +145,8 @@ pub struct SetPasswordArgs {
     /// The account's email.
     #[arg(value_name = "EMAIL")]
     pub email: String,
-    /// With no PostgreSQL set, the account is in the embedded store here (stop `hop up`
-    /// first).
+    /// With no PostgreSQL set, the account is in the embedded store here (a running
+    /// `hop up` may keep running).
     #[command(flatten)]
     pub data: DataDirArgs,
     #[command(flatten)]

@@ -152,13 +152,14 @@ pub async fn set_password(args: SetPasswordArgs) -> anyhow::Result<()> {
     let hash = hop_auth::Hasher::new(1, Duration::from_secs(60))
         .hash(&password)
         .await?;
-    // PostgreSQL when one is set, else the embedded store (whose lock a running `hop up`
-    // holds: stop it first).
+    // PostgreSQL when one is set, else the embedded store, beside a running `hop up`.
     let database = if args.database.is_set() {
         hop_kit::database::Database::Postgres(hop_kit::postgres::pool_of(&args.database, 1)?)
     } else {
-        hop_kit::database::Database::Sqlite(hop_kit::sqlite::Sqlite::open(&args.data.hop_data_dir)?)
+        let store = hop_kit::sqlite::Sqlite::open_beside(&args.data.hop_data_dir)?;
+        hop_kit::database::Database::Sqlite(store)
     };
+
     let updated = hop_auth::Store::new(database.clone())
         .set_password(email.as_str(), &hash)
         .await

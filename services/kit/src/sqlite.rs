@@ -12,7 +12,7 @@
 //! `HOP_DATA_DIR/hop.lock` (released by the kernel however the process ends), so a second
 //! `hop up` on the same directory stops at start instead of serving with caches the first
 //! one cannot invalidate. [`backup`] needs no lock: it reads a consistent snapshot beside
-//! a running `hop up`.
+//! a running `hop up`; [`Sqlite::open_beside`] writes beside it (short admin commands).
 //!
 //! Times are stored as unix microseconds ([`micros`], [`from_micros`]).
 
@@ -146,8 +146,8 @@ pub struct Sqlite {
 
 struct Inner {
     path: PathBuf,
-    /// Held (locked) for as long as the store is open.
-    _lock: std::fs::File,
+    /// Held (locked) for as long as the store is open; `None` beside its owner.
+    _lock: Option<std::fs::File>,
     health: StoreHealth,
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
@@ -175,6 +175,24 @@ impl Sqlite {
         let lock = lock_dir(data_dir)?;
         let path = data_dir.join(FILE);
         create_file(&path)?;
+        Self::start(path, Some(lock))
+    }
+
+    /// Opens an existing store beside the process that owns it (a running `hop up`), for
+    /// a short administrative write (`hop users set-password`): no lock taken, nothing
+    /// created; SQLite's own locking orders the two writers.
+    pub fn open_beside(data_dir: &Path) -> Result<Self, ConfigError> {
+        let path = data_dir.join(FILE);
+        if !path.is_file() {
+            return Err(data_dir_error(format!(
+                "{} does not exist: no embedded store here (set HOP_DATA_DIR to hop up's)",
+                path.display()
+            )));
+        }
+        Self::start(path, None)
+    }
+
+    fn start(path: PathBuf, lock: Option<std::fs::File>) -> Result<Self, ConfigError> {
         let writer = open_writer(&path)?;
         let (jobs, queue) = mpsc::channel::<Job>(MAX_BATCH * 4);
         let health = StoreHealth::new();

@@ -490,6 +490,36 @@ async fn import_then_set_a_password_on_the_embedded_store() {
         followed.headers()["location"],
         "https://relay.cloud/ivory/kernel/1"
     );
+
+    // A password set while hop up runs on the store takes effect at the next login.
+    use std::io::Write as _;
+    let mut child = Command::new(HOP)
+        .args(["users", "set-password", "cobaltriver87@example.com"])
+        .env("HOP_DATA_DIR", data.path().join("hop-data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"changed while running\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let relogin = http
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": "cobaltriver87@example.com", "password": "changed while running"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relogin.status(), 200);
     assert!(hop.terminate().success());
 }
 
