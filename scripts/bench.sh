@@ -32,7 +32,7 @@
 #                  in process) on each backend
 #
 # and, after the rounds, the embedded `hop up`'s RSS idle and after 1 million distinct
-# codes (imported) were looked up with click recording on.
+# codes (imported) were looked up with click recording on (`--only up-rss` for just that).
 #
 # After the rounds it generates 10 million clicks for one link and times its stats
 # (GET /links/{code}/stats), and times `hop import` of a generated export.
