@@ -174,15 +174,39 @@ async fn landing_page() -> String {
 async fn hop_up_creates_a_link_that_a_browser_can_follow() {
     let port = hop_testkit::free_port();
     let schema = hop_testkit::unique("e2e");
+    let env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
+    a_browser_follows_a_link_through(port, env).await;
+    drop_schema(&schema);
+}
+
+/// The same, on the embedded store and the in-process bus: no database or Redis settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_up_on_the_embedded_store_creates_a_link_that_a_browser_can_follow() {
+    let port = hop_testkit::free_port();
+    let data = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("PORT", port.to_string()),
+        (
+            "HOP_DATA_DIR",
+            data.path().join("hop-data").display().to_string(),
+        ),
+        ("SECRET_KEY", "e2e-secret-key-0123456789".to_owned()),
+        ("INSTANCE_ID", "e2e-1".to_owned()),
+    ];
+    a_browser_follows_a_link_through(port, env).await;
+}
+
+/// `hop up` with `env` (and nothing else of the caller's environment): an account, a
+/// link followed through its 302 by a browser, the JSON log lines and their rotated file.
+async fn a_browser_follows_a_link_through(port: u16, mut env: Vec<(&'static str, String)>) {
     let logs = tempfile::tempdir().unwrap();
     let log_file = logs.path().join("hop.log");
-    let mut env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
     env.push(("LOG_FILE_PATH", log_file.display().to_string()));
     env.push(("LOG_FILE_MAX_BYTES", "4096".to_owned()));
     env.push(("LOG_FILE_BACKUP_COUNT", "2".to_owned()));
     // The landing page listens on loopback: a private target, allowed here.
     env.push(("ALLOW_PRIVATE_TARGETS", "true".to_owned()));
-    let mut hop = Hop::start(&["up"], &env);
+    let mut hop = Hop::start_clean(&["up"], &env);
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
 

@@ -1,12 +1,43 @@
-//! Click recording: counted off the hot path, batched into Postgres, nothing lost at
-//! shutdown, degrading (dropping and counting) while Postgres is down.
+//! Click recording: counted off the hot path, batched into the database, nothing lost at
+//! shutdown, degrading (dropping and counting) while PostgreSQL is down. What a click
+//! records runs on both backends; the PostgreSQL outage and its partitions run on it alone.
 
 use crate::helpers::*;
 use hop_redirect::ClickSettings;
-use hop_testkit::{PostgresServer, TestDb, until};
+use hop_testkit::{PostgresServer, TestDb, TestStores, until};
 use std::time::Duration;
 
-async fn total(db: &TestDb) -> i64 {
+hop_testkit::on_both_backends!(
+    every_redirect_is_counted_within_two_seconds,
+    not_found_and_gone_record_nothing,
+    shutdown_writes_every_buffered_click,
+    the_country_header_is_believed_only_from_trusted_proxies,
+    recording_can_be_turned_off,
+);
+
+/// The one number `sql` selects (SQL both backends understand).
+async fn number(db: &TestStores, sql: &str) -> i64 {
+    db.strings(&format!("SELECT CAST(({sql}) AS TEXT)"), &[])
+        .await[0]
+        .parse()
+        .unwrap()
+}
+
+async fn total(db: &TestStores) -> i64 {
+    number(db, "SELECT COALESCE(sum(clicks), 0) FROM click_counts").await
+}
+
+/// Clicks in the raw table (identical clicks in the same second share a row).
+async fn raw(db: &TestStores) -> i64 {
+    number(db, "SELECT COALESCE(sum(clicks), 0) FROM clicks").await
+}
+
+async fn raw_rows(db: &TestStores) -> i64 {
+    number(db, "SELECT count(*) FROM clicks").await
+}
+
+/// The PostgreSQL-only tests' count.
+async fn total_in(db: &TestDb) -> i64 {
     db.client()
         .await
         .query_one(
@@ -18,38 +49,17 @@ async fn total(db: &TestDb) -> i64 {
         .get(0)
 }
 
-/// Clicks in the raw table (identical clicks in the same second share a row).
-async fn raw(db: &TestDb) -> i64 {
-    db.client()
-        .await
-        .query_one("SELECT COALESCE(sum(clicks), 0)::bigint FROM clicks", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-async fn raw_rows(db: &TestDb) -> i64 {
-    db.client()
-        .await
-        .query_one("SELECT count(*) FROM clicks", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 const DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_redirect_is_counted_within_two_seconds() {
-    let db = TestDb::new().await;
+async fn every_redirect_is_counted_within_two_seconds(db: TestStores) {
     Seed::new("counted", "https://example.com/c")
-        .insert(&db)
+        .insert_into(&db)
         .await;
     // The shipped settings (a flush a second), not the tests' faster ones.
     let app = spawn_recording(
-        db.args.clone(),
-        hop_testkit::redis_args(),
+        db.database(),
+        db.shared(),
         cache(true, true),
         ClickSettings::default(),
     )
@@ -91,63 +101,38 @@ async fn every_redirect_is_counted_within_two_seconds() {
         (6..60).contains(&rows),
         "60 clicks of 6 kinds stored in {rows} raw rows"
     );
-    let classes: Vec<(String, i64)> = db
-        .client()
-        .await
-        .query(
-            "SELECT agent_class, sum(clicks)::bigint FROM click_counts GROUP BY 1 ORDER BY 1",
+    let classes = db
+        .strings(
+            "SELECT agent_class || ':' || CAST(sum(clicks) AS TEXT) FROM click_counts \
+             GROUP BY agent_class ORDER BY agent_class",
             &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    assert_eq!(
-        classes,
-        [
-            ("bot".into(), 20),
-            ("desktop".into(), 20),
-            ("mobile".into(), 20)
-        ]
-    );
-    let referrers: Vec<(String, i64)> = db
-        .client()
-        .await
-        .query(
-            "SELECT referrer_host, sum(clicks)::bigint FROM click_referrers GROUP BY 1 ORDER BY 1",
+        .await;
+    assert_eq!(classes, ["bot:20", "desktop:20", "mobile:20"]);
+    let referrers = db
+        .strings(
+            "SELECT referrer_host || ':' || CAST(sum(clicks) AS TEXT) FROM click_referrers \
+             GROUP BY referrer_host ORDER BY referrer_host",
             &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    assert_eq!(
-        referrers,
-        [
-            ("mail.example.net".into(), 30),
-            ("news.example.org".into(), 30)
-        ]
-    );
+        .await;
+    assert_eq!(referrers, ["mail.example.net:30", "news.example.org:30"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn not_found_and_gone_record_nothing() {
-    let db = TestDb::new().await;
+async fn not_found_and_gone_record_nothing(db: TestStores) {
     Seed {
         active: false,
         ..Seed::new("paused", "https://example.com/p")
     }
-    .insert(&db)
+    .insert_into(&db)
     .await;
     Seed {
         expires_in_secs: Some(-5),
         ..Seed::new("expired", "https://example.com/e")
     }
-    .insert(&db)
+    .insert_into(&db)
     .await;
-    let app = spawn_redirect(&db, cache(true, true)).await;
+    let app = spawn_redirect_on(&db, cache(true, true)).await;
     assert_eq!(app.follow("paused").await.0, 410);
     assert_eq!(app.follow("expired").await.0, 410);
     assert_eq!(app.follow("unknown").await.0, 404);
@@ -160,24 +145,16 @@ async fn not_found_and_gone_record_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_writes_every_buffered_click() {
-    let db = TestDb::new().await;
+async fn shutdown_writes_every_buffered_click(db: TestStores) {
     Seed::new("final", "https://example.com/f")
-        .insert(&db)
+        .insert_into(&db)
         .await;
     // A minute between flushes: without the shutdown flush nothing would be written.
     let clicks = ClickSettings {
         click_flush_ms: 60_000,
         ..ClickSettings::default()
     };
-    let app = spawn_recording(
-        db.args.clone(),
-        hop_testkit::redis_args(),
-        cache(true, true),
-        clicks,
-    )
-    .await;
+    let app = spawn_recording(db.database(), db.shared(), cache(true, true), clicks).await;
     for _ in 0..150 {
         assert_eq!(app.follow("final").await.0, 302);
     }
@@ -211,7 +188,7 @@ async fn with_postgres_down_redirects_go_on_drops_are_counted_and_recording_resu
     until(
         "the first click is written",
         Duration::from_secs(2),
-        || async { total(&db).await == 1 },
+        || async { total_in(&db).await == 1 },
     )
     .await;
 
@@ -247,7 +224,7 @@ async fn with_postgres_down_redirects_go_on_drops_are_counted_and_recording_resu
     // Clicks made just after the restart may still meet a full buffer (the writer retries
     // on its next tick), so the drops are counted again at the end.
     let dropped = metric(&text, "hop_clicks_dropped_total", &[]) as i64;
-    assert_eq!(total(&db).await, recorded);
+    assert_eq!(total_in(&db).await, recorded);
     assert_eq!(
         recorded + dropped,
         206,
@@ -255,10 +232,10 @@ async fn with_postgres_down_redirects_go_on_drops_are_counted_and_recording_resu
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_country_header_is_believed_only_from_trusted_proxies() {
-    let db = TestDb::new().await;
-    Seed::new("geo", "https://example.com/g").insert(&db).await;
+async fn the_country_header_is_believed_only_from_trusted_proxies(db: TestStores) {
+    Seed::new("geo", "https://example.com/g")
+        .insert_into(&db)
+        .await;
     let trusting = ClickSettings {
         click_country_header: Some("cf-ipcountry".parse().unwrap()),
         click_trusted_proxies: hop_redirect::Nets(vec!["127.0.0.1/32".parse().unwrap()]),
@@ -271,18 +248,10 @@ async fn the_country_header_is_believed_only_from_trusted_proxies() {
         ..ClickSettings::default()
     };
     for (settings, expected) in [(trusting, Some("DE".to_owned())), (wary, None)] {
-        db.client()
-            .await
-            .batch_execute("TRUNCATE clicks, click_counts, click_referrers")
-            .await
-            .unwrap();
-        let app = spawn_recording(
-            db.args.clone(),
-            hop_testkit::redis_args(),
-            cache(true, true),
-            settings,
-        )
-        .await;
+        for table in ["clicks", "click_counts", "click_referrers"] {
+            db.execute(&format!("DELETE FROM {table}")).await;
+        }
+        let app = spawn_recording(db.database(), db.shared(), cache(true, true), settings).await;
         app.http
             .get(format!("{}/geo", app.base))
             .header("cf-ipcountry", "de")
@@ -293,34 +262,22 @@ async fn the_country_header_is_believed_only_from_trusted_proxies() {
             raw(&db).await == 1
         })
         .await;
-        let country: Option<String> = db
-            .client()
-            .await
-            .query_one("SELECT country FROM clicks", &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(country, expected);
+        let country = db
+            .strings("SELECT COALESCE(country, '-') FROM clicks", &[])
+            .await;
+        assert_eq!(country, [expected.unwrap_or_else(|| "-".to_owned())]);
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recording_can_be_turned_off() {
-    let db = TestDb::new().await;
+async fn recording_can_be_turned_off(db: TestStores) {
     Seed::new("quiet", "https://example.com/q")
-        .insert(&db)
+        .insert_into(&db)
         .await;
     let off = ClickSettings {
         clicks_enabled: false,
         ..ClickSettings::default()
     };
-    let app = spawn_recording(
-        db.args.clone(),
-        hop_testkit::redis_args(),
-        cache(true, true),
-        off,
-    )
-    .await;
+    let app = spawn_recording(db.database(), db.shared(), cache(true, true), off).await;
     assert_eq!(app.follow("quiet").await.0, 302);
     app.shut_down().await;
     assert_eq!(total(&db).await, 0);
