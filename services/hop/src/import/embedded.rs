@@ -54,15 +54,7 @@ fn import(
     let staged_events = stage::<rows::Event>(c, events, &mut problems, &mut references, progress)?;
     problems.into_result()?;
     progress.phase("checking");
-    let unique_ids: Vec<&str> = [
-        ("stage_users", staged_users),
-        ("stage_urls", staged_urls),
-        ("stage_events", staged_events),
-    ]
-    .iter()
-    .filter(|(_, staged)| staged.ids_ascending)
-    .map(|(table, _)| *table)
-    .collect();
+    let unique_ids = super::unique_ids(staged_users, staged_urls, staged_events);
     c.execute_batch(
         "CREATE INDEX temp.stage_users_id ON stage_users (id); \
          CREATE INDEX temp.stage_urls_id ON stage_urls (id); \

@@ -516,22 +516,12 @@ async fn import_then_set_a_password_on_the_embedded_store() {
     );
 
     // A password set while hop up runs on the store takes effect at the next login.
-    use std::io::Write as _;
-    let mut child = Command::new(HOP)
-        .args(["users", "set-password", "cobaltriver87@example.com"])
-        .env("HOP_DATA_DIR", data.path().join("hop-data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"changed while running\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let data_dir = data.path().join("hop-data").display().to_string();
+    let out = set_password(
+        &[("HOP_DATA_DIR", data_dir)],
+        "cobaltriver87@example.com",
+        "changed while running",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -547,22 +537,12 @@ async fn import_then_set_a_password_on_the_embedded_store() {
     assert!(hop.terminate().success());
 }
 
-fn import_then_set_a_password(env: &[(&str, String)]) {
+/// `hop users set-password EMAIL` with `password` on its standard input.
+fn set_password(env: &[(&str, String)], email: &str, password: &str) -> std::process::Output {
     use std::io::Write as _;
-    let env = env.to_vec();
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let import = Command::new(HOP)
-        .args(["import", fixtures, "--no-progress"])
-        .envs(env.clone())
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&import.stderr);
-    assert!(import.status.success(), "{report}");
-    assert!(report.contains("imported 400 users"), "{report}");
-
     let mut child = Command::new(HOP)
-        .args(["users", "set-password", "CobaltRiver87@example.com"])
-        .envs(env.clone())
+        .args(["users", "set-password", email])
+        .envs(env.iter().cloned())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -572,9 +552,23 @@ fn import_then_set_a_password(env: &[(&str, String)]) {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"a brand new password\n")
+        .write_all(format!("{password}\n").as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn import_then_set_a_password(env: &[(&str, String)]) {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let import = Command::new(HOP)
+        .args(["import", fixtures, "--no-progress"])
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&import.stderr);
+    assert!(import.status.success(), "{report}");
+    assert!(report.contains("imported 400 users"), "{report}");
+
+    let out = set_password(env, "CobaltRiver87@example.com", "a brand new password");
     assert!(
         out.status.success(),
         "{}",
@@ -584,21 +578,7 @@ fn import_then_set_a_password(env: &[(&str, String)]) {
         String::from_utf8_lossy(&out.stdout).contains("password set for cobaltriver87@example.com")
     );
 
-    let mut unknown = Command::new(HOP)
-        .args(["users", "set-password", "nobody@example.com"])
-        .envs(env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    unknown
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"another password\n")
-        .unwrap();
-    let out = unknown.wait_with_output().unwrap();
+    let out = set_password(env, "nobody@example.com", "another password");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account has the email"));
 }
