@@ -37,13 +37,14 @@ const MAX_REJECTION_DETAIL: usize = 300;
 pub async fn problems_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == hop_kit::problem::CONTENT_TYPE.as_bytes());
+    let content_type = response.headers().get(http::header::CONTENT_TYPE);
+    let is_problem =
+        content_type.is_some_and(|v| v.as_bytes() == hop_kit::problem::CONTENT_TYPE.as_bytes());
+    // The web app's pages answer their errors as pages.
+    let is_page = content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     // Only client errors: a 5xx of ours is a problem already, and /health's 503 carries
     // its own report.
-    if !status.is_client_error() || is_problem {
+    if !status.is_client_error() || is_problem || is_page {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -19,6 +19,9 @@
 //! - [`context`]: the per-request middleware: request id (taken from `X-Request-Id` or
 //!   generated, echoed back and sent on to gRPC), the request span, RED metrics and the
 //!   `request_completed` log line.
+//! - [`web`]: the web app (`/`, `/app/*`, `/assets/*`): server-rendered pages on the
+//!   same gRPC calls as the API, with cookie sessions ([`caller::browser`]) and CSRF
+//!   tokens; [`qr`]: QR codes of short URLs, for `GET /links/{code}/qr` and the pages.
 //! - [`server`]: [`Gateway`] (state and router, also mounted by `hop up`), [`build`] and
 //!   `run`.
 
@@ -26,11 +29,13 @@ mod body;
 mod caller;
 mod context;
 mod error;
+mod qr;
 mod ratelimit;
 mod routes;
 mod server;
 mod settings;
 mod state;
+mod web;
 
 pub use caller::keys::MIN_REFETCH as KEYS_MIN_REFETCH;
 pub use server::{Config, Gateway, Server, Upstream, build};

@@ -2,6 +2,7 @@
 
 use crate::body::BodyLimit;
 use crate::caller::Verifier;
+use crate::caller::browser::BrowserSessions;
 use crate::context::{ContextState, expose_matched_path, request_context};
 use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
@@ -49,8 +50,11 @@ pub struct Config {
     /// The auth service: `Upstream::Url("http://127.0.0.1:50052")`, or in process.
     pub auth: Upstream,
     pub settings: Settings,
-    /// The deployment secret: the service token every gRPC call carries is derived from it.
+    /// The deployment secret: the service token every gRPC call carries, and the web app's
+    /// CSRF key, are derived from it.
     pub secret: Secret,
+    /// Where the public reaches hop: the web app's cookies are `Secure` when it is https.
+    pub public_base_url: String,
     /// mTLS to links and auth (GRPC_TLS_*); their URLs are then `https://`.
     pub tls: Option<hop_kit::grpc_tls::GrpcTls>,
     /// For the session deny-list and the shared rate limits: Redis, or `hop up`'s
@@ -79,6 +83,7 @@ impl Config {
             auth: Upstream::Url(auth_url.into()),
             settings,
             secret,
+            public_base_url: "http://localhost:8080".into(),
             tls: None,
             shared: shared.into(),
             shutdown_grace: Duration::from_secs(1),
@@ -120,11 +125,18 @@ impl Gateway {
             timeout,
             &registry,
         ));
+        let browser = Arc::new(BrowserSessions::new(
+            auth.clone(),
+            timeout,
+            &config.secret,
+            config.public_base_url.starts_with("https://"),
+        ));
         Ok(Self {
             state: AppState::new(
                 LinkServiceClient::new(authenticated(links_channel.clone(), token)),
                 auth.clone(),
                 verifier.clone(),
+                browser,
                 Arc::new(RateLimiter::new(shared.redis().cloned())),
                 Arc::new(config.settings.clone()),
             ),
@@ -148,11 +160,12 @@ impl Gateway {
         self.registry.clone()
     }
 
-    /// The whole public API. `/health*` and `/metrics` answer for `health` and
+    /// The whole public API and the web app. `/health*` and `/metrics` answer for `health` and
     /// `registries` (the gateway's own when serving alone, every service's in `hop up`).
     pub fn router(&self, health: Vec<Health>, registries: Vec<Registry>) -> Router {
         let limit = self.state.settings().body_limit_bytes as usize;
         let api = crate::routes::router()
+            .merge(crate::web::router(self.state.clone()))
             .merge(hop_kit::serve::admin_router(
                 health,
                 registries,

@@ -1,8 +1,10 @@
-//! What handlers share: the gRPC clients, the verifier, the rate limiter and the settings.
+//! What handlers share: the gRPC clients, the verifier (and the web app's cookie sessions),
+//! the rate limiter and the settings.
 //! The routes take it as axum state; the caller extractors take their part of it through
 //! [`FromRef`].
 
 use crate::caller::Verifier;
+use crate::caller::browser::BrowserSessions;
 use crate::context::RequestId;
 use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
@@ -19,6 +21,7 @@ pub struct AppState {
     links: LinkServiceClient<ServiceChannel>,
     auth: AuthServiceClient<ServiceChannel>,
     verifier: Arc<Verifier>,
+    browser: Arc<BrowserSessions>,
     limiter: Arc<RateLimiter>,
     settings: Arc<Settings>,
 }
@@ -28,6 +31,7 @@ impl AppState {
         links: LinkServiceClient<ServiceChannel>,
         auth: AuthServiceClient<ServiceChannel>,
         verifier: Arc<Verifier>,
+        browser: Arc<BrowserSessions>,
         limiter: Arc<RateLimiter>,
         settings: Arc<Settings>,
     ) -> Self {
@@ -35,6 +39,7 @@ impl AppState {
             links,
             auth,
             verifier,
+            browser,
             limiter,
             settings,
         }
@@ -50,6 +55,11 @@ impl AppState {
 
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
+    }
+
+    /// The web app's cookie sessions and CSRF tokens.
+    pub fn browser(&self) -> &BrowserSessions {
+        &self.browser
     }
 
     pub fn limiter(&self) -> &RateLimiter {

@@ -20,10 +20,11 @@ pub const MAX_TITLE_CHARS: usize = 200;
 /// The first path segments the edge (`hop up`'s router, nginx, the Ingress) sends to the
 /// gateway, as whole segments: `/health` and `/health/...`, never `/healthy`. One list:
 /// `hop up` routes by it, the alias validator refuses each word (through
-/// [`RESERVED_WORDS`]), and a test holds nginx's and the Ingress's locations to it.
-pub const EDGE_ROUTES: &[&str] = &["auth", "health", "links", "metrics"];
+/// [`RESERVED_WORDS`]), and a test holds nginx's and the Ingress's locations to it. `/`
+/// itself (the web app's home) is the gateway's too.
+pub const EDGE_ROUTES: &[&str] = &["app", "assets", "auth", "health", "links", "metrics"];
 
-/// Whether `path`'s first segment is one of [`EDGE_ROUTES`] (so the gateway answers it).
+/// Whether the gateway answers `path`: `/`, or a first segment in [`EDGE_ROUTES`].
 pub fn is_edge_route(path: &str) -> bool {
     let first = path
         .strip_prefix('/')
@@ -31,7 +32,7 @@ pub fn is_edge_route(path: &str) -> bool {
         .split('/')
         .next()
         .unwrap_or_default();
-    EDGE_ROUTES.contains(&first)
+    first.is_empty() || EDGE_ROUTES.contains(&first)
 }
 
 /// Words that name hop's own routes, or that users would mistake for them; never aliases.
@@ -51,7 +52,9 @@ pub const RESERVED_WORDS: &[&str] = &[
     "login",
     "logout",
     "metrics",
+    "openapi.json",
     "register",
+    "rest",
     "robots.txt",
     "settings",
     "signup",

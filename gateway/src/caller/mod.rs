@@ -10,6 +10,7 @@
 //! The extractors take what they need from any router state that provides it
 //! ([`FromRef`]), so this module knows nothing of the gateway's state.
 
+pub mod browser;
 pub mod client_ip;
 pub mod keys;
 pub mod verifier;

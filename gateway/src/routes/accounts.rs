@@ -79,15 +79,7 @@ async fn register(
     let password = fields.required_string("password");
     let username = fields.optional_string("username");
     fields.finish()?;
-    let limits = state.settings();
-    state
-        .limiter()
-        .check(
-            "register_ip",
-            &ip.limit_key(),
-            limits.rate_limit_register_ip,
-        )
-        .await?;
+    register_limits(&state, &ip).await?;
     let request = pb::RegisterRequest {
         email,
         password,
@@ -113,6 +105,32 @@ async fn login(
     let email = fields.required_string("email");
     let password = fields.required_string("password");
     fields.finish()?;
+    login_limits(&state, &ip, &email).await?;
+    let request = pb::LoginRequest {
+        email,
+        password,
+        client_ip: ip.0.to_string(),
+    };
+    let pair = state
+        .auth()
+        .login(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    Ok(tokens(pair))
+}
+
+/// The limits a registration counts against (the API's and the web app's alike).
+pub async fn register_limits(state: &AppState, ip: &ClientIp) -> Result<(), ApiError> {
+    let limit = state.settings().rate_limit_register_ip;
+    state
+        .limiter()
+        .check("register_ip", &ip.limit_key(), limit)
+        .await?;
+    Ok(())
+}
+
+/// The limits a login counts against (the API's and the web app's alike).
+pub async fn login_limits(state: &AppState, ip: &ClientIp, email: &str) -> Result<(), ApiError> {
     let limits = state.settings();
     let (client, account) = (ip.limit_key(), email.trim().to_lowercase());
     let who = format!("{client}|{account}");
@@ -129,17 +147,7 @@ async fn login(
         .limiter()
         .check("login_email", &account, limits.rate_limit_login_email)
         .await?;
-    let request = pb::LoginRequest {
-        email,
-        password,
-        client_ip: ip.0.to_string(),
-    };
-    let pair = state
-        .auth()
-        .login(state.request(request, &request_id))
-        .await?
-        .into_inner();
-    Ok(tokens(pair))
+    Ok(())
 }
 
 /// `POST /auth/refresh {refresh_token}` → 200 a new pair; the presented token is used up.

@@ -1,4 +1,4 @@
-//! `/links`: create a link, read one.
+//! `/links`: create a link, read, list, change and delete them, their stats and QR codes.
 
 use crate::body::{Fields, JsonObject};
 use crate::caller::{AuthFailure, AuthUser, ClientIp, MaybeUser};
@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/links/create", post(create))
         .route("/links/{code}", get(read).patch(update).delete(remove))
         .route("/links/{code}/stats", get(stats))
+        .route("/links/{code}/qr", get(qr))
 }
 
 /// A link as the API shows it. The owner-only fields are absent from the public view.
@@ -166,9 +167,11 @@ async fn read(
 pub struct Page {
     limit: Option<String>,
     cursor: Option<String>,
+    q: Option<String>,
 }
 
-/// `GET /links?limit=&cursor=`: the caller's links, newest first.
+/// `GET /links?limit=&cursor=&q=`: the caller's links, newest first; with `q`, only those
+/// whose code, target or title contain it (case-insensitive).
 async fn list(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -194,6 +197,7 @@ async fn list(
         limit,
         // `?cursor=` with nothing after it is the first page, as it always was.
         cursor: page.cursor.filter(|c| !c.is_empty()),
+        query: page.q.filter(|q| !q.trim().is_empty()),
     };
     let page = state
         .links()
@@ -360,4 +364,90 @@ async fn stats(
         "top_referrers": referrers,
         "agent_classes": classes,
     })))
+}
+
+/// Query of `GET /links/{code}/qr`.
+#[derive(Debug, serde::Deserialize)]
+pub struct QrParams {
+    format: Option<String>,
+    size: Option<String>,
+}
+
+/// `GET /links/{code}/qr?format=svg|png&size=N`: the QR code of an active link's short URL
+/// (`size` in pixels, 64 to 2048, default 256). Anyone may ask; an inactive or expired link
+/// has none (410).
+async fn qr(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Path(code): Path<String>,
+    Query(params): Query<QrParams>,
+) -> Result<Response, ApiError> {
+    use crate::qr::{DEFAULT_SIZE, Format, MAX_SIZE, MIN_SIZE};
+    let mut errors = Vec::new();
+    let format = match params.format.as_deref() {
+        None => Format::Svg,
+        Some(raw) => Format::parse(raw).unwrap_or_else(|| {
+            errors.push(FieldError::new("format", "must be svg or png"));
+            Format::Svg
+        }),
+    };
+    let size = match params.size.as_deref() {
+        None => DEFAULT_SIZE,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (MIN_SIZE..=MAX_SIZE).contains(s))
+            .unwrap_or_else(|| {
+                errors.push(FieldError::new(
+                    "size",
+                    format!("must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE}"),
+                ));
+                DEFAULT_SIZE
+            }),
+    };
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    if hop_proto::link::ShortCode::parse(&code).is_none() {
+        return Err(Problem::not_found("no link has this code").into());
+    }
+    let request = pb::GetLinkRequest {
+        code,
+        actor_user_id: None,
+    };
+    let link = state
+        .links()
+        .get_link(state.request(request, &request_id))
+        .await?
+        .into_inner();
+    if !is_live(&link) {
+        return Err(Problem::gone("this link is inactive or has expired").into());
+    }
+    let image = crate::qr::render(&link.short_url, format, size).map_err(Problem::bad_request)?;
+    let filename = format!("{}.{}", link.code, format.extension());
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, format.content_type().to_owned()),
+            (
+                http::header::CACHE_CONTROL,
+                "public, max-age=300".to_owned(),
+            ),
+            (
+                http::header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{filename}\""),
+            ),
+        ],
+        image,
+    )
+        .into_response())
+}
+
+/// Whether a link redirects now: active and not past its expiry.
+pub fn is_live(link: &pb::Link) -> bool {
+    let expired = link
+        .expires_at
+        .as_ref()
+        .and_then(hop_kit::time::from_proto)
+        .is_some_and(|t| t <= Utc::now());
+    link.is_active && !expired
 }

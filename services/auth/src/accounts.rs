@@ -148,6 +148,53 @@ impl Accounts {
         Ok(self.revocations.revoke(session_id).await)
     }
 
+    /// Sets a new password once `current` is checked, and revokes every other session of
+    /// the account (`keep` stays signed in): the sessions revoked, and whether the
+    /// deny-list has them yet.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        keep: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<(Vec<String>, bool), AuthError> {
+        let mut errors = Vec::new();
+        let current = Password::for_login(current)
+            .map_err(|e| errors.push(FieldError::new("current_password", e)))
+            .ok();
+        let new = Password::parse(new)
+            .map_err(|e| errors.push(FieldError::new("new_password", e)))
+            .ok();
+        let (Some(current), Some(new)) = (current, new) else {
+            return Err(AuthError::Invalid(errors));
+        };
+        let stored = self
+            .store
+            .password_hash(user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        if !self.hasher.verify(&current, stored.as_deref()).await? {
+            return Err(AuthError::invalid(
+                "current_password",
+                "is not this account's password",
+            ));
+        }
+        let hash = self.hasher.hash(&new).await?;
+        let revoked = self.store.change_password(user_id, &hash, keep).await?;
+        let listed = self.revocations.revoke_many(&revoked).await;
+        tracing::info!(user_id, revoked = revoked.len(), "password_changed");
+        Ok((revoked, listed))
+    }
+
+    /// Revokes every session of the account: the sessions revoked, and whether the
+    /// deny-list has them yet.
+    pub async fn logout_everywhere(&self, user_id: i64) -> Result<(Vec<String>, bool), AuthError> {
+        let revoked = self.store.revoke_all(user_id).await?;
+        let listed = self.revocations.revoke_many(&revoked).await;
+        tracing::info!(user_id, revoked = revoked.len(), "logged_out_everywhere");
+        Ok((revoked, listed))
+    }
+
     pub async fn user(&self, id: i64) -> Result<User, AuthError> {
         self.store.user_by_id(id).await?.ok_or(AuthError::NotFound)
     }

@@ -140,6 +140,47 @@ impl pb::auth_service_server::AuthService for AuthApi {
         .await
     }
 
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::SessionsRevoked>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("ChangePassword", &metadata, async {
+            if req.session_id.is_empty() {
+                return Err(AuthError::invalid("session_id", "is required"));
+            }
+            let (session_ids, listed) = self
+                .accounts
+                .change_password(
+                    req.user_id,
+                    &req.session_id,
+                    &req.current_password,
+                    &req.new_password,
+                )
+                .await?;
+            Ok(pb::SessionsRevoked {
+                session_ids,
+                listed,
+            })
+        })
+        .await
+    }
+
+    async fn logout_everywhere(
+        &self,
+        request: Request<pb::LogoutEverywhereRequest>,
+    ) -> Result<Response<pb::SessionsRevoked>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("LogoutEverywhere", &metadata, async {
+            let (session_ids, listed) = self.accounts.logout_everywhere(req.user_id).await?;
+            Ok(pb::SessionsRevoked {
+                session_ids,
+                listed,
+            })
+        })
+        .await
+    }
+
     async fn check_session(
         &self,
         request: Request<pb::CheckSessionRequest>,

@@ -57,12 +57,31 @@ impl Revocations {
     /// Lists the session as revoked and announces it; whether Redis has it now. If not,
     /// [`Revocations::run`] writes it as soon as Redis is back.
     pub async fn revoke(&self, session_id: &str) -> bool {
-        let now = unix_now();
-        let entry = [Revocation::new(session_id, now + self.ttl.as_secs() as i64)];
-        if self.publisher.list(&entry, now, true).await.is_ok() {
+        self.revoke_many(&[session_id.to_owned()]).await
+    }
+
+    /// [`Revocations::revoke`] for several sessions at once (a sign-out everywhere).
+    pub async fn revoke_many(&self, session_ids: &[String]) -> bool {
+        if session_ids.is_empty() {
             return true;
         }
-        tracing::warn!(session_id, "revocation_deferred_redis_down");
+        let now = unix_now();
+        let until = now + self.ttl.as_secs() as i64;
+        let entries: Vec<Revocation> = session_ids
+            .iter()
+            .map(|id| Revocation::new(id, until))
+            .collect();
+        let mut listed = true;
+        for chunk in entries.chunks(CHUNK) {
+            listed &= self.publisher.list(chunk, now, true).await.is_ok();
+        }
+        if listed {
+            return true;
+        }
+        tracing::warn!(
+            sessions = session_ids.len(),
+            "revocation_deferred_redis_down"
+        );
         self.pending.store(true, Ordering::Release);
         self.wake.notify_one();
         false

@@ -249,6 +249,8 @@ pub struct GatewayArgs {
     )]
     pub auth_grpc_url: String,
     #[command(flatten)]
+    pub public: PublicArgs,
+    #[command(flatten)]
     pub secret: SecretArgs,
     #[command(flatten)]
     pub tls: GrpcTlsArgs,

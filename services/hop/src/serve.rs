@@ -17,6 +17,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         links: hop_gateway::Upstream::Url(args.links_grpc_url),
         auth: hop_gateway::Upstream::Url(args.auth_grpc_url),
         secret: args.secret.require()?,
+        public_base_url: args.public.public_base_url,
         tls: args.tls.load()?,
         settings: args.api,
         shared: SharedConfig::redis(&args.redis, "hop serve gateway")?,

@@ -118,6 +118,7 @@ impl Up {
             links: hop_gateway::Upstream::InProcess(links.in_process()),
             auth: hop_gateway::Upstream::InProcess(auth.in_process()),
             secret,
+            public_base_url: public_base_url.clone(),
             tls: None,
             settings: args.api,
             shared: shared.clone(),
@@ -252,6 +253,14 @@ mod tests {
         assert!(goes_to_redirect(&Method::GET, "/health-check"));
         assert!(goes_to_redirect(&Method::GET, "/authority"));
         assert!(!goes_to_redirect(&Method::GET, "/health"));
+        // The web app: its home, pages and assets.
+        assert!(!goes_to_redirect(&Method::GET, "/"));
+        assert!(!goes_to_redirect(&Method::GET, "/app/links"));
+        assert!(!goes_to_redirect(
+            &Method::GET,
+            "/assets/app.0123456789.css"
+        ));
+        assert!(goes_to_redirect(&Method::GET, "/apple"));
     }
 
     /// The edge files route exactly [`hop_proto::link::EDGE_ROUTES`], by whole segment, as
@@ -261,6 +270,7 @@ mod tests {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let nginx = std::fs::read_to_string(format!("{root}/infra/nginx/conf.d/hop.conf")).unwrap();
         let mut routed: Vec<String> = Vec::new();
+        let mut home = false;
         for line in nginx.lines().map(str::trim) {
             let Some(rest) = line.strip_prefix("location ") else {
                 continue;
@@ -275,8 +285,10 @@ mod tests {
             {
                 routed.extend(words.split('|').map(str::to_owned));
             } else if let Some(exact) = rest.strip_prefix("= /") {
-                if exact != "nginx-health" {
-                    routed.push(exact.to_owned());
+                match exact {
+                    "nginx-health" => {}
+                    "" => home = true,
+                    _ => routed.push(exact.to_owned()),
                 }
             } else {
                 assert_eq!(
@@ -287,6 +299,7 @@ mod tests {
         }
         routed.sort();
         assert_eq!(routed, hop_proto::link::EDGE_ROUTES, "nginx's locations");
+        assert!(home, "nginx sends / itself to the gateway");
 
         let ingress =
             std::fs::read_to_string(format!("{root}/infra/k8s/base/ingress.yaml")).unwrap();
@@ -301,6 +314,10 @@ mod tests {
         assert!(
             ingress.contains("pathType: Prefix"),
             "Prefix matches whole segments"
+        );
+        assert!(
+            ingress.contains("- path: /\n            pathType: Exact\n            backend:\n              service:\n                name: gateway"),
+            "the Ingress sends / itself to the gateway"
         );
     }
 }

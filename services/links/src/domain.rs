@@ -127,21 +127,37 @@ impl LinkService {
         Ok(())
     }
 
-    /// The actor's links, newest first: a page and the cursor of the next one.
+    /// The actor's links, newest first, only those matching `query` (in the code, the
+    /// target or the title, case-insensitive) when there is one: a page and the cursor of
+    /// the next one.
     pub async fn list(
         &self,
         actor: i64,
         limit: Option<u32>,
         cursor: Option<Cursor>,
+        query: Option<&str>,
     ) -> Result<(Vec<Link>, Option<Cursor>), LinksError> {
         let limit = match limit {
             None => DEFAULT_PAGE,
             Some(limit @ 1..=MAX_PAGE) => limit,
             Some(_) => return Err(LinksError::invalid("limit", "must be between 1 and 100")),
         };
+        let pattern = match query.map(str::trim).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) if q.chars().count() > MAX_QUERY_CHARS => {
+                return Err(LinksError::invalid(
+                    "q",
+                    format!("must be at most {MAX_QUERY_CHARS} characters"),
+                ));
+            }
+            Some(q) => Some(contains_pattern(q)),
+        };
         let after = cursor.map(|c| (c.created_at, c.id));
         // One more than asked tells whether another page follows.
-        let mut links = self.store.list(actor, i64::from(limit) + 1, after).await?;
+        let mut links = self
+            .store
+            .list(actor, i64::from(limit) + 1, after, pattern.as_deref())
+            .await?;
         let next = (links.len() > limit as usize).then(|| {
             links.truncate(limit as usize);
             let last = links.last().expect("a full page has a last item");
@@ -173,5 +189,34 @@ impl LinkService {
             return Err(LinksError::NotFound);
         }
         self.store.get(code).await?.ok_or(LinksError::NotFound)
+    }
+}
+
+/// Longest search text of a list, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// A `LIKE ... ESCAPE '\\'` pattern that matches any text containing `text` literally:
+/// its own `%`, `_` and `\\` are escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn wildcards_in_the_search_text_match_only_themselves() {
+        assert_eq!(contains_pattern("docs"), "%docs%");
+        assert_eq!(contains_pattern("50%_off\\x"), "%50\\%\\_off\\\\x%");
     }
 }

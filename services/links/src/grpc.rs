@@ -118,7 +118,10 @@ impl pb::link_service_server::LinkService for LinksApi {
                 .as_deref()
                 .map(|c| self.cursors.decode(c))
                 .transpose()?;
-            let (links, next) = self.links.list(actor, req.limit, cursor).await?;
+            let (links, next) = self
+                .links
+                .list(actor, req.limit, cursor, req.query.as_deref())
+                .await?;
             Ok(pb::ListLinksResponse {
                 items: links.iter().map(|l| self.to_proto(l)).collect(),
                 next_cursor: next.map(|c| self.cursors.encode(&c)),

@@ -150,7 +150,7 @@ impl App {
                 &routes.not_found
             };
             series.observe(started.elapsed());
-            return problem(StatusCode::NOT_FOUND, NOT_FOUND);
+            return answer(headers, StatusCode::NOT_FOUND, NOT_FOUND);
         };
         let (response, series) = match self.resolver.resolve(code.as_str(), started).await {
             Ok(Entry::Link(target)) if target.is_live() => {
@@ -179,7 +179,7 @@ impl App {
                 } else {
                     &routes.gone
                 };
-                (problem(StatusCode::GONE, GONE), series)
+                (answer(headers, StatusCode::GONE, GONE), series)
             }
             Ok(Entry::Missing) => {
                 let series = if head {
@@ -187,7 +187,7 @@ impl App {
                 } else {
                     &routes.not_found
                 };
-                (problem(StatusCode::NOT_FOUND, NOT_FOUND), series)
+                (answer(headers, StatusCode::NOT_FOUND, NOT_FOUND), series)
             }
             Err(_) => {
                 let series = if head {
@@ -195,7 +195,7 @@ impl App {
                 } else {
                     &routes.unavailable
                 };
-                let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+                let mut response = answer(headers, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
                 response
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -259,6 +259,65 @@ impl App {
         response
     }
 }
+
+/// A failed redirect's answer: the problem, or for a browser (it accepts `text/html`) a
+/// page saying the same.
+fn answer(headers: &http::HeaderMap, status: StatusCode, body: &'static str) -> Response<Body> {
+    let browser = headers
+        .get(http::header::ACCEPT)
+        .is_some_and(|v| v.as_bytes().windows(9).any(|w| w == b"text/html"));
+    let mut response = if browser {
+        let page = match status {
+            StatusCode::GONE => GONE_PAGE,
+            StatusCode::NOT_FOUND => NOT_FOUND_PAGE,
+            _ => UNAVAILABLE_PAGE,
+        };
+        let mut response = Response::new(Body::from(Bytes::from_static(page.as_bytes())));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        response
+    } else {
+        problem(status, body)
+    };
+    response
+        .headers_mut()
+        .insert(http::header::VARY, HeaderValue::from_static("Accept"));
+    response
+}
+
+/// The pages browsers get instead of the problems: small, self-contained, same words.
+macro_rules! page {
+    ($title:literal, $message:literal) => {
+        concat!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+            "<meta name=\"color-scheme\" content=\"light dark\"><title>",
+            $title,
+            " · hop</title><style>body{font:16px/1.5 system-ui,sans-serif;margin:0;",
+            "display:grid;place-items:center;min-height:100vh;padding:16px}main{max-width:420px}",
+            "h1{margin:0 0 8px}a{color:#4f46e5}</style></head><body><main><h1>",
+            $title,
+            "</h1><p>",
+            $message,
+            "</p><p><a href=\"/\">Go to hop</a></p></main></body></html>"
+        )
+    };
+}
+const NOT_FOUND_PAGE: &str = page!(
+    "Link not found",
+    "No short link has this address. Check it for typos."
+);
+const GONE_PAGE: &str = page!(
+    "This link is no longer active",
+    "Its owner turned it off, or it has expired."
+);
+const UNAVAILABLE_PAGE: &str = page!(
+    "Try again in a moment",
+    "hop could not look this link up just now."
+);
 
 fn problem(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(Bytes::from_static(body.as_bytes())));

@@ -128,6 +128,37 @@ impl Store {
         }
     }
 
+    /// The account's password hash: `None` when there is no such account, `Some(None)`
+    /// when it has no usable password.
+    pub async fn password_hash(&self, user_id: i64) -> Result<Option<Option<String>>, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::password_hash(pool, user_id).await,
+            Database::Sqlite(db) => sqlite::password_hash(db, user_id).await,
+        }
+    }
+
+    /// Stores a new password hash and revokes every live session of the account but
+    /// `keep`, both or neither; the sessions revoked.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        keep: &str,
+    ) -> Result<Vec<String>, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::change_password(pool, user_id, hash, keep).await,
+            Database::Sqlite(db) => sqlite::change_password(db, user_id, hash, keep).await,
+        }
+    }
+
+    /// Revokes every live session of the account; the sessions revoked.
+    pub async fn revoke_all(&self, user_id: i64) -> Result<Vec<String>, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::revoke_all(pool, user_id).await,
+            Database::Sqlite(db) => sqlite::revoke_all(db, user_id).await,
+        }
+    }
+
     /// Sets the password hash of the account with `email` (`hop users set-password`);
     /// whether there is one.
     pub async fn set_password(&self, email: &str, hash: &str) -> Result<bool, AuthError> {

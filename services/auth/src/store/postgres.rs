@@ -193,3 +193,45 @@ pub async fn set_password(pool: &Pool, email: &str, hash: &str) -> Result<bool, 
         .await?;
     Ok(client.execute(&statement, &[&hash, &email]).await? == 1)
 }
+
+pub async fn password_hash(pool: &Pool, user_id: i64) -> Result<Option<Option<String>>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT password_hash FROM users WHERE id = $1")
+        .await?;
+    let row = client.query_opt(&statement, &[&user_id]).await?;
+    row.map(|r| Ok(r.try_get(0)?)).transpose()
+}
+
+/// The new hash and the revocations in one statement.
+pub async fn change_password(
+    pool: &Pool,
+    user_id: i64,
+    hash: &str,
+    keep: &str,
+) -> Result<Vec<String>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH account AS ( \
+               UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 \
+             ) \
+             UPDATE sessions SET revoked_at = now() \
+             WHERE user_id = $1 AND id <> $3 AND revoked_at IS NULL RETURNING id",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&user_id, &hash, &keep]).await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+pub async fn revoke_all(pool: &Pool, user_id: i64) -> Result<Vec<String>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = now() \
+             WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&user_id]).await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}

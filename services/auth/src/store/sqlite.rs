@@ -201,3 +201,55 @@ pub async fn set_password(db: &Sqlite, email: &str, hash: &str) -> Result<bool, 
         })
         .await?)
 }
+
+pub async fn password_hash(db: &Sqlite, user_id: i64) -> Result<Option<Option<String>>, AuthError> {
+    Ok(db
+        .read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT password_hash FROM users WHERE id = ?1")?
+                    .query_row([user_id], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await?)
+}
+
+/// The new hash and the revocations in one transaction (the writer's).
+pub async fn change_password(
+    db: &Sqlite,
+    user_id: i64,
+    hash: &str,
+    keep: &str,
+) -> Result<Vec<String>, AuthError> {
+    let (hash, keep) = (hash.to_owned(), keep.to_owned());
+    Ok(db
+        .write(move |c| {
+            let now = now_micros();
+            c.prepare_cached("UPDATE users SET password_hash = ?1, updated_at = ?2 WHERE id = ?3")?
+                .execute(params![hash, now, user_id])?;
+            let revoked = c
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?1 \
+                     WHERE user_id = ?2 AND id <> ?3 AND revoked_at IS NULL RETURNING id",
+                )?
+                .query_map(params![now, user_id, keep], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(revoked)
+        })
+        .await?)
+}
+
+pub async fn revoke_all(db: &Sqlite, user_id: i64) -> Result<Vec<String>, AuthError> {
+    Ok(db
+        .write(move |c| {
+            let revoked = c
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?1 \
+                     WHERE user_id = ?2 AND revoked_at IS NULL RETURNING id",
+                )?
+                .query_map(params![now_micros(), user_id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(revoked)
+        })
+        .await?)
+}

@@ -184,6 +184,7 @@ async fn internal_grpc_refuses_every_call_without_the_deployments_token() {
         "/hop.auth.v1.AuthService/Login",
         "/hop.auth.v1.AuthService/GetPublicKeys",
         "/hop.auth.v1.AuthService/CheckSession",
+        "/hop.auth.v1.AuthService/LogoutEverywhere",
         reflection,
     ];
     for presented in ["", wrong.expose(), "not even base64!"] {

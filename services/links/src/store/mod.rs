@@ -54,16 +54,19 @@ impl Store {
         }
     }
 
-    /// The owner's live links, newest first, after the keyset position `after`.
+    /// The owner's live links, newest first, after the keyset position `after`; with a
+    /// `pattern` (`LIKE`, escaped with a backslash), only those whose code, target or title
+    /// match it, case-insensitively.
     pub async fn list(
         &self,
         owner: i64,
         limit: i64,
         after: Option<(DateTime<Utc>, i64)>,
+        pattern: Option<&str>,
     ) -> Result<Vec<Link>, LinksError> {
         match &self.database {
-            Database::Postgres(pool) => postgres::list(pool, owner, limit, after).await,
-            Database::Sqlite(db) => sqlite::list(db, owner, limit, after).await,
+            Database::Postgres(pool) => postgres::list(pool, owner, limit, after, pattern).await,
+            Database::Sqlite(db) => sqlite::list(db, owner, limit, after, pattern).await,
         }
     }
 

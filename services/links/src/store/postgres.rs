@@ -82,18 +82,24 @@ pub async fn list(
     owner: i64,
     limit: i64,
     after: Option<(DateTime<Utc>, i64)>,
+    pattern: Option<&str>,
 ) -> Result<Vec<Link>, LinksError> {
     let sql = format!(
         "SELECT {LINK_COLUMNS} FROM links \
              WHERE owner_id = $1 AND deleted_at IS NULL \
                AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+               AND ($5::text IS NULL OR code ILIKE $5 ESCAPE '\\' \
+                    OR target_url ILIKE $5 ESCAPE '\\' OR title ILIKE $5 ESCAPE '\\') \
              ORDER BY created_at DESC, id DESC LIMIT $4"
     );
     let (after_at, after_id) = (after.map(|a| a.0), after.map_or(0, |a| a.1));
     let client = pool.get().await?;
     let statement = client.prepare_cached(&sql).await?;
     let rows = client
-        .query(&statement, &[&owner, &after_at, &after_id, &limit])
+        .query(
+            &statement,
+            &[&owner, &after_at, &after_id, &limit, &pattern],
+        )
         .await?;
     rows.iter().map(link_from_row).collect()
 }

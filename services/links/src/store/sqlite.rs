@@ -101,18 +101,26 @@ pub async fn list(
     owner: i64,
     limit: i64,
     after: Option<(DateTime<Utc>, i64)>,
+    pattern: Option<&str>,
 ) -> Result<Vec<Link>, LinksError> {
     let (after_at, after_id) = (after.map(|a| micros(a.0)), after.map_or(0, |a| a.1));
+    let pattern = pattern.map(str::to_owned);
     Ok(db
         .read(move |c| {
+            // SQLite's LIKE ignores ASCII case, as PostgreSQL's ILIKE does.
             let mut statement = c.prepare_cached(&format!(
                 "SELECT {LINK_COLUMNS} FROM links \
                  WHERE owner_id = ?1 AND deleted_at IS NULL \
                    AND (?2 IS NULL OR (created_at, id) < (?2, ?3)) \
+                   AND (?5 IS NULL OR code LIKE ?5 ESCAPE '\\' \
+                        OR target_url LIKE ?5 ESCAPE '\\' OR title LIKE ?5 ESCAPE '\\') \
                  ORDER BY created_at DESC, id DESC LIMIT ?4"
             ))?;
             let links = statement
-                .query_map(params![owner, after_at, after_id, limit], link_from_row)?
+                .query_map(
+                    params![owner, after_at, after_id, limit, pattern],
+                    link_from_row,
+                )?
                 .collect::<Result<_, _>>()?;
             Ok(links)
         })
