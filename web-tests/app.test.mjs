@@ -308,6 +308,37 @@ test("sign out everywhere revokes every session, and a new password ends the oth
   await context.close();
 });
 
+test("everything works with the keyboard", async () => {
+  const { context, page } = await newPage();
+  await signUp(page);
+  // The first Tab reaches the skip link, which moves focus to the page's content.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "main");
+  // Tab to the URL field, type, and submit with Enter.
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press("Tab");
+    if ((await page.evaluate(() => document.activeElement.id)) === "f-url") break;
+  }
+  assert.equal(await page.evaluate(() => document.activeElement.id), "f-url");
+  await page.keyboard.type(`${destinationUrl}/by-keyboard`);
+  await page.keyboard.press("Enter");
+  const card = page.getByRole("region", { name: "Your short link is ready" });
+  await card.waitFor();
+  // Every control on the page can take focus, and shows it.
+  const unfocusable = await page.evaluate(() =>
+    [...document.querySelectorAll("a[href], button:not([hidden]), input:not([type=hidden]), select")]
+      .filter((el) => el.tabIndex < 0)
+      .map((el) => el.outerHTML),
+  );
+  assert.deepEqual(unfocusable, []);
+  await page.keyboard.press("Tab");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.equal(outline, "solid", "a visible focus ring");
+  await context.close();
+});
+
 test("screenshots at phone and desktop width, light and dark", async () => {
   for (const [width, height] of [
     [390, 844],

@@ -16,7 +16,7 @@ use http::StatusCode;
 use maud::{Markup, html};
 
 /// Links on one page of the list.
-const PAGE: u32 = 20;
+const PAGE: u32 = 50;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct ListQuery {
@@ -25,7 +25,7 @@ pub struct ListQuery {
     deleted: Option<String>,
 }
 
-/// `GET /app/links?q=&cursor=`: newest first, 20 a page.
+/// `GET /app/links?q=&cursor=`: newest first, 50 a page.
 pub async fn list(
     State(state): State<AppState>,
     SignedIn { user, visitor }: SignedIn,

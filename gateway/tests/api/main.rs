@@ -10,3 +10,4 @@ mod mtls;
 mod ownership;
 mod rotation;
 mod stats;
+mod web;

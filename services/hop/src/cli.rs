@@ -23,7 +23,8 @@ use std::time::Duration;
     version,
     about = "hop: a fast, self-hosted URL shortener",
     long_about = "hop: a fast, self-hosted URL shortener, built as split read/write services.\n\n\
-                  `hop up` runs every service in one process behind one port. `hop serve <service>` \
+                  `hop up` runs every service in one process behind one port, the web app at `/` \
+                  included. `hop serve <service>` \
                   runs one, so each scales on its own. Every setting is also an environment \
                   variable; see the [env: …] of each flag.",
     propagate_version = true
@@ -35,7 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every service in one process behind one port (applies migrations first)
+    /// Run every service in one process behind one port (applies migrations first); open
+    /// its address in a browser for the web app
     Up(Box<UpArgs>),
     /// Run one service on its own
     #[command(subcommand)]

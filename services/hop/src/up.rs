@@ -8,9 +8,11 @@
 //!
 //! The gateway calls the links and auth services in process: their tonic services as
 //! tower services behind the service-token check, with no gRPC listener and no port for
-//! anyone else on the machine. The front listener routes like the production edge (nginx, the Ingress):
-//! `/links*`, `/auth*`, `/health*` and `/metrics` to the gateway, every other GET and HEAD
-//! straight to the redirect handler. `/health*` and `/metrics` cover all services.
+//! anyone else on the machine. The front listener routes like the production edge (nginx,
+//! the Ingress): `/` and the first segments of [`hop_proto::link::EDGE_ROUTES`] (the web
+//! app's `/app*` and `/assets*`, `/links*`, `/auth*`, `/health*`, `/metrics`) to the
+//! gateway, every other GET and HEAD straight to the redirect handler. `/health*` and
+//! `/metrics` cover all services.
 
 use crate::cli::{UpArgs, addr};
 use anyhow::Context as _;

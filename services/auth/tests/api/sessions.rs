@@ -2,6 +2,7 @@
 //! PostgreSQL and Redis, and on the embedded store with the in-process bus.
 
 use crate::helpers::*;
+use hop_proto::auth::v1 as pb;
 use hop_testkit::{Backend, TestStores};
 
 hop_testkit::on_both_backends!(
@@ -12,6 +13,7 @@ hop_testkit::on_both_backends!(
     refresh_rotates_and_reuse_revokes_the_session,
     logout_revokes_the_session_at_once,
     a_signing_key_file_replaces_the_derived_key,
+    a_new_password_ends_the_other_sessions_and_everywhere_ends_all,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -173,4 +175,77 @@ async fn a_signing_key_file_replaces_the_derived_key(db: TestStores) {
     let from_file = hop_auth::SigningKey::from_pem(pem).unwrap();
     assert_eq!(header.kid.as_deref(), Some(from_file.kid()));
     verify(&auth, &pair.access_token).await;
+}
+
+async fn a_new_password_ends_the_other_sessions_and_everywhere_ends_all(db: TestStores) {
+    let auth = spawn_auth(&db).await;
+    let user = auth.register("kim@example.com", PASSWORD).await.unwrap();
+    let here = verify(
+        &auth,
+        &auth
+            .login("kim@example.com", PASSWORD)
+            .await
+            .unwrap()
+            .access_token,
+    )
+    .await;
+    let other = verify(
+        &auth,
+        &auth
+            .login("kim@example.com", PASSWORD)
+            .await
+            .unwrap()
+            .access_token,
+    )
+    .await;
+    let change = |current: &str, new: &str| {
+        let request = pb::ChangePasswordRequest {
+            user_id: user.id,
+            current_password: current.into(),
+            new_password: new.into(),
+            session_id: here.sid.clone(),
+        };
+        let mut client = auth.client.clone();
+        async move { client.change_password(request).await }
+    };
+    // A wrong current password, or a new one that is too short: nothing changes.
+    let wrong = change("not the password", "a new fine password")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::InvalidArgument);
+    let short = change(PASSWORD, "short").await.unwrap_err();
+    assert_eq!(short.code(), tonic::Code::InvalidArgument);
+    assert!(auth.active(&other.sid).await);
+    auth.login("kim@example.com", PASSWORD).await.unwrap();
+
+    let revoked = change(PASSWORD, "a new fine password")
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(revoked.listed);
+    assert!(revoked.session_ids.contains(&other.sid));
+    assert!(
+        !revoked.session_ids.contains(&here.sid),
+        "the asking session stays"
+    );
+    assert!(auth.active(&here.sid).await);
+    assert!(!auth.active(&other.sid).await);
+    assert!(auth.denied(&other.sid).await);
+    let old = auth.login("kim@example.com", PASSWORD).await.unwrap_err();
+    assert_eq!(old.code(), tonic::Code::Unauthenticated);
+    auth.login("kim@example.com", "a new fine password")
+        .await
+        .unwrap();
+
+    let everywhere = auth
+        .client
+        .clone()
+        .logout_everywhere(pb::LogoutEverywhereRequest { user_id: user.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(everywhere.listed);
+    assert!(everywhere.session_ids.contains(&here.sid));
+    assert!(!auth.active(&here.sid).await);
+    assert!(auth.denied(&here.sid).await);
 }
