@@ -308,6 +308,39 @@ test("sign out everywhere revokes every session, and a new password ends the oth
   await context.close();
 });
 
+test("an API key made on the account page is shown once, works, and stops when revoked", async () => {
+  const { context, page } = await newPage();
+  await signUp(page);
+  await page.goto("/app/account");
+  await page.getByLabel("Name", { exact: true }).fill("blog plugin");
+  await page.getByLabel("read stats").uncheck();
+  await page.getByRole("button", { name: "Make key" }).click();
+  const secret = (await page.locator("#new-key").textContent()).trim();
+  assert.match(secret, /^hop_[A-Za-z0-9_-]{43}$/);
+  await accessible(page, "the account page with a new key");
+  await page.goto("/app/account");
+  assert.equal(await page.getByText(secret).count(), 0, "shown once");
+  assert.ok(await page.getByText("blog plugin", { exact: true }).isVisible());
+
+  const api = await browser.newContext({ baseURL: HOP });
+  const made = await api.request.post("/links", {
+    headers: { "x-api-key": secret },
+    data: { url: "https://example.com/from-a-plugin" },
+  });
+  assert.equal(made.status(), 201);
+  const stats = await api.request.get(`/links/${(await made.json()).code}/stats`, {
+    headers: { "x-api-key": secret },
+  });
+  assert.equal(stats.status(), 403, "no stats:read scope");
+
+  await page.getByRole("button", { name: "Revoke blog plugin" }).click();
+  await page.getByText("API key revoked.").waitFor();
+  const after = await api.request.get("/links", { headers: { "x-api-key": secret } });
+  assert.equal(after.status(), 401);
+  await api.close();
+  await context.close();
+});
+
 test("everything works with the keyboard", async () => {
   const { context, page } = await newPage();
   await signUp(page);

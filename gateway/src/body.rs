@@ -173,6 +173,38 @@ impl Fields {
         }
     }
 
+    /// An optional list of strings (at most `max` of them); null counts as absent.
+    pub fn optional_strings(&mut self, field: &str, max: usize) -> Option<Vec<String>> {
+        match self.map.remove(field)? {
+            Value::Array(items) if items.len() > max => {
+                self.errors.push(FieldError::new(
+                    field,
+                    format!("must have at most {max} items"),
+                ));
+                None
+            }
+            Value::Array(items) => {
+                let strings: Option<Vec<String>> = items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                if strings.is_none() {
+                    self.errors
+                        .push(FieldError::new(field, "must be a list of strings"));
+                }
+                strings
+            }
+            Value::Null => None,
+            other => {
+                self.wrong(field, "a list of strings", &other);
+                None
+            }
+        }
+    }
+
     /// A string that may be set to null: absent → `None`, null → `Some(None)`.
     pub fn nullable_string(&mut self, field: &str) -> Option<Option<String>> {
         match self.map.remove(field)? {

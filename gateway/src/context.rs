@@ -58,6 +58,7 @@ pub async fn request_context(
         method = %method,
         endpoint = tracing::field::Empty,
         user_id = tracing::field::Empty,
+        api_key_id = tracing::field::Empty,
         trace_id = tracing::field::Empty,
         otel.name = method.as_str(),
         otel.kind = "server",

@@ -154,6 +154,14 @@ pub struct Settings {
         default_value = "60/3600"
     )]
     pub rate_limit_create_anon_ip: Limit,
+    /// Requests per API key, whatever they do.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_API_KEY",
+        value_name = "RATE_LIMIT_API_KEY",
+        default_value = "1200/60"
+    )]
+    pub rate_limit_api_key: Limit,
 }
 
 impl Settings {
@@ -196,6 +204,10 @@ impl Default for Settings {
             rate_limit_create_anon_ip: Limit::Per {
                 count: 60,
                 window: Duration::from_secs(3600),
+            },
+            rate_limit_api_key: Limit::Per {
+                count: 1200,
+                window: Duration::from_secs(60),
             },
         }
     }

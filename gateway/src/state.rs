@@ -88,6 +88,12 @@ impl FromRef<AppState> for Arc<Verifier> {
     }
 }
 
+impl FromRef<AppState> for Arc<RateLimiter> {
+    fn from_ref(state: &AppState) -> Self {
+        state.limiter.clone()
+    }
+}
+
 impl FromRef<AppState> for Arc<Settings> {
     fn from_ref(state: &AppState) -> Self {
         state.settings.clone()

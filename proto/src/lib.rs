@@ -14,6 +14,7 @@
 //!   may not be; the gateway checks them at the public edge, links again for internal
 //!   callers, redirect when it reads a code.
 //! - [`token`]: the claims of an access token, signed by auth and verified by gateways.
+//! - [`api_key`]: what an API key looks like, its scopes, and how a revoked one is listed.
 //!
 //! [`links::v1::FILE_DESCRIPTOR_SET`] and [`auth::v1::FILE_DESCRIPTOR_SET`] feed gRPC server
 //! reflection, so `grpcurl` works against every service without local copies of the protos.
@@ -42,5 +43,6 @@ pub mod auth {
     }
 }
 
+pub mod api_key;
 pub mod link;
 pub mod token;

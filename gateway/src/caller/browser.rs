@@ -138,7 +138,9 @@ impl BrowserSessions {
                     renewed: None,
                 };
             }
-            Err(AuthFailure::Unavailable) => return Resolved::Unavailable,
+            Err(AuthFailure::Unavailable | AuthFailure::Limited(_)) => {
+                return Resolved::Unavailable;
+            }
             Err(AuthFailure::Revoked) => return Resolved::Ended,
             // Expired (or otherwise unusable): rotate.
             Err(AuthFailure::Invalid | AuthFailure::Missing) => {}

@@ -36,6 +36,7 @@ pub struct Verifier {
     fetches: prometheus::IntCounterVec,
     known_keys: prometheus::IntGauge,
     verified: quick_cache::sync::Cache<String, Arc<Claims>>,
+    api_keys: super::api_key::ApiKeys,
 }
 
 impl Verifier {
@@ -61,6 +62,7 @@ impl Verifier {
         hop_kit::metrics::register(registry, &fetches);
         hop_kit::metrics::register(registry, &known_keys);
         Self {
+            api_keys: super::api_key::ApiKeys::new(auth.clone(), grpc_timeout),
             auth,
             deny,
             grpc_timeout,
@@ -86,7 +88,19 @@ impl Verifier {
         Ok(AuthUser {
             user_id,
             session_id: claims.sid.clone(),
+            scopes: None,
         })
+    }
+
+    /// The caller behind an API key, if it is live.
+    pub async fn authenticate_key(
+        &self,
+        secret: &str,
+        request_id: &RequestId,
+    ) -> Result<AuthUser, AuthFailure> {
+        self.api_keys
+            .authenticate(secret, &self.deny, request_id)
+            .await
     }
 
     /// Records a logout made through this gateway before the logout answers, so its next

@@ -180,6 +180,7 @@ async fn logout(
     Extension(request_id): Extension<RequestId>,
     user: AuthUser,
 ) -> Result<http::StatusCode, ApiError> {
+    user.require_session()?;
     let request = pb::LogoutRequest {
         session_id: user.session_id.clone(),
     };

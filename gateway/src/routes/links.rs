@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use hop_kit::problem::{FieldError, Problem};
+use hop_proto::api_key::Scope;
 use hop_proto::links::v1 as pb;
 use serde::Serialize;
 
@@ -87,6 +88,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let actor = match (&user, state.settings().anonymous_links) {
         (Some(user), _) => {
+            user.require(Scope::LinksWrite)?;
             let limit = state.settings().rate_limit_create_user;
             state
                 .limiter()
@@ -141,6 +143,9 @@ async fn read(
     MaybeUser(user): MaybeUser,
     Path(code): Path<String>,
 ) -> Result<Json<LinkView>, ApiError> {
+    if let Some(user) = &user {
+        user.require(Scope::LinksRead)?;
+    }
     if hop_proto::link::ShortCode::parse(&code).is_none() {
         return Err(Problem::not_found("no link has this code").into());
     }
@@ -178,6 +183,7 @@ async fn list(
     user: AuthUser,
     Query(page): Query<Page>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    user.require(Scope::LinksRead)?;
     let limit = match page.limit.as_deref() {
         None => None,
         Some(raw) => Some(
@@ -220,6 +226,7 @@ async fn update(
     Path(code): Path<String>,
     body: JsonObject,
 ) -> Result<Json<LinkView>, ApiError> {
+    user.require(Scope::LinksWrite)?;
     let mut fields = Fields::new(body);
     let url = fields.optional_string("url");
     let title = fields.nullable_string("title");
@@ -267,6 +274,7 @@ async fn remove(
     user: AuthUser,
     Path(code): Path<String>,
 ) -> Result<http::StatusCode, ApiError> {
+    user.require(Scope::LinksWrite)?;
     let request = pb::DeleteLinkRequest {
         code,
         actor_user_id: Some(user.user_id),
@@ -296,6 +304,7 @@ async fn stats(
     Path(code): Path<String>,
     Query(params): Query<StatsParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    user.require(Scope::StatsRead)?;
     let mut errors = Vec::new();
     let mut time = |field: &str, raw: Option<String>| {
         let raw = raw?;

@@ -31,6 +31,14 @@ impl Form {
         (!value.is_empty()).then(|| value.to_owned())
     }
 
+    /// Every value of a field that repeats (checkboxes of one name).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether a checkbox was ticked.
     pub fn checked(&self, name: &str) -> bool {
         self.fields.iter().any(|(k, _)| k == name)

@@ -6,11 +6,12 @@
 //!   its CSRF token, as a [`visitor::Visitor`] for the handlers.
 //! - [`form`]: the urlencoded form extractor: size-limited, CSRF-checked (403 otherwise).
 //! - [`view`]: the layout and the pieces every page uses (fields with their errors, the
-//!   "try again" page), as maud templates compiled into the binary.
+//!   message pages), as maud templates compiled into the binary; [`failure`]: the headers
+//!   every page carries and the "try again" page.
 //! - pages, one module per area: [`home`] (`/`: the create form and the new link's card),
 //!   [`links`] (`/app/links*`: my links, a link's page with its QR code and stats, edit,
 //!   delete), [`sign`] (`/app/signin`, `/app/signup`, `/app/signout`), [`account`]
-//!   (`/app/account*`: password, sign out everywhere).
+//!   (`/app/account*`: password, sign out everywhere, API keys).
 //! - [`chart`]: the clicks chart, drawn here as SVG; [`assets`]: the stylesheet, script
 //!   and icon, embedded, served under content-hashed names with year-long caching.
 //!
@@ -21,6 +22,7 @@
 mod account;
 mod assets;
 mod chart;
+mod failure;
 mod form;
 mod home;
 mod links;
@@ -56,6 +58,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/app/account/signout-everywhere",
             post(account::signout_everywhere),
+        )
+        .route("/app/account/api-keys", post(account::create_key))
+        .route(
+            "/app/account/api-keys/{id}/revoke",
+            post(account::revoke_key),
         )
         .route("/app/{*rest}", any(view::not_found_handler))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -41,7 +41,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
             .extensions
             .get::<Visitor>()
             .cloned()
-            .ok_or_else(|| super::view::failure_page(&request_id(parts)))
+            .ok_or_else(|| super::failure::failure_page(&request_id(parts)))
     }
 }
 
@@ -127,7 +127,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
             cookies.push(sessions.clear_session_cookie());
             None
         }
-        Resolved::Unavailable => return super::view::failure_page(&request_id),
+        Resolved::Unavailable => return super::failure::failure_page(&request_id),
     };
     if let Some(user) = &user {
         tracing::Span::current().record("user_id", user.user_id);
@@ -153,7 +153,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
             headers.append(http::header::SET_COOKIE, value);
         }
     }
-    super::view::page_headers(headers);
+    super::failure::page_headers(headers);
     response
 }
 

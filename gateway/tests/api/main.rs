@@ -2,6 +2,7 @@
 //! the redirect service reading what was created.
 
 mod accounts;
+mod api_keys;
 mod bad_input;
 mod helpers;
 mod hostile;

@@ -7,6 +7,7 @@
 //! - A logout revokes the session: its access tokens stop working at every gateway at once
 //!   (the Redis deny-list), and its refresh token stops working here.
 
+use crate::api_keys::{ApiKey, NewKey, NewSecret};
 use crate::credentials::{Email, Password, Registration};
 use crate::error::AuthError;
 use crate::hashing::Hasher;
@@ -193,6 +194,71 @@ impl Accounts {
         let listed = self.revocations.revoke_many(&revoked).await;
         tracing::info!(user_id, revoked = revoked.len(), "logged_out_everywhere");
         Ok((revoked, listed))
+    }
+
+    /// A new API key for the account: the key and its secret (shown once).
+    pub async fn create_api_key(
+        &self,
+        user_id: i64,
+        key: NewKey,
+    ) -> Result<(ApiKey, String), AuthError> {
+        self.store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let secret = NewSecret::generate();
+        let created = self
+            .store
+            .insert_api_key(user_id, &key, &secret.prefix, &secret.hash)
+            .await?
+            .ok_or_else(|| {
+                AuthError::invalid(
+                    "name",
+                    format!(
+                        "this account holds {} live keys, the most it may: revoke one first",
+                        crate::api_keys::MAX_KEYS_PER_USER
+                    ),
+                )
+            })?;
+        tracing::info!(user_id, api_key_id = created.id, "api_key_created");
+        Ok((created, secret.secret))
+    }
+
+    pub async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKey>, AuthError> {
+        self.store.api_keys(user_id).await
+    }
+
+    /// Revokes one of the account's keys, on every gateway at once: whether the deny-list
+    /// has it yet.
+    pub async fn revoke_api_key(&self, user_id: i64, id: i64) -> Result<bool, AuthError> {
+        let live = self
+            .store
+            .revoke_api_key(user_id, id)
+            .await?
+            .ok_or(AuthError::NoSuchKey)?;
+        if live {
+            tracing::info!(user_id, api_key_id = id, "api_key_revoked");
+        }
+        Ok(self
+            .revocations
+            .revoke(&hop_proto::api_key::revocation_id(id))
+            .await)
+    }
+
+    /// The live key a secret is; unknown, revoked and expired keys alike are refused.
+    pub async fn check_api_key(&self, secret: &str) -> Result<ApiKey, AuthError> {
+        if !hop_proto::api_key::is_key(secret) {
+            return Err(AuthError::BadApiKey);
+        }
+        let key = self
+            .store
+            .use_api_key(&crate::api_keys::hash(secret))
+            .await?
+            .ok_or(AuthError::BadApiKey)?;
+        if key.expired(Utc::now()) {
+            return Err(AuthError::BadApiKey);
+        }
+        Ok(key)
     }
 
     pub async fn user(&self, id: i64) -> Result<User, AuthError> {

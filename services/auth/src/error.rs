@@ -18,9 +18,15 @@ pub enum AuthError {
     /// UNAUTHENTICATED: unknown, expired, revoked or already-used refresh token.
     #[error("invalid or expired refresh token")]
     BadRefreshToken,
+    /// UNAUTHENTICATED: unknown, revoked or expired API key.
+    #[error("invalid, revoked or expired API key")]
+    BadApiKey,
     /// NOT_FOUND.
     #[error("no such user")]
     NotFound,
+    /// NOT_FOUND: no such key among the account's.
+    #[error("no such API key")]
+    NoSuchKey,
     /// RESOURCE_EXHAUSTED: the password-hashing pool is saturated.
     #[error("too many password checks in progress; retry shortly")]
     Overloaded,
@@ -43,8 +49,10 @@ impl ServiceError for AuthError {
         match self {
             Self::Invalid(_) => ErrorCode::Invalid,
             Self::EmailTaken => ErrorCode::AlreadyExists,
-            Self::BadCredentials | Self::BadRefreshToken => ErrorCode::Unauthenticated,
-            Self::NotFound => ErrorCode::NotFound,
+            Self::BadCredentials | Self::BadRefreshToken | Self::BadApiKey => {
+                ErrorCode::Unauthenticated
+            }
+            Self::NotFound | Self::NoSuchKey => ErrorCode::NotFound,
             Self::Overloaded => ErrorCode::Overloaded,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,

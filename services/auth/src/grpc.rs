@@ -3,6 +3,7 @@
 //! metrics and converts the result.
 
 use crate::accounts::{Accounts, TokenPair};
+use crate::api_keys::{ApiKey, NewKey};
 use crate::credentials::Registration;
 use crate::error::AuthError;
 use crate::store::User;
@@ -38,6 +39,19 @@ fn user(user: User) -> pb::User {
         email: user.email,
         username: user.username,
         created_at: Some(hop_kit::time::to_proto(user.created_at)),
+    }
+}
+
+fn api_key(key: ApiKey) -> pb::ApiKey {
+    pb::ApiKey {
+        id: key.id,
+        user_id: key.user_id,
+        name: key.name,
+        prefix: key.prefix,
+        scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        expires_at: key.expires_at.map(hop_kit::time::to_proto),
+        created_at: Some(hop_kit::time::to_proto(key.created_at)),
+        last_used_at: key.last_used_at.map(hop_kit::time::to_proto),
     }
 }
 
@@ -177,6 +191,69 @@ impl pb::auth_service_server::AuthService for AuthApi {
                 session_ids,
                 listed,
             })
+        })
+        .await
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreatedApiKey>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("CreateApiKey", &metadata, async {
+            let expires_at = match req.expires_at.as_ref() {
+                None => None,
+                Some(t) => Some(
+                    hop_kit::time::from_proto(t)
+                        .ok_or_else(|| AuthError::invalid("expires_at", "is out of range"))?,
+                ),
+            };
+            let key = NewKey::parse(&req.name, &req.scopes, expires_at, chrono::Utc::now())?;
+            let (key, secret) = self.accounts.create_api_key(req.user_id, key).await?;
+            Ok(pb::CreatedApiKey {
+                key: Some(api_key(key)),
+                secret,
+            })
+        })
+        .await
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ApiKeys>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("ListApiKeys", &metadata, async {
+            let keys = self.accounts.api_keys(req.user_id).await?;
+            Ok(pb::ApiKeys {
+                keys: keys.into_iter().map(api_key).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("RevokeApiKey", &metadata, async {
+            let listed = self
+                .accounts
+                .revoke_api_key(req.user_id, req.key_id)
+                .await?;
+            Ok(pb::RevokeApiKeyResponse { listed })
+        })
+        .await
+    }
+
+    async fn check_api_key(
+        &self,
+        request: Request<pb::CheckApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("CheckApiKey", &metadata, async {
+            Ok(api_key(self.accounts.check_api_key(&req.secret).await?))
         })
         .await
     }

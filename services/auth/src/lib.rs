@@ -20,6 +20,7 @@
 //!   [`settings`]: the knobs.
 
 mod accounts;
+mod api_keys;
 mod credentials;
 mod error;
 mod grpc;

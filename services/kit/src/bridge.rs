@@ -99,6 +99,27 @@ pub const TABLES: &[Table] = &[
         ledger: None,
     },
     Table {
+        name: "api_keys",
+        key: &["id"],
+        columns: &[
+            ("id", Int),
+            ("user_id", Int),
+            ("name", Text),
+            ("prefix", Text),
+            ("secret_hash", Blob),
+            ("scopes", Text),
+            ("expires_at", Micros),
+            ("created_at", Micros),
+            ("last_used_at", Micros),
+            ("revoked_at", Micros),
+        ],
+        on_conflict: "ON CONFLICT DO NOTHING",
+        overriding: false,
+        unique: None,
+        sessions: false,
+        ledger: None,
+    },
+    Table {
         name: "links",
         key: &["id"],
         columns: &[
@@ -554,15 +575,17 @@ async fn write_chunk(
     Ok(target.execute(&sql, &params).await?)
 }
 
-/// Moves the target's sequences past everything copied: the user and event identities,
-/// and `link_ids` past every id the embedded store leased (`next_link_id`).
+/// Moves the target's sequences past everything copied: the user, API key and event
+/// identities, and `link_ids` past every id the embedded store leased (`next_link_id`).
 pub async fn advance_sequences(
     target: &Transaction<'_>,
     next_link_id: i64,
 ) -> Result<(), BridgeError> {
     target
         .batch_execute(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'), \
+            "SELECT setval(pg_get_serial_sequence('api_keys', 'id'), \
+                           greatest((SELECT max(id) FROM api_keys), 1)); \
+             SELECT setval(pg_get_serial_sequence('users', 'id'), \
                            greatest((SELECT max(id) FROM users), 1)); \
              SELECT setval(pg_get_serial_sequence('link_events', 'id'), \
                            greatest((SELECT max(id) FROM link_events), 1));",

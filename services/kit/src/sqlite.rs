@@ -47,10 +47,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const APPLICATION_ID: i32 = 0x686f_7021;
 
 /// The embedded migrations: `user_version` is how many of them a file has applied.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "V1__schema",
-    include_str!("../migrations-sqlite/V1__schema.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "V1__schema",
+        include_str!("../migrations-sqlite/V1__schema.sql"),
+    ),
+    (
+        "V2__api_keys",
+        include_str!("../migrations-sqlite/V2__api_keys.sql"),
+    ),
+];
 
 /// Why SQLite gave no answer.
 #[derive(Debug, thiserror::Error)]

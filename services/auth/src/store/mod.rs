@@ -6,6 +6,7 @@
 mod postgres;
 mod sqlite;
 
+use crate::api_keys::{ApiKey, NewKey};
 use crate::error::AuthError;
 use chrono::{DateTime, Utc};
 use hop_kit::database::Database;
@@ -109,7 +110,8 @@ impl Store {
         }
     }
 
-    /// The sessions revoked after `since`, with when (what the deny-list is rebuilt from).
+    /// The sessions and API keys (as `apikey:<id>`) revoked after `since`, with when (what
+    /// the deny-list is rebuilt from).
     pub async fn revoked_since(
         &self,
         since: DateTime<Utc>,
@@ -156,6 +158,48 @@ impl Store {
         match &self.database {
             Database::Postgres(pool) => postgres::revoke_all(pool, user_id).await,
             Database::Sqlite(db) => sqlite::revoke_all(db, user_id).await,
+        }
+    }
+
+    /// Stores a new key unless the account holds [`crate::api_keys::MAX_KEYS_PER_USER`]
+    /// live ones already (`None` then).
+    pub async fn insert_api_key(
+        &self,
+        user_id: i64,
+        key: &NewKey,
+        prefix: &str,
+        hash: &[u8],
+    ) -> Result<Option<ApiKey>, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => {
+                postgres::insert_api_key(pool, user_id, key, prefix, hash).await
+            }
+            Database::Sqlite(db) => sqlite::insert_api_key(db, user_id, key, prefix, hash).await,
+        }
+    }
+
+    /// The account's live (unrevoked) keys, newest first.
+    pub async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKey>, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::api_keys(pool, user_id).await,
+            Database::Sqlite(db) => sqlite::api_keys(db, user_id).await,
+        }
+    }
+
+    /// Revokes one of the account's keys: `None` when it has no such key, else whether
+    /// the key was live.
+    pub async fn revoke_api_key(&self, user_id: i64, id: i64) -> Result<Option<bool>, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::revoke_api_key(pool, user_id, id).await,
+            Database::Sqlite(db) => sqlite::revoke_api_key(db, user_id, id).await,
+        }
+    }
+
+    /// The live key with this hash, its last use written when older than a minute.
+    pub async fn use_api_key(&self, hash: &[u8]) -> Result<Option<ApiKey>, AuthError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::use_api_key(pool, hash).await,
+            Database::Sqlite(db) => sqlite::use_api_key(db, hash).await,
         }
     }
 

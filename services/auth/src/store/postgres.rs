@@ -1,9 +1,11 @@
 //! The auth service's statements on PostgreSQL.
 
 use super::{Rotation, User};
+use crate::api_keys::{ApiKey, NewKey};
 use crate::error::AuthError;
 use chrono::{DateTime, Utc};
 use hop_kit::postgres::Pool;
+use hop_proto::api_key::Scopes;
 use tokio_postgres::Row;
 
 fn user_from_row(row: &Row) -> Result<User, AuthError> {
@@ -164,7 +166,11 @@ pub async fn revoked_since(
 ) -> Result<Vec<(String, DateTime<Utc>)>, AuthError> {
     let client = pool.get().await?;
     let statement = client
-        .prepare_cached("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
+        .prepare_cached(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at > $1 \
+             UNION ALL \
+             SELECT 'apikey:' || id, revoked_at FROM api_keys WHERE revoked_at > $1",
+        )
         .await?;
     let rows = client.query(&statement, &[&since]).await?;
     rows.iter()
@@ -234,4 +240,107 @@ pub async fn revoke_all(pool: &Pool, user_id: i64) -> Result<Vec<String>, AuthEr
         .await?;
     let rows = client.query(&statement, &[&user_id]).await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+const KEY_COLUMNS: &str = "id, user_id, name, prefix, scopes, expires_at, created_at, last_used_at";
+
+fn key_from_row(row: &Row) -> Result<ApiKey, AuthError> {
+    let scopes: String = row.try_get("scopes")?;
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        scopes: Scopes::parse(scopes.split_whitespace()).unwrap_or_default(),
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+/// The count and the insert in one statement.
+pub async fn insert_api_key(
+    pool: &Pool,
+    user_id: i64,
+    key: &NewKey,
+    prefix: &str,
+    hash: &[u8],
+) -> Result<Option<ApiKey>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "INSERT INTO api_keys (user_id, name, prefix, secret_hash, scopes, expires_at) \
+             SELECT $1, $2, $3, $4, $5, $6 \
+             WHERE (SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL) < $7 \
+             RETURNING {KEY_COLUMNS}"
+        ))
+        .await?;
+    let scopes = key.scopes.to_text();
+    let row = client
+        .query_opt(
+            &statement,
+            &[
+                &user_id,
+                &key.name,
+                &prefix,
+                &hash,
+                &scopes,
+                &key.expires_at,
+                &crate::api_keys::MAX_KEYS_PER_USER,
+            ],
+        )
+        .await?;
+    row.as_ref().map(key_from_row).transpose()
+}
+
+pub async fn api_keys(pool: &Pool, user_id: i64) -> Result<Vec<ApiKey>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL \
+             ORDER BY created_at DESC, id DESC"
+        ))
+        .await?;
+    let rows = client.query(&statement, &[&user_id]).await?;
+    rows.iter().map(key_from_row).collect()
+}
+
+pub async fn revoke_api_key(pool: &Pool, user_id: i64, id: i64) -> Result<Option<bool>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH key AS (SELECT id, revoked_at FROM api_keys WHERE id = $1 AND user_id = $2), \
+                  revoked AS ( \
+                    UPDATE api_keys SET revoked_at = now() \
+                    WHERE id = (SELECT id FROM key) AND revoked_at IS NULL RETURNING id \
+                  ) \
+             SELECT (SELECT count(*) FROM key), (SELECT count(*) FROM revoked)",
+        )
+        .await?;
+    let row = client.query_one(&statement, &[&id, &user_id]).await?;
+    let (found, revoked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    Ok((found == 1).then_some(revoked == 1))
+}
+
+pub async fn use_api_key(pool: &Pool, hash: &[u8]) -> Result<Option<ApiKey>, AuthError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL"
+        ))
+        .await?;
+    let Some(row) = client.query_opt(&statement, &[&hash]).await? else {
+        return Ok(None);
+    };
+    let key = key_from_row(&row)?;
+    if key
+        .last_used_at
+        .is_none_or(|t| t < chrono::Utc::now() - chrono::Duration::seconds(60))
+    {
+        let touch = client
+            .prepare_cached("UPDATE api_keys SET last_used_at = now() WHERE id = $1")
+            .await?;
+        client.execute(&touch, &[&key.id]).await?;
+    }
+    Ok(Some(key))
 }

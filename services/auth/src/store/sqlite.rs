@@ -3,10 +3,12 @@
 //! rotation of the same token (there is one writer).
 
 use super::{Rotation, User};
+use crate::api_keys::{ApiKey, NewKey};
 use crate::error::AuthError;
 use chrono::{DateTime, Utc};
 use hop_kit::sqlite::rusqlite::{self, OptionalExtension, Row, params};
 use hop_kit::sqlite::{Sqlite, from_micros, micros, now_micros};
+use hop_proto::api_key::Scopes;
 
 fn user_from_row(row: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -165,8 +167,11 @@ pub async fn revoked_since(
     let since = micros(since);
     Ok(db
         .read(move |c| {
-            let mut statement =
-                c.prepare_cached("SELECT id, revoked_at FROM sessions WHERE revoked_at > ?1")?;
+            let mut statement = c.prepare_cached(
+                "SELECT id, revoked_at FROM sessions WHERE revoked_at > ?1 \
+                     UNION ALL \
+                     SELECT 'apikey:' || id, revoked_at FROM api_keys WHERE revoked_at > ?1",
+            )?;
             let rows = statement
                 .query_map([since], |r| Ok((r.get(0)?, from_micros(r.get(1)?))))?
                 .collect::<Result<_, _>>()?;
@@ -252,4 +257,123 @@ pub async fn revoke_all(db: &Sqlite, user_id: i64) -> Result<Vec<String>, AuthEr
             Ok(revoked)
         })
         .await?)
+}
+
+const KEY_COLUMNS: &str = "id, user_id, name, prefix, scopes, expires_at, created_at, last_used_at";
+
+fn key_from_row(row: &Row) -> rusqlite::Result<ApiKey> {
+    let scopes: String = row.get(4)?;
+    Ok(ApiKey {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        name: row.get(2)?,
+        prefix: row.get(3)?,
+        scopes: Scopes::parse(scopes.split_whitespace()).unwrap_or_default(),
+        expires_at: row.get::<_, Option<i64>>(5)?.map(from_micros),
+        created_at: from_micros(row.get(6)?),
+        last_used_at: row.get::<_, Option<i64>>(7)?.map(from_micros),
+    })
+}
+
+/// The count and the insert in one writer job.
+pub async fn insert_api_key(
+    db: &Sqlite,
+    user_id: i64,
+    key: &NewKey,
+    prefix: &str,
+    hash: &[u8],
+) -> Result<Option<ApiKey>, AuthError> {
+    let (name, prefix, hash) = (key.name.clone(), prefix.to_owned(), hash.to_vec());
+    let (scopes, expires_at) = (key.scopes.to_text(), key.expires_at.map(micros));
+    Ok(db
+        .write(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "INSERT INTO api_keys \
+                   (user_id, name, prefix, secret_hash, scopes, expires_at, created_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+                 WHERE (SELECT count(*) FROM api_keys \
+                        WHERE user_id = ?1 AND revoked_at IS NULL) < ?8 \
+                 RETURNING {KEY_COLUMNS}"
+            ))?
+            .query_row(
+                params![
+                    user_id,
+                    name,
+                    prefix,
+                    hash,
+                    scopes,
+                    expires_at,
+                    now_micros(),
+                    crate::api_keys::MAX_KEYS_PER_USER
+                ],
+                key_from_row,
+            )
+            .optional()?)
+        })
+        .await?)
+}
+
+pub async fn api_keys(db: &Sqlite, user_id: i64) -> Result<Vec<ApiKey>, AuthError> {
+    Ok(db
+        .read(move |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL \
+                 ORDER BY created_at DESC, id DESC"
+            ))?;
+            let keys = statement
+                .query_map([user_id], key_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(keys)
+        })
+        .await?)
+}
+
+pub async fn revoke_api_key(db: &Sqlite, user_id: i64, id: i64) -> Result<Option<bool>, AuthError> {
+    Ok(db
+        .write(move |c| {
+            let found = c
+                .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1 AND user_id = ?2")?
+                .query_row(params![id, user_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !found {
+                return Ok(None);
+            }
+            let revoked = c
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                )?
+                .execute(params![id, now_micros()])?;
+            Ok(Some(revoked == 1))
+        })
+        .await?)
+}
+
+pub async fn use_api_key(db: &Sqlite, hash: &[u8]) -> Result<Option<ApiKey>, AuthError> {
+    let hash = hash.to_vec();
+    let key = db
+        .read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
+            ))?
+            .query_row([hash], key_from_row)
+            .optional()?)
+        })
+        .await?;
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    if key
+        .last_used_at
+        .is_none_or(|t| t < Utc::now() - chrono::Duration::seconds(60))
+    {
+        let id = key.id;
+        db.write(move |c| {
+            c.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now_micros()])?;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(Some(key))
 }
