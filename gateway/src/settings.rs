@@ -162,6 +162,14 @@ pub struct Settings {
         default_value = "1200/60"
     )]
     pub rate_limit_api_key: Limit,
+    /// Bulk creates (`POST /links/bulk`, up to 1,000 links each) per user.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_BULK_USER",
+        value_name = "RATE_LIMIT_BULK_USER",
+        default_value = "10/60"
+    )]
+    pub rate_limit_bulk_user: Limit,
 }
 
 impl Settings {
@@ -207,6 +215,10 @@ impl Default for Settings {
             },
             rate_limit_api_key: Limit::Per {
                 count: 1200,
+                window: Duration::from_secs(60),
+            },
+            rate_limit_bulk_user: Limit::Per {
+                count: 10,
                 window: Duration::from_secs(60),
             },
         }

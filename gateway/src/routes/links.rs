@@ -1,6 +1,6 @@
 //! `/links`: create a link, read, list, change and delete them, their stats and QR codes.
 
-use crate::body::{Fields, JsonObject};
+use crate::body::{BodyLimit, Fields, JsonObject};
 use crate::caller::{AuthFailure, AuthUser, ClientIp, MaybeUser};
 use crate::context::RequestId;
 use crate::error::ApiError;
@@ -19,6 +19,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/links", post(create).get(list))
         .route("/links/create", post(create))
+        .route(
+            "/links/bulk",
+            post(bulk).layer(Extension(BodyLimit(BULK_BODY_LIMIT))),
+        )
         .route("/links/{code}", get(read).patch(update).delete(remove))
         .route("/links/{code}/stats", get(stats))
         .route("/links/{code}/qr", get(qr))
@@ -459,4 +463,153 @@ pub fn is_live(link: &pb::Link) -> bool {
         .and_then(hop_kit::time::from_proto)
         .is_some_and(|t| t <= Utc::now());
     link.is_active && !expired
+}
+
+/// Most links one `POST /links/bulk` may carry.
+pub const MAX_BULK: usize = 1000;
+/// The body limit of `POST /links/bulk`: 1,000 links of the longest URL and title fit.
+pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// `POST /links/bulk {links: [{url, alias?, title?, expires_at?, redirect_type?}, ...]}`:
+/// up to 1,000 links, each validated and stored on its own. 200 with one result per item,
+/// in request order: `{status: 201, link}` or `{status: 4xx, problem}`; a bad item stops no
+/// other and leaves nothing of itself written.
+async fn bulk(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    user: AuthUser,
+    JsonObject(mut body): JsonObject,
+) -> Result<Response, ApiError> {
+    user.require(Scope::LinksWrite)?;
+    let items = match body.remove("links") {
+        Some(serde_json::Value::Array(items)) => items,
+        Some(other) => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "links",
+                format!("must be a list of links, not {}", crate::body::kind(&other)),
+            )])
+            .into());
+        }
+        None => {
+            return Err(Problem::validation(vec![FieldError::new("links", "is required")]).into());
+        }
+    };
+    if let Some(unknown) = body.keys().next() {
+        return Err(Problem::validation(vec![FieldError::new(
+            unknown.clone(),
+            "is not a field of a bulk create (only links)",
+        )])
+        .into());
+    }
+    if items.len() > MAX_BULK {
+        return Err(Problem::payload_too_large(BULK_BODY_LIMIT)
+            .with_detail(format!(
+                "a bulk create carries at most {MAX_BULK} links; this one has {}",
+                items.len()
+            ))
+            .into());
+    }
+    if items.is_empty() {
+        return Err(Problem::validation(vec![FieldError::new(
+            "links",
+            format!("must have 1 to {MAX_BULK} items"),
+        )])
+        .into());
+    }
+    let limit = state.settings().rate_limit_bulk_user;
+    state
+        .limiter()
+        .check("bulk_user", &user.user_id.to_string(), limit)
+        .await?;
+    // Each item's shape is checked here, its meaning by links; `sent[i]` is the index in
+    // the links request of item i, or its problem.
+    let mut requests = Vec::new();
+    let mut sent: Vec<Result<usize, Problem>> = Vec::with_capacity(items.len());
+    for item in items {
+        let serde_json::Value::Object(map) = item else {
+            sent.push(Err(Problem::malformed(format!(
+                "a link must be a JSON object, not {}",
+                crate::body::kind(&item)
+            ))));
+            continue;
+        };
+        let mut fields = Fields::new(JsonObject(map));
+        let url = fields.required_string("url");
+        let alias = fields.optional_string("alias");
+        let title = fields.optional_string("title");
+        let expires_at = fields.optional_timestamp("expires_at");
+        let redirect_type = fields.optional_integer("redirect_type");
+        match fields.finish() {
+            Err(ApiError(problem)) => sent.push(Err(problem)),
+            Ok(()) => {
+                sent.push(Ok(requests.len()));
+                requests.push(pb::CreateLinkRequest {
+                    url,
+                    alias,
+                    title,
+                    expires_at: expires_at.map(hop_kit::time::to_proto),
+                    redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
+                    actor_user_id: Some(user.user_id),
+                });
+            }
+        }
+    }
+    let mut answers = if requests.is_empty() {
+        Vec::new()
+    } else {
+        let request = pb::CreateLinksRequest {
+            items: requests,
+            actor_user_id: Some(user.user_id),
+        };
+        state
+            .links()
+            .create_links(state.request(request, &request_id))
+            .await?
+            .into_inner()
+            .results
+    }
+    .into_iter()
+    .map(Some)
+    .collect::<Vec<_>>();
+    let (mut created, mut failed) = (0, 0);
+    let results: Vec<serde_json::Value> = sent
+        .into_iter()
+        .map(|item| {
+            let answer = match item {
+                Err(problem) => Err(problem),
+                Ok(at) => match answers
+                    .get_mut(at)
+                    .and_then(Option::take)
+                    .and_then(|a| a.result)
+                {
+                    Some(pb::create_link_result::Result::Link(link)) => Ok(link),
+                    Some(pb::create_link_result::Result::Error(e)) => {
+                        let status = tonic::Status::with_details(
+                            tonic::Code::from_i32(e.code),
+                            e.message,
+                            e.details.into(),
+                        );
+                        Err(crate::error::problem_from_status(&status))
+                    }
+                    None => Err(Problem::internal()),
+                },
+            };
+            match answer {
+                Ok(link) => {
+                    created += 1;
+                    serde_json::json!({"status": 201, "link": LinkView::full(link)})
+                }
+                Err(problem) => {
+                    failed += 1;
+                    serde_json::json!({"status": problem.status, "problem": problem})
+                }
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "created": created,
+        "failed": failed,
+        "results": results,
+    }))
+    .into_response())
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod api_keys;
 mod bad_input;
+mod bulk;
 mod helpers;
 mod hostile;
 mod links;

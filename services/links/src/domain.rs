@@ -18,6 +18,8 @@ const MAX_MINT_ATTEMPTS: usize = 5;
 
 /// Page size of "my links" when the caller names none, and the most it may ask for.
 const DEFAULT_PAGE: u32 = 20;
+/// Most links one bulk create may carry.
+pub const MAX_BULK: usize = 1000;
 const MAX_PAGE: u32 = 100;
 
 /// Creates, reads, changes and deletes links.
@@ -64,6 +66,79 @@ impl LinkService {
         };
         tracing::info!(code = %link.code, link_id = link.id, "link_created");
         Ok(link)
+    }
+
+    /// Creates every valid link of a bulk request as one batch: codes minted (or aliases
+    /// taken) for each, one INSERT and one read-model write for all, then each item's own
+    /// outcome, in order. An alias asked for twice goes to the first; a minted code that
+    /// an alias took meanwhile is minted again, alone.
+    pub async fn create_many(
+        &self,
+        items: Vec<Result<NewLink, LinksError>>,
+    ) -> Vec<Result<Link, LinksError>> {
+        let mut results: Vec<Option<Result<Link, LinksError>>> =
+            (0..items.len()).map(|_| None).collect();
+        let (mut rows, mut slots) = (Vec::new(), Vec::new());
+        for (at, item) in items.into_iter().enumerate() {
+            let new = match item {
+                Ok(new) => new,
+                Err(e) => {
+                    results[at] = Some(Err(e));
+                    continue;
+                }
+            };
+            let code = match &new.alias {
+                Some(alias) => self
+                    .minter
+                    .next_id()
+                    .await
+                    .map(|id| (id, alias.as_str().to_owned())),
+                None => self.minter.next_code().await,
+            };
+            match code {
+                Ok((id, code)) => {
+                    rows.push(NewRow {
+                        id,
+                        code,
+                        link: new,
+                    });
+                    slots.push(at);
+                }
+                Err(e) => results[at] = Some(Err(e)),
+            }
+        }
+        if !rows.is_empty() {
+            match self.writer.insert_now(&rows).await {
+                Ok(outcomes) => {
+                    for ((row, at), outcome) in rows.iter().zip(&slots).zip(outcomes) {
+                        results[*at] = Some(match (outcome, &row.link.alias) {
+                            (Insert::Created(link), _) => Ok(link),
+                            (Insert::CodeTaken, Some(alias)) => {
+                                Err(LinksError::AliasTaken(alias.as_str().to_owned()))
+                            }
+                            (Insert::CodeTaken, None) => self.create_minted(&row.link).await,
+                        });
+                    }
+                }
+                Err(e) => {
+                    let cause = e.to_string();
+                    for at in &slots {
+                        results[*at] = Some(Err(match e {
+                            LinksError::Unavailable(_) => {
+                                LinksError::Unavailable(cause.clone().into())
+                            }
+                            _ => LinksError::Internal(cause.clone().into()),
+                        }));
+                    }
+                }
+            }
+        }
+        let created = results.iter().filter(|r| matches!(r, Some(Ok(_)))).count();
+        tracing::info!(items = results.len(), created, "links_created_in_bulk");
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(LinksError::Internal("no outcome".into()))))
+            .collect()
     }
 
     async fn create_minted(&self, new: &NewLink) -> Result<Link, LinksError> {

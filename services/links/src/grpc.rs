@@ -94,6 +94,59 @@ impl pb::link_service_server::LinkService for LinksApi {
         .await
     }
 
+    async fn create_links(
+        &self,
+        request: Request<pb::CreateLinksRequest>,
+    ) -> Result<Response<pb::CreateLinksResponse>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("CreateLinks", &metadata, async {
+            if req.items.len() > crate::domain::MAX_BULK {
+                return Err(LinksError::invalid(
+                    "links",
+                    format!("must have at most {} items", crate::domain::MAX_BULK),
+                ));
+            }
+            let now = Utc::now();
+            let parsed: Vec<Result<NewLink, LinksError>> = req
+                .items
+                .into_iter()
+                .map(|item| {
+                    let fields = CreateFields {
+                        url: item.url,
+                        alias: item.alias,
+                        title: item.title,
+                        expires_at: item
+                            .expires_at
+                            .map(|t| from_timestamp("expires_at", t))
+                            .transpose()?,
+                        redirect_type: i64::from(item.redirect_type),
+                        owner_id: req.actor_user_id,
+                    };
+                    NewLink::parse(fields, &self.policy, now)
+                })
+                .collect();
+            let created = self.links.create_many(parsed).await;
+            let results = created
+                .into_iter()
+                .map(|result| pb::CreateLinkResult {
+                    result: Some(match result {
+                        Ok(link) => pb::create_link_result::Result::Link(self.to_proto(&link)),
+                        Err(error) => {
+                            let status = hop_kit::error::to_status(&error);
+                            pb::create_link_result::Result::Error(pb::ItemError {
+                                code: status.code() as i32,
+                                message: status.message().to_owned(),
+                                details: status.details().to_vec(),
+                            })
+                        }
+                    }),
+                })
+                .collect();
+            Ok(pb::CreateLinksResponse { results })
+        })
+        .await
+    }
+
     async fn get_link(
         &self,
         request: Request<pb::GetLinkRequest>,

@@ -36,6 +36,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    store: Store,
+    read_model: hop_read_model::Writer,
 }
 
 impl Writer {
@@ -63,7 +65,11 @@ impl Writer {
                 }
             });
         }
-        Self { jobs }
+        Self {
+            jobs,
+            store,
+            read_model,
+        }
     }
 
     /// Stores `row`; resolves once it is committed and written through.
@@ -92,6 +98,24 @@ async fn next_batch(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
         }
     }
     Some(batch)
+}
+
+impl Writer {
+    /// Stores `rows` at once, outside the queue (a bulk create is its own batch): one
+    /// INSERT, one read-model write. One outcome per row, in order.
+    pub async fn insert_now(&self, rows: &[NewRow]) -> Result<Vec<Insert>, LinksError> {
+        let stored = self.store.insert_many(rows).await?;
+        let created: Vec<(&str, _)> = stored
+            .iter()
+            .flatten()
+            .map(|link: &Link| (link.code.as_str(), link.read_entry()))
+            .collect();
+        self.read_model.put_many(&created).await;
+        Ok(stored
+            .into_iter()
+            .map(|link| link.map_or(Insert::CodeTaken, Insert::Created))
+            .collect())
+    }
 }
 
 async fn write(store: &Store, read_model: &hop_read_model::Writer, batch: Vec<Job>) {

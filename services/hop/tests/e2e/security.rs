@@ -437,3 +437,84 @@ async fn a_logged_out_token_is_refused_by_the_very_next_request() {
         );
     }
 }
+
+/// An API key is never written anywhere an operator reads: not in the logs (at debug
+/// level, the log file included), not in `/metrics`; the log line names the key's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_never_appear_in_logs_or_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let port = hop_testkit::free_port();
+    let log_file = data.path().join("hop.log");
+    let hop = Hop::start_clean(
+        &["up"],
+        &[
+            ("PORT", port.to_string()),
+            (
+                "HOP_DATA_DIR",
+                data.path().join("data").display().to_string(),
+            ),
+            ("LOG_LEVEL", "debug".to_owned()),
+            ("LOG_FILE_PATH", log_file.display().to_string()),
+        ],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base).await;
+    let token = account(&base, "keys-e2e@example.com").await;
+    let http = reqwest::Client::new();
+    let key: Value = http
+        .post(format!("{base}/auth/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "e2e"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["key_secret"].as_str().unwrap().to_owned();
+    let id = key["id"].as_str().unwrap().to_owned();
+    let created = http
+        .post(format!("{base}/links"))
+        .header("x-api-key", &secret)
+        .json(&serde_json::json!({"url": "https://example.com/logged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let listed = http
+        .get(format!("{base}/links"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    // A wrong key is not logged either.
+    let wrong = format!("hop_{}", "Z".repeat(43));
+    let refused = http
+        .get(format!("{base}/links"))
+        .header("x-api-key", &wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut logged = std::fs::read_to_string(&log_file).unwrap_or_default();
+    logged.push_str(&hop.lines.lock().unwrap().join("\n"));
+    for text in [&metrics, &logged] {
+        assert!(!text.contains(&secret[4..]), "the key leaked");
+        assert!(!text.contains(&wrong[4..]), "the wrong key leaked");
+    }
+    assert!(
+        hop.json_lines()
+            .iter()
+            .any(|l| l["event"] == "request_completed" && l["api_key_id"] == id.as_str()),
+        "the request line names the key's id"
+    );
+}
