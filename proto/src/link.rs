@@ -16,6 +16,10 @@ pub const MIN_ALIAS_LEN: usize = 3;
 pub const MAX_URL_LEN: usize = 2048;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
+/// Most tags on one link.
+pub const MAX_TAGS: usize = 20;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 50;
 
 /// The first path segments the edge (`hop up`'s router, nginx, the Ingress) sends to the
 /// gateway, as whole segments: `/health` and `/health/...`, never `/healthy`. One list:
@@ -230,6 +234,45 @@ impl RedirectType {
     }
 }
 
+/// A tag as it is stored: trimmed, inner whitespace collapsed to one space, lower-case,
+/// 1 to [`MAX_TAG_CHARS`] characters, no control or invisible format characters.
+pub fn parse_tag(raw: &str) -> Result<String, String> {
+    let tag = raw
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    if tag.is_empty() {
+        return Err("a tag must not be empty".into());
+    }
+    if tag.chars().count() > MAX_TAG_CHARS {
+        return Err(format!("a tag must be at most {MAX_TAG_CHARS} characters"));
+    }
+    if tag.chars().any(|c| c.is_control() || is_format_char(c)) {
+        return Err("a tag must not contain control or invisible characters".into());
+    }
+    Ok(tag)
+}
+
+/// A link's tags: each as [`parse_tag`] makes it, at most [`MAX_TAGS`], duplicates
+/// dropped, sorted.
+pub fn parse_tags<S: AsRef<str>>(raw: &[S]) -> Result<Vec<String>, String> {
+    let mut tags = raw
+        .iter()
+        .map(|t| parse_tag(t.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    tags.sort();
+    tags.dedup();
+    if tags.len() > MAX_TAGS {
+        return Err(format!("a link has at most {MAX_TAGS} tags"));
+    }
+    Ok(tags)
+}
+
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
 /// Validates a title: trimmed, at most [`MAX_TITLE_CHARS`] characters, no control or
 /// invisible format characters ([`hop_kit::text`]). An empty title is no title.
 pub fn parse_title(raw: &str) -> Result<Option<String>, &'static str> {
@@ -296,6 +339,20 @@ mod tests {
         // Percent-encoding may push a URL over the limit after normalization.
         let expands = format!("https://example.com/{}", " x".repeat(1000));
         assert_eq!(bad(&expands), UrlError::TooLong);
+    }
+
+    #[test]
+    fn tags_are_normalised_and_bounded() {
+        assert_eq!(
+            parse_tags(&["  Rust ", "web  dev", "rust"]).unwrap(),
+            ["rust", "web dev"]
+        );
+        assert!(parse_tags(&[""]).is_err());
+        assert!(parse_tags(&["x".repeat(51)]).is_err());
+        assert!(parse_tags(&["a\u{202e}b"]).is_err());
+        let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+        assert!(parse_tags(&many).is_err());
+        assert_eq!(parse_tags(&many[..20]).unwrap().len(), 20);
     }
 
     #[test]

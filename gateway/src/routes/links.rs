@@ -37,6 +37,7 @@ pub struct LinkView {
     title: Option<String>,
     is_active: bool,
     redirect_type: i32,
+    tags: Vec<String>,
     expires_at: Option<String>,
     created_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +69,7 @@ impl LinkView {
             title: link.title,
             is_active: link.is_active,
             redirect_type: link.redirect_type,
+            tags: link.tags,
             expires_at: link.expires_at.and_then(rfc3339),
             created_at: link.created_at.and_then(rfc3339),
             updated_at: None,
@@ -116,6 +118,9 @@ async fn create(
     let title = fields.optional_string("title");
     let expires_at = fields.optional_timestamp("expires_at");
     let redirect_type = fields.optional_integer("redirect_type");
+    let tags = fields
+        .optional_strings("tags", MAX_TAGS_SENT)
+        .unwrap_or_default();
     fields.finish()?;
     let request = pb::CreateLinkRequest {
         url,
@@ -125,6 +130,7 @@ async fn create(
         // Out of i32 range is as invalid as any other non-redirect status; links says so.
         redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
         actor_user_id: actor,
+        tags,
     };
     let link = state
         .links()
@@ -177,10 +183,12 @@ pub struct Page {
     limit: Option<String>,
     cursor: Option<String>,
     q: Option<String>,
+    tag: Option<String>,
 }
 
-/// `GET /links?limit=&cursor=&q=`: the caller's links, newest first; with `q`, only those
-/// whose code, target or title contain it (case-insensitive).
+/// `GET /links?limit=&cursor=&q=&tag=`: the caller's links, newest first; with `q`, only
+/// those whose code, target or title contain it (case-insensitive); with `tag`, only those
+/// carrying it.
 async fn list(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -208,6 +216,7 @@ async fn list(
         // `?cursor=` with nothing after it is the first page, as it always was.
         cursor: page.cursor.filter(|c| !c.is_empty()),
         query: page.q.filter(|q| !q.trim().is_empty()),
+        tag: page.tag.filter(|t| !t.trim().is_empty()),
     };
     let page = state
         .links()
@@ -237,6 +246,7 @@ async fn update(
     let is_active = fields.optional_bool("is_active");
     let expires_at = fields.nullable_timestamp("expires_at");
     let redirect_type = fields.optional_integer("redirect_type");
+    let tags = fields.optional_strings("tags", MAX_TAGS_SENT);
     fields.finish()?;
     // Each field the body has is named in the mask; a null title or expiry is named and
     // absent, which clears it.
@@ -246,6 +256,7 @@ async fn update(
         ("is_active", is_active.is_some()),
         ("expires_at", expires_at.is_some()),
         ("redirect_type", redirect_type.is_some()),
+        ("tags", tags.is_some()),
     ];
     let paths = named
         .iter()
@@ -262,6 +273,7 @@ async fn update(
         expires_at: expires_at.flatten().map(hop_kit::time::to_proto),
         // Out of i32 range is as invalid as any other non-redirect status; links says so.
         redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
+        tags: tags.unwrap_or_default(),
     };
     let link = state
         .links()
@@ -465,6 +477,10 @@ pub fn is_live(link: &pb::Link) -> bool {
     link.is_active && !expired
 }
 
+/// Most tags a request may send for one link: more than links keeps (20) so that links
+/// names the limit, few enough that a body cannot make it work hard.
+const MAX_TAGS_SENT: usize = 100;
+
 /// Most links one `POST /links/bulk` may carry.
 pub const MAX_BULK: usize = 1000;
 /// The body limit of `POST /links/bulk`: 1,000 links of the longest URL and title fit.
@@ -539,6 +555,9 @@ async fn bulk(
         let title = fields.optional_string("title");
         let expires_at = fields.optional_timestamp("expires_at");
         let redirect_type = fields.optional_integer("redirect_type");
+        let tags = fields
+            .optional_strings("tags", MAX_TAGS_SENT)
+            .unwrap_or_default();
         match fields.finish() {
             Err(ApiError(problem)) => sent.push(Err(problem)),
             Ok(()) => {
@@ -550,6 +569,7 @@ async fn bulk(
                     expires_at: expires_at.map(hop_kit::time::to_proto),
                     redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
                     actor_user_id: Some(user.user_id),
+                    tags,
                 });
             }
         }

@@ -4,13 +4,15 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod links;
+pub mod tags;
 
 use crate::state::AppState;
 use axum::Router;
 
-/// `/links*`, `/auth/*` and `/auth/api-keys*`.
+/// `/links*`, `/tags*`, `/auth/*` and `/auth/api-keys*`.
 pub fn router() -> Router<AppState> {
     links::router()
         .merge(accounts::router())
         .merge(api_keys::router())
+        .merge(tags::router())
 }

@@ -73,7 +73,14 @@ pub async fn create(State(state): State<AppState>, form: Form) -> Response {
     let Some(user) = visitor.user.clone() else {
         return Redirect::to(&signin_url("/")).into_response();
     };
-    let names = ["url", "alias", "title", "expires_at", "redirect_type"];
+    let names = [
+        "url",
+        "alias",
+        "title",
+        "expires_at",
+        "redirect_type",
+        "tags",
+    ];
     let mut state_of_form = FormState {
         values: names
             .iter()
@@ -113,6 +120,7 @@ pub async fn create(State(state): State<AppState>, form: Form) -> Response {
         expires_at: expires_at.map(hop_kit::time::to_proto),
         redirect_type,
         actor_user_id: Some(user.user_id),
+        tags: split_tags(form.get("tags")),
     };
     match state
         .links()
@@ -147,6 +155,15 @@ pub fn parse_local_time(raw: &str) -> Result<Option<chrono::DateTime<Utc>>, Fiel
         .ok_or_else(|| FieldError::new("expires_at", "must be a date and time"))
 }
 
+/// A tags field: comma-separated, blanks dropped (links normalises and bounds them).
+pub fn split_tags(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The redirect type select's value: blank is the default (0 to the links service).
 pub fn parse_redirect_type(raw: &str) -> Result<i32, FieldError> {
     match raw.trim() {
@@ -177,6 +194,7 @@ fn page(
                     (field(form, "expires_at", "Expires (optional, UTC)", Input::DateTime, None))
                     (redirect_select(form))
                 }
+                (field(form, "tags", "Tags (optional)", Input::Text, Some("Comma-separated, e.g. “launch, newsletter”.")))
                 div.actions { button type="submit" { "Create short link" } }
             }
         }

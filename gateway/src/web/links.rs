@@ -3,7 +3,7 @@
 
 use super::chart;
 use super::form::Form;
-use super::home::{parse_local_time, parse_redirect_type, qr_svg, redirect_select};
+use super::home::{parse_local_time, parse_redirect_type, qr_svg, redirect_select, split_tags};
 use super::view::{self, FormState, Input, csrf, field, layout, summary, when};
 use super::visitor::{SignedIn, Visitor, signin_url};
 use crate::error::ApiError;
@@ -21,6 +21,7 @@ const PAGE: u32 = 50;
 #[derive(Debug, serde::Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
+    tag: Option<String>,
     cursor: Option<String>,
     deleted: Option<String>,
 }
@@ -37,6 +38,7 @@ pub async fn list(
         limit: Some(PAGE),
         cursor: query.cursor.clone().filter(|c| !c.is_empty()),
         query: Some(q.clone()).filter(|q| !q.trim().is_empty()),
+        tag: query.tag.clone().filter(|t| !t.trim().is_empty()),
     };
     let (items, next, search_error) = match state
         .links()
@@ -73,6 +75,9 @@ pub async fn list(
         section.card {
             div.actions {
                 h1 { "My links" }
+            }
+            @if let Some(tag) = &query.tag {
+                p { "Tagged “" (tag) "” · " a href="/app/links" { "all links" } }
             }
             @if let Some(code) = &query.deleted {
                 p.notice role="status" { "Deleted /" (code) ". Its code will never be reused." }
@@ -132,6 +137,9 @@ fn row(link: &pb::Link, visitor: &Visitor, back: &str) -> Markup {
                 " "
                 @if live { span.badge { "active" } } @else { span.badge.off { "inactive" } }
                 @if let Some(title) = &link.title { div { (title) } }
+                @if !link.tags.is_empty() {
+                    div.tags { @for tag in &link.tags { a.badge href={ "/app/links?tag=" (encode(tag)) } { (tag) } " " } }
+                }
                 div.target { (link.url) }
                 div.meta { "Created " (when(link.created_at.as_ref())) }
             }
@@ -266,6 +274,7 @@ pub async fn show(
                     dl.details {
                         dt { "Destination" } dd { (link.url) }
                         dt { "Title" } dd { (link.title.as_deref().unwrap_or("—")) }
+                        dt { "Tags" } dd { @if link.tags.is_empty() { "—" } @else { (link.tags.join(", ")) } }
                         dt { "Redirect" } dd { (link.redirect_type) }
                         dt { "Created" } dd { (when(link.created_at.as_ref())) }
                         dt { "Expires" } dd { @if link.expires_at.is_some() { (when(link.expires_at.as_ref())) } @else { "never" } }
@@ -363,6 +372,7 @@ pub async fn edit_form(
                     String::new()
                 },
             ),
+            ("tags".into(), link.tags.join(", ")),
         ],
         ..FormState::default()
     };
@@ -382,6 +392,7 @@ fn edit_page(visitor: &Visitor, code: &str, form: &FormState, status: StatusCode
                     (field(form, "expires_at", "Expires (UTC)", Input::DateTime, Some("Leave empty for never.")))
                     (redirect_select(form))
                 }
+                (field(form, "tags", "Tags", Input::Text, Some("Comma-separated; leave empty for none.")))
                 label.check for="f-is_active" {
                     input #f-is_active type="checkbox" name="is_active" value="1" checked[!form.value("is_active").is_empty()];
                     "Active (redirects)"
@@ -432,7 +443,7 @@ pub async fn edit(State(state): State<AppState>, Path(code): Path<String>, form:
     if state_of_form.has_errors() {
         return edit_page(&visitor, &code, &state_of_form, StatusCode::BAD_REQUEST);
     }
-    let mut paths = vec!["url", "title", "is_active", "expires_at"];
+    let mut paths = vec!["url", "title", "is_active", "expires_at", "tags"];
     if redirect_type != 0 {
         paths.push("redirect_type");
     }
@@ -447,6 +458,7 @@ pub async fn edit(State(state): State<AppState>, Path(code): Path<String>, form:
         is_active: form.checked("is_active"),
         expires_at: expires_at.map(hop_kit::time::to_proto),
         redirect_type,
+        tags: split_tags(form.get("tags")),
     };
     match state
         .links()

@@ -12,4 +12,5 @@ mod mtls;
 mod ownership;
 mod rotation;
 mod stats;
+mod tags;
 mod web;

@@ -40,6 +40,8 @@ pub enum Kind {
     Day,
     /// JSON text → jsonb.
     Json,
+    /// A JSON array of strings → text[] (a link's tags).
+    Strings,
     Blob,
 }
 
@@ -48,7 +50,7 @@ impl Kind {
         match self {
             Self::Int => "bigint[]",
             Self::SmallInt => "smallint[]",
-            Self::Text | Self::Json => "text[]",
+            Self::Text | Self::Json | Self::Strings => "text[]",
             Self::Bool => "boolean[]",
             Self::Micros | Self::Seconds => "timestamptz[]",
             Self::Day => "date[]",
@@ -134,6 +136,7 @@ pub const TABLES: &[Table] = &[
             ("created_at", Micros),
             ("updated_at", Micros),
             ("deleted_at", Micros),
+            ("tags", Strings),
         ],
         on_conflict: "ON CONFLICT DO NOTHING",
         overriding: false,
@@ -503,7 +506,7 @@ fn column(kind: Kind, values: impl Iterator<Item = Value>) -> Result<ColumnValue
                 .map(|n| n.map(|s| from_micros(s.saturating_mul(1_000_000)).date_naive()))
                 .collect(),
         ),
-        Kind::Text | Kind::Json => ColumnValues::Text(
+        Kind::Text | Kind::Json | Kind::Strings => ColumnValues::Text(
             values
                 .into_iter()
                 .map(|v| match v {
@@ -555,6 +558,7 @@ async fn write_chunk(
         .iter()
         .map(|(name, kind)| match kind {
             Kind::Json => format!("{name}::jsonb"),
+            Kind::Strings => format!("ARRAY(SELECT jsonb_array_elements_text({name}::jsonb))"),
             _ => (*name).to_owned(),
         })
         .collect();

@@ -56,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "V2__api_keys",
         include_str!("../migrations-sqlite/V2__api_keys.sql"),
     ),
+    (
+        "V3__tags",
+        include_str!("../migrations-sqlite/V3__tags.sql"),
+    ),
 ];
 
 /// Why SQLite gave no answer.

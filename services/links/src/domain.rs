@@ -211,7 +211,14 @@ impl LinkService {
         limit: Option<u32>,
         cursor: Option<Cursor>,
         query: Option<&str>,
+        tag: Option<&str>,
     ) -> Result<(Vec<Link>, Option<Cursor>), LinksError> {
+        let tag = match tag.filter(|t| !t.trim().is_empty()) {
+            None => None,
+            Some(raw) => {
+                Some(hop_proto::link::parse_tag(raw).map_err(|e| LinksError::invalid("tag", e))?)
+            }
+        };
         let limit = match limit {
             None => DEFAULT_PAGE,
             Some(limit @ 1..=MAX_PAGE) => limit,
@@ -231,7 +238,13 @@ impl LinkService {
         // One more than asked tells whether another page follows.
         let mut links = self
             .store
-            .list(actor, i64::from(limit) + 1, after, pattern.as_deref())
+            .list(
+                actor,
+                i64::from(limit) + 1,
+                after,
+                pattern.as_deref(),
+                tag.as_deref(),
+            )
             .await?;
         let next = (links.len() > limit as usize).then(|| {
             links.truncate(limit as usize);
@@ -242,6 +255,44 @@ impl LinkService {
             }
         });
         Ok((links, next))
+    }
+
+    /// The actor's tags by name: how many live links carry each, and their clicks.
+    pub async fn tags(&self, actor: i64) -> Result<Vec<TagCount>, LinksError> {
+        let tags = self.store.tags(actor).await?;
+        let ids: Vec<i64> = tags
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
+        let clicks = hop_clicks::store::totals(self.store.database(), &ids).await?;
+        Ok(tags
+            .into_iter()
+            .map(|(name, ids)| TagCount {
+                links: ids.len() as u64,
+                clicks: ids.iter().filter_map(|id| clicks.get(id)).sum(),
+                name,
+            })
+            .collect())
+    }
+
+    /// Renames tag `from` to `to` (or removes it, `to` `None`) on every live link of the
+    /// actor: how many changed; `NotFound` when none had it.
+    pub async fn retag(&self, actor: i64, from: &str, to: Option<&str>) -> Result<u64, LinksError> {
+        let from = hop_proto::link::parse_tag(from).map_err(|_| LinksError::NotFound)?;
+        let to = to
+            .map(|t| hop_proto::link::parse_tag(t).map_err(|e| LinksError::invalid("name", e)))
+            .transpose()?;
+        let changed = self.store.retag(actor, &from, to.as_deref()).await?;
+        if changed.is_empty() {
+            return Err(LinksError::NotFound);
+        }
+        tracing::info!(
+            user_id = actor,
+            links = changed.len(),
+            renamed = to.is_some(),
+            "tag_changed"
+        );
+        Ok(changed.len() as u64)
     }
 
     /// Click statistics of the actor's link; anyone else gets `NotFound`.
@@ -265,6 +316,14 @@ impl LinkService {
         }
         self.store.get(code).await?.ok_or(LinksError::NotFound)
     }
+}
+
+/// A tag and what carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    pub name: String,
+    pub links: u64,
+    pub clicks: u64,
 }
 
 /// Longest search text of a list, in characters.

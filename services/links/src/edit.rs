@@ -16,6 +16,8 @@ pub struct UpdateFields {
     /// `Some(None)` removes the expiry.
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub redirect_type: Option<i64>,
+    /// The whole new list.
+    pub tags: Option<Vec<String>>,
 }
 
 /// Validated changes to a link.
@@ -26,6 +28,7 @@ pub struct LinkChanges {
     pub is_active: Option<bool>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub redirect_type: Option<RedirectType>,
+    pub tags: Option<Vec<String>>,
 }
 
 impl LinkChanges {
@@ -67,11 +70,17 @@ impl LinkChanges {
                 ));
             }
         }
+        if let Some(raw) = &fields.tags {
+            match hop_proto::link::parse_tags(raw) {
+                Ok(tags) => changes.tags = Some(tags),
+                Err(e) => errors.push(FieldError::new("tags", e)),
+            }
+        }
         refused_or_invalid(errors, refused)?;
         if changes == Self::default() {
             return Err(LinksError::invalid(
                 "body",
-                "name at least one field to change: url, title, is_active, expires_at, redirect_type",
+                "name at least one field to change: url, title, is_active, expires_at, redirect_type, tags",
             ));
         }
         Ok(changes)
@@ -97,6 +106,9 @@ impl LinkChanges {
         }
         if let Some(redirect_type) = self.redirect_type {
             details.insert("redirect_type".into(), redirect_type.status().into());
+        }
+        if let Some(tags) = &self.tags {
+            details.insert("tags".into(), tags.clone().into());
         }
         serde_json::Value::Object(details)
     }

@@ -64,6 +64,7 @@ impl LinksApi {
             created_at: Some(timestamp(link.created_at)),
             updated_at: Some(timestamp(link.updated_at)),
             owner_id: link.owner_id,
+            tags: link.tags.clone(),
         }
     }
 }
@@ -86,6 +87,7 @@ impl pb::link_service_server::LinkService for LinksApi {
                     .transpose()?,
                 redirect_type: i64::from(req.redirect_type),
                 owner_id: req.actor_user_id,
+                tags: req.tags,
             };
             let new = NewLink::parse(fields, &self.policy, Utc::now())?;
             let link = self.links.create(new).await?;
@@ -121,6 +123,7 @@ impl pb::link_service_server::LinkService for LinksApi {
                             .transpose()?,
                         redirect_type: i64::from(item.redirect_type),
                         owner_id: req.actor_user_id,
+                        tags: item.tags,
                     };
                     NewLink::parse(fields, &self.policy, now)
                 })
@@ -143,6 +146,54 @@ impl pb::link_service_server::LinkService for LinksApi {
                 })
                 .collect();
             Ok(pb::CreateLinksResponse { results })
+        })
+        .await
+    }
+
+    async fn list_tags(
+        &self,
+        request: Request<pb::ListTagsRequest>,
+    ) -> Result<Response<pb::ListTagsResponse>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("ListTags", &metadata, async {
+            let actor = require_actor(req.actor_user_id)?;
+            let tags = self.links.tags(actor).await?;
+            Ok(pb::ListTagsResponse {
+                tags: tags
+                    .into_iter()
+                    .map(|t| pb::TagCount {
+                        name: t.name,
+                        links: t.links,
+                        clicks: t.clicks,
+                    })
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn rename_tag(
+        &self,
+        request: Request<pb::RenameTagRequest>,
+    ) -> Result<Response<pb::TagChange>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("RenameTag", &metadata, async {
+            let actor = require_actor(req.actor_user_id)?;
+            let links = self.links.retag(actor, &req.from, Some(&req.to)).await?;
+            Ok(pb::TagChange { links })
+        })
+        .await
+    }
+
+    async fn delete_tag(
+        &self,
+        request: Request<pb::DeleteTagRequest>,
+    ) -> Result<Response<pb::TagChange>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("DeleteTag", &metadata, async {
+            let actor = require_actor(req.actor_user_id)?;
+            let links = self.links.retag(actor, &req.name, None).await?;
+            Ok(pb::TagChange { links })
         })
         .await
     }
@@ -173,7 +224,13 @@ impl pb::link_service_server::LinkService for LinksApi {
                 .transpose()?;
             let (links, next) = self
                 .links
-                .list(actor, req.limit, cursor, req.query.as_deref())
+                .list(
+                    actor,
+                    req.limit,
+                    cursor,
+                    req.query.as_deref(),
+                    req.tag.as_deref(),
+                )
                 .await?;
             Ok(pb::ListLinksResponse {
                 items: links.iter().map(|l| self.to_proto(l)).collect(),
@@ -210,6 +267,7 @@ impl pb::link_service_server::LinkService for LinksApi {
                 redirect_type: named
                     .has("redirect_type")
                     .then_some(i64::from(req.redirect_type)),
+                tags: named.has("tags").then_some(req.tags),
             };
             let changes = LinkChanges::parse(fields, &self.policy, Utc::now())?;
             let link = self.links.update(&req.code, actor, &changes).await?;
@@ -287,7 +345,14 @@ struct UpdateMask(Vec<String>);
 
 impl UpdateMask {
     /// The fields an update may name.
-    const FIELDS: [&'static str; 5] = ["url", "title", "is_active", "expires_at", "redirect_type"];
+    const FIELDS: [&'static str; 6] = [
+        "url",
+        "title",
+        "is_active",
+        "expires_at",
+        "redirect_type",
+        "tags",
+    ];
 
     /// Every path must be one of [`Self::FIELDS`]; an empty mask names nothing (and the
     /// update is refused for changing nothing, as the changes' parser says).

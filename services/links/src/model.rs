@@ -24,6 +24,8 @@ pub struct Link {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Normalised and sorted (`hop_proto::link::parse_tags`).
+    pub tags: Vec<String>,
 }
 
 impl Link {
@@ -59,6 +61,7 @@ pub struct NewLink {
     pub expires_at: Option<DateTime<Utc>>,
     pub redirect_type: RedirectType,
     pub owner_id: Option<i64>,
+    pub tags: Vec<String>,
 }
 
 /// The raw fields of a create request, as any caller sends them.
@@ -71,6 +74,7 @@ pub struct CreateFields {
     /// 0 means the default (302).
     pub redirect_type: i64,
     pub owner_id: Option<i64>,
+    pub tags: Vec<String>,
 }
 
 impl NewLink {
@@ -108,6 +112,9 @@ impl NewLink {
                 None
             }),
         };
+        let tags = hop_proto::link::parse_tags(&fields.tags)
+            .map_err(|e| errors.push(FieldError::new("tags", e)))
+            .unwrap_or_default();
         refused_or_invalid(errors, refused)?;
         match (url, redirect_type) {
             (Some(url), Some(redirect_type)) => Ok(Self {
@@ -117,6 +124,7 @@ impl NewLink {
                 expires_at: fields.expires_at,
                 redirect_type,
                 owner_id: fields.owner_id,
+                tags,
             }),
             _ => Err(LinksError::invalid("url", "is required")),
         }

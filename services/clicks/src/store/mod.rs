@@ -24,6 +24,18 @@ pub async fn write_batch(database: &Database, batch: &Batch) -> Result<(), Backe
     }
 }
 
+/// Every click (bots left out) of each of `link_ids`, from the hourly rollup; a link
+/// without clicks is absent.
+pub async fn totals(
+    database: &Database,
+    link_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, u64>, Backend> {
+    match database {
+        Database::Postgres(pool) => postgres::totals(pool, link_ids).await,
+        Database::Sqlite(db) => sqlite::totals(db, link_ids).await,
+    }
+}
+
 /// Reads the rollups of link `link_id` for `query`.
 pub async fn read_stats(
     database: &Database,

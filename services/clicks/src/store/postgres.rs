@@ -182,3 +182,21 @@ pub(super) async fn read_stats(
         referred,
     ))
 }
+
+pub async fn totals(
+    pool: &Pool,
+    link_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, u64>, Backend> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT link_id, sum(clicks)::bigint FROM click_counts \
+             WHERE link_id = ANY($1) AND agent_class <> 'bot' GROUP BY link_id",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&link_ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1).max(0) as u64))
+        .collect())
+}

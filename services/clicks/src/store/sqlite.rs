@@ -209,3 +209,32 @@ pub async fn drop_before(
         }
     }
 }
+
+pub async fn totals(
+    db: &Sqlite,
+    link_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, u64>, Backend> {
+    let ids = format!(
+        "[{}]",
+        link_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    Ok(db
+        .read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT link_id, sum(clicks) FROM click_counts \
+                 WHERE link_id IN (SELECT value FROM json_each(?1)) AND agent_class <> 'bot' \
+                 GROUP BY link_id",
+            )?;
+            let totals = statement
+                .query_map([ids], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(totals)
+        })
+        .await?)
+}

@@ -55,6 +55,7 @@ impl Store {
     }
 
     /// The owner's live links, newest first, after the keyset position `after`; with a
+    /// `tag`, only those carrying it; with a
     /// `pattern` (`LIKE`, escaped with a backslash), only those whose code, target or title
     /// match it, case-insensitively.
     pub async fn list(
@@ -63,10 +64,35 @@ impl Store {
         limit: i64,
         after: Option<(DateTime<Utc>, i64)>,
         pattern: Option<&str>,
+        tag: Option<&str>,
     ) -> Result<Vec<Link>, LinksError> {
         match &self.database {
-            Database::Postgres(pool) => postgres::list(pool, owner, limit, after, pattern).await,
-            Database::Sqlite(db) => sqlite::list(db, owner, limit, after, pattern).await,
+            Database::Postgres(pool) => {
+                postgres::list(pool, owner, limit, after, pattern, tag).await
+            }
+            Database::Sqlite(db) => sqlite::list(db, owner, limit, after, pattern, tag).await,
+        }
+    }
+
+    /// The owner's tags, by name, with the ids of the live links that carry each.
+    pub async fn tags(&self, owner: i64) -> Result<Vec<(String, Vec<i64>)>, LinksError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::tags(pool, owner).await,
+            Database::Sqlite(db) => sqlite::tags(db, owner).await,
+        }
+    }
+
+    /// Renames (`Some(to)`) or removes (`None`) tag `from` on every live link of the
+    /// owner, with an `updated` event each: the links changed.
+    pub async fn retag(
+        &self,
+        owner: i64,
+        from: &str,
+        to: Option<&str>,
+    ) -> Result<Vec<Link>, LinksError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::retag(pool, owner, from, to).await,
+            Database::Sqlite(db) => sqlite::retag(db, owner, from, to).await,
         }
     }
 

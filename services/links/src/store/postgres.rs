@@ -12,7 +12,11 @@ use std::collections::HashMap;
 use tokio_postgres::Row;
 
 const LINK_COLUMNS: &str = "id, code, target_url, title, owner_id, redirect_type, is_active, \
-                            expires_at, created_at, updated_at, deleted_at";
+                            expires_at, created_at, updated_at, deleted_at, tags";
+
+/// Separates a row's tags in the one text the batch insert passes per row (a tag holds
+/// no control character).
+const TAG_SEPARATOR: &str = "\u{1f}";
 
 /// Leases a block of ids from the `link_ids` sequence in one round trip: the block's
 /// first id, and its size (the sequence's increment).
@@ -36,11 +40,13 @@ pub async fn insert_many(pool: &Pool, rows: &[NewRow]) -> Result<Vec<Option<Link
     let sql = format!(
         "WITH input AS ( \
                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
-                                    $5::bigint[], $6::smallint[], $7::timestamptz[]) \
-                 AS t(id, code, target_url, title, owner_id, redirect_type, expires_at) \
+                                    $5::bigint[], $6::smallint[], $7::timestamptz[], $8::text[]) \
+                 AS t(id, code, target_url, title, owner_id, redirect_type, expires_at, tags) \
              ), link AS ( \
-               INSERT INTO links (id, code, target_url, title, owner_id, redirect_type, expires_at) \
-               SELECT * FROM input \
+               INSERT INTO links (id, code, target_url, title, owner_id, redirect_type, expires_at, \
+                                  tags) \
+               SELECT id, code, target_url, title, owner_id, redirect_type, expires_at, \
+                      string_to_array(tags, E'\\x1f') FROM input \
                ON CONFLICT (code) DO NOTHING \
                RETURNING {LINK_COLUMNS} \
              ), event AS ( \
@@ -60,12 +66,18 @@ pub async fn insert_many(pool: &Pool, rows: &[NewRow]) -> Result<Vec<Option<Link
         .map(|r| r.link.redirect_type.status() as i16)
         .collect();
     let expiries: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.link.expires_at).collect();
+    let tags: Vec<String> = rows
+        .iter()
+        .map(|r| r.link.tags.join(TAG_SEPARATOR))
+        .collect();
     let client = pool.get().await?;
     let statement = client.prepare_cached(&sql).await?;
     let stored = client
         .query(
             &statement,
-            &[&ids, &codes, &urls, &titles, &owners, &types, &expiries],
+            &[
+                &ids, &codes, &urls, &titles, &owners, &types, &expiries, &tags,
+            ],
         )
         .await?;
     let mut by_id: HashMap<i64, Link> = HashMap::with_capacity(stored.len());
@@ -83,6 +95,7 @@ pub async fn list(
     limit: i64,
     after: Option<(DateTime<Utc>, i64)>,
     pattern: Option<&str>,
+    tag: Option<&str>,
 ) -> Result<Vec<Link>, LinksError> {
     let sql = format!(
         "SELECT {LINK_COLUMNS} FROM links \
@@ -90,6 +103,7 @@ pub async fn list(
                AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
                AND ($5::text IS NULL OR code ILIKE $5 ESCAPE '\\' \
                     OR target_url ILIKE $5 ESCAPE '\\' OR title ILIKE $5 ESCAPE '\\') \
+               AND ($6::text IS NULL OR tags @> ARRAY[$6::text]) \
              ORDER BY created_at DESC, id DESC LIMIT $4"
     );
     let (after_at, after_id) = (after.map(|a| a.0), after.map_or(0, |a| a.1));
@@ -98,7 +112,7 @@ pub async fn list(
     let rows = client
         .query(
             &statement,
-            &[&owner, &after_at, &after_id, &limit, &pattern],
+            &[&owner, &after_at, &after_id, &limit, &pattern, &tag],
         )
         .await?;
     rows.iter().map(link_from_row).collect()
@@ -120,6 +134,7 @@ pub async fn update(
                  is_active = COALESCE($6, is_active), \
                  expires_at = CASE WHEN $7 THEN $8 ELSE expires_at END, \
                  redirect_type = COALESCE($9, redirect_type), \
+                 tags = CASE WHEN $11 THEN $12::text[] ELSE tags END, \
                  updated_at = greatest(now(), updated_at + interval '1 microsecond') \
                WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL \
                RETURNING {LINK_COLUMNS} \
@@ -134,6 +149,7 @@ pub async fn update(
     let expires_at = changes.expires_at.flatten();
     let redirect_type = changes.redirect_type.map(|r| r.status() as i16);
     let details = changes.describe();
+    let tags = changes.tags.clone().unwrap_or_default();
     let client = pool.get().await?;
     let statement = client.prepare_cached(&sql).await?;
     let row = client
@@ -150,6 +166,8 @@ pub async fn update(
                 &expires_at,
                 &redirect_type,
                 &details,
+                &changes.tags.is_some(),
+                &tags,
             ],
         )
         .await?;
@@ -202,5 +220,50 @@ fn link_from_row(row: &Row) -> Result<Link, LinksError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         deleted_at: row.try_get("deleted_at")?,
+        tags: row.try_get("tags")?,
     })
+}
+
+/// The owner's tags with the ids of the live links that carry each.
+pub async fn tags(pool: &Pool, owner: i64) -> Result<Vec<(String, Vec<i64>)>, LinksError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT tag, array_agg(id ORDER BY id) FROM links, unnest(tags) AS tag \
+             WHERE owner_id = $1 AND deleted_at IS NULL GROUP BY tag ORDER BY tag",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&owner]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Renames (`Some(to)`) or removes (`None`) a tag on every live link of the owner, each
+/// change recorded as an `updated` event: the links changed.
+pub async fn retag(
+    pool: &Pool,
+    owner: i64,
+    from: &str,
+    to: Option<&str>,
+) -> Result<Vec<Link>, LinksError> {
+    let sql = format!(
+        "WITH link AS ( \
+               UPDATE links SET \
+                 tags = ARRAY(SELECT DISTINCT t FROM unnest( \
+                          CASE WHEN $3::text IS NULL THEN array_remove(tags, $2) \
+                               ELSE array_replace(tags, $2, $3) END) AS t ORDER BY t), \
+                 updated_at = greatest(now(), updated_at + interval '1 microsecond') \
+               WHERE owner_id = $1 AND deleted_at IS NULL AND tags @> ARRAY[$2::text] \
+               RETURNING {LINK_COLUMNS} \
+             ), event AS ( \
+               INSERT INTO link_events (link_id, user_id, kind, details) \
+               SELECT id, $1, 'updated', jsonb_build_object('tags', to_jsonb(tags)) FROM link \
+             ) \
+             SELECT {LINK_COLUMNS} FROM link"
+    );
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client.query(&statement, &[&owner, &from, &to]).await?;
+    rows.iter().map(link_from_row).collect()
 }

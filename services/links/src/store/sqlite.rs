@@ -13,7 +13,7 @@ use hop_kit::sqlite::{Sqlite, from_micros, micros, now_micros};
 use hop_proto::link::RedirectType;
 
 const LINK_COLUMNS: &str = "id, code, target_url, title, owner_id, redirect_type, is_active, \
-                            expires_at, created_at, updated_at, deleted_at";
+                            expires_at, created_at, updated_at, deleted_at, tags";
 
 /// Leases the next block of ids: the block's first id, and its size.
 pub async fn lease_ids(db: &Sqlite) -> Result<(i64, i64), LinksError> {
@@ -37,6 +37,8 @@ struct Insert {
     owner: Option<i64>,
     redirect_type: i64,
     expires_at: Option<i64>,
+    /// JSON.
+    tags: String,
 }
 
 /// Inserts a batch of links and their `created` events in one writer job. Returns, for
@@ -52,6 +54,7 @@ pub async fn insert_many(db: &Sqlite, rows: &[NewRow]) -> Result<Vec<Option<Link
             owner: r.link.owner_id,
             redirect_type: i64::from(r.link.redirect_type.status()),
             expires_at: r.link.expires_at.map(micros),
+            tags: serde_json::to_string(&r.link.tags).unwrap_or_else(|_| "[]".into()),
         })
         .collect();
     Ok(db
@@ -59,8 +62,8 @@ pub async fn insert_many(db: &Sqlite, rows: &[NewRow]) -> Result<Vec<Option<Link
             let now = now_micros();
             let mut link = c.prepare_cached(&format!(
                 "INSERT INTO links (id, code, target_url, title, owner_id, redirect_type, \
-                                    expires_at, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+                                    expires_at, created_at, updated_at, tags) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
                  ON CONFLICT (code) DO NOTHING \
                  RETURNING {LINK_COLUMNS}"
             ))?;
@@ -80,7 +83,8 @@ pub async fn insert_many(db: &Sqlite, rows: &[NewRow]) -> Result<Vec<Option<Link
                             r.owner,
                             r.redirect_type,
                             r.expires_at,
-                            now
+                            now,
+                            r.tags
                         ],
                         link_from_row,
                     )
@@ -102,9 +106,10 @@ pub async fn list(
     limit: i64,
     after: Option<(DateTime<Utc>, i64)>,
     pattern: Option<&str>,
+    tag: Option<&str>,
 ) -> Result<Vec<Link>, LinksError> {
     let (after_at, after_id) = (after.map(|a| micros(a.0)), after.map_or(0, |a| a.1));
-    let pattern = pattern.map(str::to_owned);
+    let (pattern, tag) = (pattern.map(str::to_owned), tag.map(str::to_owned));
     Ok(db
         .read(move |c| {
             // SQLite's LIKE ignores ASCII case, as PostgreSQL's ILIKE does.
@@ -114,11 +119,13 @@ pub async fn list(
                    AND (?2 IS NULL OR (created_at, id) < (?2, ?3)) \
                    AND (?5 IS NULL OR code LIKE ?5 ESCAPE '\\' \
                         OR target_url LIKE ?5 ESCAPE '\\' OR title LIKE ?5 ESCAPE '\\') \
+                   AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(links.tags) \
+                                              WHERE json_each.value = ?6)) \
                  ORDER BY created_at DESC, id DESC LIMIT ?4"
             ))?;
             let links = statement
                 .query_map(
-                    params![owner, after_at, after_id, limit, pattern],
+                    params![owner, after_at, after_id, limit, pattern, tag],
                     link_from_row,
                 )?
                 .collect::<Result<_, _>>()?;
@@ -144,6 +151,10 @@ pub async fn update(
     let expires_at = changes.expires_at.flatten().map(micros);
     let redirect_type = changes.redirect_type.map(|r| i64::from(r.status()));
     let details = changes.describe().to_string();
+    let tags = changes
+        .tags
+        .as_ref()
+        .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
     Ok(db
         .write(move |c| {
             let mut statement = c.prepare_cached(&format!(
@@ -153,6 +164,7 @@ pub async fn update(
                    is_active = coalesce(?6, is_active), \
                    expires_at = CASE WHEN ?7 THEN ?8 ELSE expires_at END, \
                    redirect_type = coalesce(?9, redirect_type), \
+                   tags = coalesce(?11, tags), \
                    updated_at = max(?10, updated_at + 1) \
                  WHERE code = ?1 AND owner_id = ?2 AND deleted_at IS NULL \
                  RETURNING {LINK_COLUMNS}"
@@ -170,7 +182,8 @@ pub async fn update(
                         set_expiry,
                         expires_at,
                         redirect_type,
-                        now
+                        now,
+                        tags
                     ],
                     link_from_row,
                 )
@@ -255,5 +268,69 @@ fn link_from_row(row: &Row) -> rusqlite::Result<Link> {
         created_at: from_micros(row.get(8)?),
         updated_at: from_micros(row.get(9)?),
         deleted_at: row.get::<_, Option<i64>>(10)?.map(from_micros),
+        tags: {
+            let text: String = row.get(11)?;
+            serde_json::from_str(&text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(11, Type::Text, Box::new(e))
+            })?
+        },
     })
+}
+
+/// The owner's tags with the ids of the live links that carry each.
+pub async fn tags(db: &Sqlite, owner: i64) -> Result<Vec<(String, Vec<i64>)>, LinksError> {
+    Ok(db
+        .read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT json_each.value, links.id FROM links, json_each(links.tags) \
+                 WHERE owner_id = ?1 AND deleted_at IS NULL \
+                 ORDER BY json_each.value, links.id",
+            )?;
+            let mut tags: Vec<(String, Vec<i64>)> = Vec::new();
+            let mut rows = statement.query([owner])?;
+            while let Some(row) = rows.next()? {
+                let (tag, id): (String, i64) = (row.get(0)?, row.get(1)?);
+                match tags.last_mut() {
+                    Some((last, ids)) if *last == tag => ids.push(id),
+                    _ => tags.push((tag, vec![id])),
+                }
+            }
+            Ok(tags)
+        })
+        .await?)
+}
+
+/// Renames (`Some(to)`) or removes (`None`) a tag on every live link of the owner, each
+/// change recorded as an `updated` event: the links changed.
+pub async fn retag(
+    db: &Sqlite,
+    owner: i64,
+    from: &str,
+    to: Option<&str>,
+) -> Result<Vec<Link>, LinksError> {
+    let (from, to) = (from.to_owned(), to.map(str::to_owned));
+    Ok(db
+        .write(move |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "UPDATE links SET \
+                   tags = (SELECT coalesce(json_group_array(t), '[]') FROM ( \
+                             SELECT DISTINCT CASE WHEN value = ?2 THEN ?3 ELSE value END AS t \
+                             FROM json_each(links.tags) \
+                             WHERE NOT (value = ?2 AND ?3 IS NULL) ORDER BY t)), \
+                   updated_at = max(?4, updated_at + 1) \
+                 WHERE owner_id = ?1 AND deleted_at IS NULL \
+                   AND EXISTS (SELECT 1 FROM json_each(links.tags) WHERE value = ?2) \
+                 RETURNING {LINK_COLUMNS}"
+            ))?;
+            let now = now_micros();
+            let links: Vec<Link> = statement
+                .query_map(params![owner, from, to, now], link_from_row)?
+                .collect::<Result<_, _>>()?;
+            for link in &links {
+                let details = serde_json::json!({ "tags": link.tags }).to_string();
+                record(c, link.id, owner, "updated", now, &details)?;
+            }
+            Ok(links)
+        })
+        .await?)
 }
