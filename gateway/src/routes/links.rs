@@ -83,7 +83,8 @@ fn rfc3339(t: prost_types::Timestamp) -> Option<String> {
     Some(t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-/// `POST /links` and `POST /links/create`: `{url, alias?, title?, expires_at?, redirect_type?}`.
+/// `POST /links` and `POST /links/create`: `{url, alias?, title?, expires_at?, redirect_type?,
+/// tags?}`.
 /// Needs a bearer token unless ANONYMOUS_LINKS is on.
 async fn create(
     State(state): State<AppState>,
@@ -112,26 +113,7 @@ async fn create(
         }
         (None, false) => return Err(AuthFailure::Missing.into()),
     };
-    let mut fields = Fields::new(body);
-    let url = fields.required_string("url");
-    let alias = fields.optional_string("alias");
-    let title = fields.optional_string("title");
-    let expires_at = fields.optional_timestamp("expires_at");
-    let redirect_type = fields.optional_integer("redirect_type");
-    let tags = fields
-        .optional_strings("tags", MAX_TAGS_SENT)
-        .unwrap_or_default();
-    fields.finish()?;
-    let request = pb::CreateLinkRequest {
-        url,
-        alias,
-        title,
-        expires_at: expires_at.map(hop_kit::time::to_proto),
-        // Out of i32 range is as invalid as any other non-redirect status; links says so.
-        redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
-        actor_user_id: actor,
-        tags,
-    };
+    let request = create_request(body, actor)?;
     let link = state
         .links()
         .create_link(state.request(request, &request_id))
@@ -144,6 +126,31 @@ async fn create(
         Json(LinkView::full(link)),
     )
         .into_response())
+}
+
+/// A create's body as the links service takes it: `{url, alias?, title?, expires_at?,
+/// redirect_type?, tags?}`, each field's type checked (its meaning is links').
+fn create_request(body: JsonObject, actor: Option<i64>) -> Result<pb::CreateLinkRequest, ApiError> {
+    let mut fields = Fields::new(body);
+    let url = fields.required_string("url");
+    let alias = fields.optional_string("alias");
+    let title = fields.optional_string("title");
+    let expires_at = fields.optional_timestamp("expires_at");
+    let redirect_type = fields.optional_integer("redirect_type");
+    let tags = fields
+        .optional_strings("tags", MAX_TAGS_SENT)
+        .unwrap_or_default();
+    fields.finish()?;
+    Ok(pb::CreateLinkRequest {
+        url,
+        alias,
+        title,
+        expires_at: expires_at.map(hop_kit::time::to_proto),
+        // Out of i32 range is as invalid as any other non-redirect status; links says so.
+        redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
+        actor_user_id: actor,
+        tags,
+    })
 }
 
 /// `GET /links/{code}`: public metadata; the owner sees every field.
@@ -549,28 +556,11 @@ async fn bulk(
             ))));
             continue;
         };
-        let mut fields = Fields::new(JsonObject(map));
-        let url = fields.required_string("url");
-        let alias = fields.optional_string("alias");
-        let title = fields.optional_string("title");
-        let expires_at = fields.optional_timestamp("expires_at");
-        let redirect_type = fields.optional_integer("redirect_type");
-        let tags = fields
-            .optional_strings("tags", MAX_TAGS_SENT)
-            .unwrap_or_default();
-        match fields.finish() {
+        match create_request(JsonObject(map), Some(user.user_id)) {
             Err(ApiError(problem)) => sent.push(Err(problem)),
-            Ok(()) => {
+            Ok(request) => {
                 sent.push(Ok(requests.len()));
-                requests.push(pb::CreateLinkRequest {
-                    url,
-                    alias,
-                    title,
-                    expires_at: expires_at.map(hop_kit::time::to_proto),
-                    redirect_type: redirect_type.map_or(0, |r| i32::try_from(r).unwrap_or(-1)),
-                    actor_user_id: Some(user.user_id),
-                    tags,
-                });
+                requests.push(request);
             }
         }
     }

@@ -165,6 +165,14 @@ async fn page(
     (status, layout("Account", visitor, body)).into_response()
 }
 
+/// Records sessions the auth service revoked, so this gateway refuses them before the
+/// announcement arrives.
+fn forget(state: &AppState, revoked: pb::SessionsRevoked) {
+    for session in &revoked.session_ids {
+        state.verifier().revoked_here(session, revoked.listed);
+    }
+}
+
 /// `POST /app/account/password`.
 pub async fn change_password(State(state): State<AppState>, form: Form) -> Response {
     let visitor = form.visitor.clone();
@@ -202,10 +210,7 @@ pub async fn change_password(State(state): State<AppState>, form: Form) -> Respo
         .await
     {
         Ok(revoked) => {
-            let revoked = revoked.into_inner();
-            for session in &revoked.session_ids {
-                state.verifier().revoked_here(session, revoked.listed);
-            }
+            forget(&state, revoked.into_inner());
             Redirect::to("/app/account?changed=1").into_response()
         }
         Err(status) => {
@@ -245,10 +250,7 @@ pub async fn signout_everywhere(State(state): State<AppState>, form: Form) -> Re
         .await
     {
         Ok(revoked) => {
-            let revoked = revoked.into_inner();
-            for session in &revoked.session_ids {
-                state.verifier().revoked_here(session, revoked.listed);
-            }
+            forget(&state, revoked.into_inner());
             visitor::without_session(&state, Redirect::to("/app/signin?ended=1").into_response())
         }
         Err(status) => view::problem_page(ApiError::from(status).0, &visitor),

@@ -49,19 +49,10 @@ pub async fn list(
             let page = page.into_inner();
             (page.items, page.next_cursor, None)
         }
-        Err(status) => {
-            let problem = ApiError::from(status).0;
-            if problem.status != 400 {
-                return view::problem_page(problem, &visitor);
-            }
-            let message = problem
-                .errors
-                .first()
-                .map(|e| e.message.clone())
-                .or(problem.detail)
-                .unwrap_or_default();
-            (Vec::new(), None, Some(message))
-        }
+        Err(status) => match inline_message(ApiError::from(status).0) {
+            Ok(message) => (Vec::new(), None, Some(message)),
+            Err(problem) => return view::problem_page(problem, &visitor),
+        },
     };
     let next_url = next.map(|cursor| {
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -106,6 +97,20 @@ pub async fn list(
         }
     };
     layout("My links", &visitor, body).into_response()
+}
+
+/// A 400 as the one line a page shows beside its search or filter form; any other problem
+/// is the page's to answer.
+fn inline_message(problem: hop_kit::problem::Problem) -> Result<String, hop_kit::problem::Problem> {
+    if problem.status != 400 {
+        return Err(problem);
+    }
+    Ok(problem
+        .errors
+        .first()
+        .map(|e| e.message.clone())
+        .or(problem.detail)
+        .unwrap_or_default())
 }
 
 fn current_url(q: &str, cursor: Option<&str>) -> String {
@@ -243,19 +248,10 @@ pub async fn show(
         .await
     {
         Ok(stats) => (Some(stats.into_inner()), None),
-        Err(status) => {
-            let problem = ApiError::from(status).0;
-            if problem.status != 400 {
-                return view::problem_page(problem, &visitor);
-            }
-            let message = problem
-                .errors
-                .first()
-                .map(|e| e.message.clone())
-                .or(problem.detail)
-                .unwrap_or_default();
-            (None, Some(message))
-        }
+        Err(status) => match inline_message(ApiError::from(status).0) {
+            Ok(message) => (None, Some(message)),
+            Err(problem) => return view::problem_page(problem, &visitor),
+        },
     };
     let live = crate::routes::links::is_live(&link);
     let qr = format!("/links/{}/qr", link.code);
