@@ -10,8 +10,8 @@
 #   bulk          POST /links/bulk, 1,000 links per request (links/s counted from the
 #                 answers' `created`)
 #
-# wrk -t1 -c16 for the single creates, -c2 for bulk. The report gives medians over the
-# rounds and, per round, bulk links/s over create-token requests/s (target >= 10) and
+# wrk -t1 -c16 for the single creates (their order swapped every round), -c2 for bulk.
+# The report gives medians over the rounds and, per round, bulk links/s over create-token requests/s (target >= 10) and
 # create-key over create-token (target >= 0.95).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,8 +74,15 @@ rps() { python3 -c 'import re,sys; t=sys.stdin.read(); b=re.search(r"Non-2xx or 
 ROWS=()
 for round in $(seq 1 "$ROUNDS"); do
   echo "--- round $round/$ROUNDS" >&2
-  token=$(TOKEN=$TOKEN wrk -t1 -c16 -d"${DURATION}s" -s bench/wrk/create.lua "$BASE" | rps)
-  key=$(API_KEY=$API_KEY wrk -t1 -c16 -d"${DURATION}s" -s bench/wrk/create.lua "$BASE" | rps)
+  # The two single-create scenarios swap order every round, so a drift of the machine
+  # within a round does not always fall on the same one.
+  if [ $((round % 2)) = 1 ]; then
+    token=$(TOKEN=$TOKEN wrk -t1 -c16 -d"${DURATION}s" -s bench/wrk/create.lua "$BASE" | rps)
+    key=$(API_KEY=$API_KEY wrk -t1 -c16 -d"${DURATION}s" -s bench/wrk/create.lua "$BASE" | rps)
+  else
+    key=$(API_KEY=$API_KEY wrk -t1 -c16 -d"${DURATION}s" -s bench/wrk/create.lua "$BASE" | rps)
+    token=$(TOKEN=$TOKEN wrk -t1 -c16 -d"${DURATION}s" -s bench/wrk/create.lua "$BASE" | rps)
+  fi
   out=$(TOKEN=$TOKEN wrk -t1 -c2 -d"${DURATION}s" --timeout 30s -s bench/wrk/bulk.lua "$BASE")
   created=$(printf '%s' "$out" | awk '/^bulk_links_created/{print $2}')
   bulk=$(python3 -c "print(round($created / $DURATION))")
