@@ -100,6 +100,17 @@ fn environment(port: u16, schema: &str, prefix: &str) -> Vec<(&'static str, Stri
     ]
 }
 
+/// `hop up` on the embedded store in `data` and the in-process bus: no database or Redis
+/// settings (start it with [`Hop::start_clean`], so none are inherited either).
+fn embedded_environment(port: u16, data: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("PORT", port.to_string()),
+        ("HOP_DATA_DIR", data.join("hop-data").display().to_string()),
+        ("SECRET_KEY", "e2e-secret-key-0123456789".to_owned()),
+        ("INSTANCE_ID", "e2e-1".to_owned()),
+    ]
+}
+
 /// Removes a test's schema from the shared database (best effort).
 fn drop_schema(schema: &str) {
     let _ = Command::new("psql")
@@ -184,16 +195,7 @@ async fn hop_up_creates_a_link_that_a_browser_can_follow() {
 async fn hop_up_on_the_embedded_store_creates_a_link_that_a_browser_can_follow() {
     let port = hop_testkit::free_port();
     let data = tempfile::tempdir().unwrap();
-    let env = vec![
-        ("PORT", port.to_string()),
-        (
-            "HOP_DATA_DIR",
-            data.path().join("hop-data").display().to_string(),
-        ),
-        ("SECRET_KEY", "e2e-secret-key-0123456789".to_owned()),
-        ("INSTANCE_ID", "e2e-1".to_owned()),
-    ];
-    a_browser_follows_a_link_through(port, env).await;
+    a_browser_follows_a_link_through(port, embedded_environment(port, data.path())).await;
 }
 
 /// `hop up` with `env` (and nothing else of the caller's environment): an account, a
@@ -681,20 +683,40 @@ mod collector {
 /// services carry the request id and the trace id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_request_is_one_trace_across_services() {
-    let (collector, endpoint) = collector::start().await;
     let port = hop_testkit::free_port();
     let schema = hop_testkit::unique("e2e_trace");
-    let mut env = environment(
+    let env = environment(
         port,
         &schema,
         &format!("{}:", hop_testkit::unique("e2e_trace")),
     );
+    one_trace_through(port, env, false).await;
+    drop_schema(&schema);
+}
+
+/// The same on the embedded store: the gateway's span is still the parent of the links
+/// span across the in-process gRPC call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_is_one_trace_on_the_embedded_store() {
+    let port = hop_testkit::free_port();
+    let data = tempfile::tempdir().unwrap();
+    one_trace_through(port, embedded_environment(port, data.path()), true).await;
+}
+
+/// `hop up` with `env` (alone when `clean`): a create and a redirect that carry a
+/// trusted caller's trace context are exported as one trace, and the log lines name it.
+async fn one_trace_through(port: u16, mut env: Vec<(&'static str, String)>, clean: bool) {
+    let (collector, endpoint) = collector::start().await;
     env.push(("ANONYMOUS_LINKS", "true".to_owned()));
     env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
     // The test speaks as the edge proxy: only a trusted proxy's trace context is joined.
     env.push(("TRUSTED_PROXIES", "127.0.0.1/32".to_owned()));
     // The shipped sampler (parent-based, 5% of new traces): a sampled caller is kept.
-    let mut hop = Hop::start(&["up"], &env);
+    let mut hop = if clean {
+        Hop::start_clean(&["up"], &env)
+    } else {
+        Hop::start(&["up"], &env)
+    };
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
 
@@ -825,7 +847,6 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> Result<String, Str
 /// `Connection: close`; hop then exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_fails_no_request() {
-    use tokio::io::AsyncWriteExt;
     let port = hop_testkit::free_port();
     let schema = hop_testkit::unique("e2e_drain");
     let env = environment(
@@ -833,7 +854,23 @@ async fn sigterm_under_load_fails_no_request() {
         &schema,
         &format!("{}:", hop_testkit::unique("e2e_drain")),
     );
-    let mut hop = Hop::start(&["up"], &env);
+    sigterm_under_load(port, Hop::start(&["up"], &env)).await;
+    drop_schema(&schema);
+}
+
+/// The same on the embedded store: the drain does not depend on the backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_fails_no_request_on_the_embedded_store() {
+    let port = hop_testkit::free_port();
+    let data = tempfile::tempdir().unwrap();
+    let hop = Hop::start_clean(&["up"], &embedded_environment(port, data.path()));
+    sigterm_under_load(port, hop).await;
+}
+
+/// 32 keep-alive clients hammer `/health/live` while `hop` gets SIGTERM: every request is
+/// answered, the last with `Connection: close`, and hop exits 0.
+async fn sigterm_under_load(port: u16, mut hop: Hop) {
+    use tokio::io::AsyncWriteExt;
     wait_ready(&format!("http://127.0.0.1:{port}")).await;
     let request = format!("GET /health/live HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n");
     let clients: Vec<_> = (0..32)

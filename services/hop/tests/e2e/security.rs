@@ -2,7 +2,7 @@
 //! up` makes for itself, tokens forged with the key it once fell back to, and raw gRPC
 //! calls to the internal services without the deployment's credential.
 
-use super::{HOP, Hop, account, environment, login, wait_ready};
+use super::{HOP, Hop, account, embedded_environment, environment, login, wait_ready};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
@@ -253,14 +253,37 @@ async fn create(base: &str, token: &str, body: Value) -> (u16, Value) {
 async fn hop_up_refuses_loops_blocked_and_private_targets_and_no_alias_is_shadowed() {
     let port = hop_testkit::free_port();
     let schema = hop_testkit::unique("e2e_targets");
+    let env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
+    refuses_loops_blocked_and_private_targets(port, env, false).await;
+    super::drop_schema(&schema);
+}
+
+/// The same on the embedded store: the target policy is the links service's, whatever
+/// stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_up_on_the_embedded_store_refuses_loops_blocked_and_private_targets() {
+    let port = hop_testkit::free_port();
+    let data = tempfile::tempdir().unwrap();
+    let env = embedded_environment(port, data.path());
+    refuses_loops_blocked_and_private_targets(port, env, true).await;
+}
+
+async fn refuses_loops_blocked_and_private_targets(
+    port: u16,
+    mut env: Vec<(&'static str, String)>,
+    clean: bool,
+) {
     let dir = tempfile::tempdir().unwrap();
     let blocklist = dir.path().join("blocked.txt");
     std::fs::write(&blocklist, "# abuse reports\nphish.example\n").unwrap();
-    let mut env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
     env.push(("BLOCKED_HOSTS", "malware.example".to_owned()));
     env.push(("BLOCKED_HOSTS_FILE", blocklist.display().to_string()));
     let base = format!("http://127.0.0.1:{port}");
-    let mut hop = Hop::start(&["up"], &env);
+    let mut hop = if clean {
+        Hop::start_clean(&["up"], &env)
+    } else {
+        Hop::start(&["up"], &env)
+    };
     wait_ready(&base).await;
     let token = account(&base, "targets@example.com").await;
 
@@ -398,11 +421,28 @@ async fn hop_up_refuses_loops_blocked_and_private_targets_and_no_alias_is_shadow
 async fn a_logged_out_token_is_refused_by_the_very_next_request() {
     let port = hop_testkit::free_port();
     let schema = hop_testkit::unique("e2e_logout");
-    let mut env = environment(
+    let env = environment(
         port,
         &schema,
         &format!("{}:", hop_testkit::unique("e2e_logout")),
     );
+    logged_out_token_refused_at_once(port, env, false).await;
+    super::drop_schema(&schema);
+}
+
+/// The same on the embedded store, where the deny-list travels on the in-process bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_a_logged_out_token_is_refused_by_the_very_next_request() {
+    let port = hop_testkit::free_port();
+    let data = tempfile::tempdir().unwrap();
+    logged_out_token_refused_at_once(port, embedded_environment(port, data.path()), true).await;
+}
+
+async fn logged_out_token_refused_at_once(
+    port: u16,
+    mut env: Vec<(&'static str, String)>,
+    clean: bool,
+) {
     for limit in [
         "RATE_LIMIT_LOGIN_IP_EMAIL",
         "RATE_LIMIT_LOGIN_IP",
@@ -410,7 +450,11 @@ async fn a_logged_out_token_is_refused_by_the_very_next_request() {
     ] {
         env.push((limit, "off".to_owned()));
     }
-    let _hop = Hop::start(&["up"], &env);
+    let _hop = if clean {
+        Hop::start_clean(&["up"], &env)
+    } else {
+        Hop::start(&["up"], &env)
+    };
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
     let http = reqwest::Client::new();
