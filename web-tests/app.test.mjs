@@ -163,6 +163,12 @@ test("a new visitor signs up, makes, shares, measures, edits, deactivates and de
   assert.equal(png.status(), 200);
   assert.equal(png.headers()["content-type"], "image/png");
 
+  // The owner follows it too: their browser now keeps this redirect for up to 90 s.
+  const mine = await context.newPage();
+  await mine.goto(short);
+  assert.equal(mine.url(), `${destinationUrl}/first`);
+  await mine.close();
+
   // Edit the target: the short link now leads to the new one.
   await page.getByRole("link", { name: "Edit" }).click();
   await accessible(page, "the edit page");
@@ -170,6 +176,14 @@ test("a new visitor signs up, makes, shares, measures, edits, deactivates and de
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByText("Saved.").waitFor();
   assert.equal((await follow(short)).url, `${destinationUrl}/second`);
+  // The owner, whose browser kept the old redirect, follows the new one from the app.
+  const [owner] = await Promise.all([
+    context.waitForEvent("page"),
+    page.locator(".short a").click(),
+  ]);
+  await owner.waitForURL(`${destinationUrl}/second`);
+  assert.equal(await page.locator(".short a").textContent(), short, "the plain short URL is shown");
+  await owner.close();
 
   // Deactivate it from the list: the short link answers 410 with a page.
   await page.goto("/app/links");

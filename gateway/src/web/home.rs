@@ -234,7 +234,7 @@ pub fn link_card(link: &pb::Link) -> Markup {
         section.card.linkcard aria-labelledby="created-title" {
             div {
                 h2 #created-title { "Your short link is ready" }
-                p.short { a href=(link.short_url) target="_blank" rel="noopener" { (link.short_url) } }
+                p.short { a href=(fresh_href(link)) target="_blank" rel="noopener" { (link.short_url) } }
                 p.target { "→ " (link.url) }
                 div.actions {
                     (view::copy_button(&link.short_url, "short link"))
@@ -243,6 +243,17 @@ pub fn link_card(link: &pb::Link) -> Markup {
             }
             div.qr { (qr) }
         }
+    }
+}
+
+/// The short URL as the owner's pages link to it: with the link's version in the query
+/// (which the redirect ignores), so a browser that kept the old redirect (they may for
+/// 90 s) follows the link as it is now after an edit. What is shown and copied is the
+/// plain short URL.
+pub fn fresh_href(link: &pb::Link) -> String {
+    match &link.updated_at {
+        Some(t) => format!("{}?v={}{:09}", link.short_url, t.seconds, t.nanos),
+        None => link.short_url.clone(),
     }
 }
 

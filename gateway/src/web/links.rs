@@ -3,7 +3,9 @@
 
 use super::chart;
 use super::form::Form;
-use super::home::{parse_local_time, parse_redirect_type, qr_svg, redirect_select, split_tags};
+use super::home::{
+    fresh_href, parse_local_time, parse_redirect_type, qr_svg, redirect_select, split_tags,
+};
 use super::view::{self, FormState, Input, csrf, field, layout, summary, when};
 use super::visitor::{SignedIn, Visitor, signin_url};
 use crate::error::ApiError;
@@ -261,7 +263,7 @@ pub async fn show(
             div.split {
                 div {
                     h1 { "/" (link.code) " " @if live { span.badge { "active" } } @else { span.badge.off { "inactive" } } }
-                    p.short { a href=(link.short_url) target="_blank" rel="noopener" { (link.short_url) } }
+                    p.short { a href=(fresh_href(&link)) target="_blank" rel="noopener" { (link.short_url) } }
                     div.actions {
                         (view::copy_button(&link.short_url, "short link"))
                         a.button.secondary href={ "/app/links/" (link.code) "/edit" } { "Edit" }
