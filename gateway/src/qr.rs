@@ -45,8 +45,7 @@ impl Format {
 /// The QR code of `text` (a short URL: well under any QR capacity) at about `size` pixels
 /// square (never smaller than one pixel per module).
 pub fn render(text: &str, format: Format, size: u32) -> Result<Vec<u8>, String> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-        .map_err(|e| format!("cannot encode this text as a QR code: {e}"))?;
+    let code = encode(text)?;
     match format {
         Format::Svg => Ok(svg(&code, size).into_bytes()),
         Format::Png => png(&code, size),
@@ -55,9 +54,12 @@ pub fn render(text: &str, format: Format, size: u32) -> Result<Vec<u8>, String> 
 
 /// The code as an SVG document of `size` pixels (scalable: one unit per module).
 pub fn svg_markup(text: &str, size: u32) -> Result<String, String> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-        .map_err(|e| format!("cannot encode this text as a QR code: {e}"))?;
-    Ok(svg(&code, size))
+    Ok(svg(&encode(text)?, size))
+}
+
+fn encode(text: &str) -> Result<QrCode, String> {
+    QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
+        .map_err(|e| format!("cannot encode this text as a QR code: {e}"))
 }
 
 fn svg(code: &QrCode, size: u32) -> String {

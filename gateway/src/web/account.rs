@@ -165,6 +165,16 @@ async fn page(
     (status, layout("Account", visitor, body)).into_response()
 }
 
+/// The page again, with a form's errors (400).
+async fn refused(
+    state: &AppState,
+    visitor: &Visitor,
+    user_id: i64,
+    extras: Extras<'_>,
+) -> Response {
+    page(state, visitor, user_id, extras, StatusCode::BAD_REQUEST).await
+}
+
 /// Records sessions the auth service revoked, so this gateway refuses them before the
 /// announcement arrives.
 fn forget(state: &AppState, revoked: pb::SessionsRevoked) {
@@ -185,16 +195,14 @@ pub async fn change_password(State(state): State<AppState>, form: Form) -> Respo
             "confirm_password",
             "does not match the new password",
         ));
-        let extras = Extras {
-            password: state_of_form,
-            ..Extras::default()
-        };
-        return page(
+        return refused(
             &state,
             &visitor,
             user.user_id,
-            extras,
-            StatusCode::BAD_REQUEST,
+            Extras {
+                password: state_of_form,
+                ..Extras::default()
+            },
         )
         .await;
     }
@@ -216,16 +224,14 @@ pub async fn change_password(State(state): State<AppState>, form: Form) -> Respo
         Err(status) => {
             match state_of_form.with_problem(ApiError::from(status).0, "current_password") {
                 Ok(form) => {
-                    let extras = Extras {
-                        password: form,
-                        ..Extras::default()
-                    };
-                    page(
+                    refused(
                         &state,
                         &visitor,
                         user.user_id,
-                        extras,
-                        StatusCode::BAD_REQUEST,
+                        Extras {
+                            password: form,
+                            ..Extras::default()
+                        },
                     )
                     .await
                 }
@@ -284,16 +290,14 @@ pub async fn create_key(State(state): State<AppState>, form: Form) -> Response {
             .push(FieldError::new("scopes", "tick at least one"));
     }
     if key_form.has_errors() {
-        let extras = Extras {
-            key_form,
-            ..Extras::default()
-        };
-        return page(
+        return refused(
             &state,
             &visitor,
             user.user_id,
-            extras,
-            StatusCode::BAD_REQUEST,
+            Extras {
+                key_form,
+                ..Extras::default()
+            },
         )
         .await;
     }
@@ -319,16 +323,14 @@ pub async fn create_key(State(state): State<AppState>, form: Form) -> Response {
         }
         Err(status) => match key_form.with_problem(ApiError::from(status).0, "name") {
             Ok(key_form) => {
-                let extras = Extras {
-                    key_form,
-                    ..Extras::default()
-                };
-                page(
+                refused(
                     &state,
                     &visitor,
                     user.user_id,
-                    extras,
-                    StatusCode::BAD_REQUEST,
+                    Extras {
+                        key_form,
+                        ..Extras::default()
+                    },
                 )
                 .await
             }
