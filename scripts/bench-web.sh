@@ -33,20 +33,9 @@ done
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release --locked -q -p hop
-WORK=$(mktemp -d)
-HOP_PID=""
-cleanup() {
-  if [ -n "$HOP_PID" ]; then kill "$HOP_PID" 2>/dev/null || true; wait "$HOP_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+with_scratch
 
-PORT=$(free_port)
-BASE="http://127.0.0.1:$PORT"
-env -u DATABASE_URL -u DATABASE_HOST -u REDIS_URL PORT="$PORT" HOP_DATA_DIR="$WORK/data" \
-  LOG_LEVEL=warn target/release/hop up >"$WORK/hop.log" 2>&1 &
-HOP_PID=$!
-wait_http "$BASE/health/ready" 60
+hop_up_embedded target/release/hop
 
 # An account with 50 links, signed in through the sign-in form as a browser is.
 curl -fsS -o /dev/null -X POST "$BASE/auth/register" -H 'content-type: application/json' \

@@ -35,26 +35,12 @@ if [ ! -d web-tests/node_modules/playwright-core ] || [ ! -d web-tests/node_modu
 fi
 
 cargo build --locked -q -p hop
-WORK=$(mktemp -d)
-HOP_PID=""
-cleanup() {
-  if [ -n "$HOP_PID" ]; then kill "$HOP_PID" 2>/dev/null || true; wait "$HOP_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+with_scratch
 
-PORT=$(free_port)
 # No PostgreSQL, no Redis: the embedded default, as a first-time user runs it. The short
 # links lead to a page the test serves on loopback (a private target, allowed here), and
 # the test signs up several accounts from one address.
-env -u DATABASE_URL -u DATABASE_HOST -u REDIS_URL \
-  PORT="$PORT" HOP_DATA_DIR="$WORK/data" ALLOW_PRIVATE_TARGETS=true \
-  RATE_LIMIT_REGISTER_IP=100/3600 LOG_LEVEL=warn \
-  target/debug/hop up >"$WORK/hop.log" 2>&1 &
-HOP_PID=$!
-if ! wait_http "http://127.0.0.1:$PORT/health/ready" 60; then
-  cat "$WORK/hop.log" >&2; exit 1
-fi
+hop_up_embedded target/debug/hop ALLOW_PRIVATE_TARGETS=true RATE_LIMIT_REGISTER_IP=100/3600
 
 echo "--- browser tests (chromium $(chromium --version 2>/dev/null | awk '{print $2}'))" >&2
 status=0

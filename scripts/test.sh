@@ -4,7 +4,8 @@
 # end-to-end) against a real PostgreSQL and Redis (the gateway suite a second time on the
 # embedded SQLite store and in-process bus of `hop up`), then the web app's browser tests
 # (scripts/browser-test.sh: Debian's Chromium driven by playwright-core, axe-core on every
-# page), then the k6 smoke scenario against a
+# page), then schemathesis over the OpenAPI document against a `hop up`
+# (scripts/openapi-test.sh), then the k6 smoke scenario against a
 # `hop up` (scripts/k6-smoke.sh; its thresholds gate the run), the observability checks
 # (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
 # Prometheus and Alertmanager) and the deployment checks (scripts/check-deploy.sh:
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
     --no-lint) LINT=0; shift ;;
     --quick) QUICK=1; shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -122,6 +123,8 @@ fi
 if [ ${#CARGO_ARGS[@]} -eq 0 ] && [ "$QUICK" = 0 ]; then
   echo "--- browser tests (web-tests/ in Debian's Chromium against hop up)" >&2
   scripts/browser-test.sh
+  echo "--- OpenAPI (schemathesis over /openapi.json against hop up)" >&2
+  scripts/openapi-test.sh
   echo "--- k6 smoke (k6/smoke.js against hop up; its thresholds gate the run)" >&2
   scripts/k6-smoke.sh
   scripts/check-observability.sh

@@ -5,8 +5,10 @@
 //! # Layout
 //!
 //! - [`routes`]: the public API, a child per resource: [`routes::links`] (`/links*`:
-//!   create, read, list, change and delete links) and [`routes::accounts`] (`/auth/*`:
-//!   register, login, refresh, logout, me, forwarded to the auth service).
+//!   create, read, list, change and delete links, bulk creates, stats, QR codes),
+//!   [`routes::tags`] (`/tags*`), [`routes::accounts`] (`/auth/*`: register, login,
+//!   refresh, logout, me, forwarded to the auth service) and [`routes::api_keys`]
+//!   (`/auth/api-keys*`).
 //! - [`state`]: [`state::AppState`], what the routes share.
 //! - [`caller`]: who is calling: the token [`caller::Verifier`] with the keys it knows
 //!   ([`caller::keys`], merged across rotations), the [`caller::AuthUser`] extractor and
@@ -22,6 +24,8 @@
 //! - [`web`]: the web app (`/`, `/app/*`, `/assets/*`): server-rendered pages on the
 //!   same gRPC calls as the API, with cookie sessions ([`caller::browser`]) and CSRF
 //!   tokens; [`qr`]: QR codes of short URLs, for `GET /links/{code}/qr` and the pages.
+//! - [`openapi`]: the OpenAPI 3.1 document (`GET /openapi.json`), generated from the
+//!   handlers' `#[utoipa::path]` and the types they answer with; `/docs` renders it.
 //! - [`server`]: [`Gateway`] (state and router, also mounted by `hop up`), [`build`] and
 //!   `run`.
 
@@ -29,6 +33,7 @@ mod body;
 mod caller;
 mod context;
 mod error;
+mod openapi;
 mod qr;
 mod ratelimit;
 mod routes;

@@ -164,7 +164,24 @@ impl Gateway {
     /// `registries` (the gateway's own when serving alone, every service's in `hop up`).
     pub fn router(&self, health: Vec<Health>, registries: Vec<Registry>) -> Router {
         let limit = self.state.settings().body_limit_bytes as usize;
-        let api = crate::routes::router()
+        let (api, paths) = crate::routes::router().split_for_parts();
+        let document = crate::openapi::document(paths);
+        let api = api
+            .route(
+                "/openapi.json",
+                axum::routing::get(move || {
+                    let document = document.clone();
+                    async move {
+                        (
+                            [
+                                (http::header::CONTENT_TYPE, "application/json"),
+                                (http::header::CACHE_CONTROL, "public, max-age=300"),
+                            ],
+                            document.to_string(),
+                        )
+                    }
+                }),
+            )
             .merge(crate::web::router(self.state.clone()))
             .merge(hop_kit::serve::admin_router(
                 health,

@@ -26,7 +26,17 @@ pub const MAX_TAG_CHARS: usize = 50;
 /// `hop up` routes by it, the alias validator refuses each word (through
 /// [`RESERVED_WORDS`]), and a test holds nginx's and the Ingress's locations to it. `/`
 /// itself (the web app's home) is the gateway's too.
-pub const EDGE_ROUTES: &[&str] = &["app", "assets", "auth", "health", "links", "metrics"];
+pub const EDGE_ROUTES: &[&str] = &[
+    "app",
+    "assets",
+    "auth",
+    "docs",
+    "health",
+    "links",
+    "metrics",
+    "openapi.json",
+    "tags",
+];
 
 /// Whether the gateway answers `path`: `/`, or a first segment in [`EDGE_ROUTES`].
 pub fn is_edge_route(path: &str) -> bool {
@@ -65,6 +75,7 @@ pub const RESERVED_WORDS: &[&str] = &[
     "static",
     "stats",
     "status",
+    "tags",
     "well-known",
     "www",
 ];
@@ -314,11 +325,13 @@ mod tests {
         assert!(Alias::parse("healthy").is_ok());
         assert!(Alias::parse("health-check").is_ok());
         for route in EDGE_ROUTES {
-            assert_eq!(Alias::parse(route), Err(AliasError::Reserved), "{route}");
-            assert_eq!(
-                Alias::parse(&route.to_uppercase()),
-                Err(AliasError::Reserved)
-            );
+            // `openapi.json` cannot be a code at all; the others are reserved words.
+            let refusal = match route.bytes().all(is_code_byte) {
+                true => AliasError::Reserved,
+                false => AliasError::BadCharacter,
+            };
+            assert_eq!(Alias::parse(route), Err(refusal.clone()), "{route}");
+            assert_eq!(Alias::parse(&route.to_uppercase()), Err(refusal));
         }
     }
 

@@ -8,27 +8,60 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::SecondsFormat;
+use hop_kit::problem::Problem;
 use hop_proto::auth::v1 as pb;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 struct UserView {
     id: String,
     email: String,
     username: Option<String>,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+}
+
+/// The body of `POST /auth/register`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: the body is read through `Fields`
+struct Registration {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
+    password: String,
+    #[schema(max_length = 64)]
+    username: Option<String>,
+}
+
+/// The body of `POST /auth/login`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: the body is read through `Fields`
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// The body of `POST /auth/refresh`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: the body is read through `Fields`
+struct RefreshBody {
+    refresh_token: String,
 }
 
 impl From<pb::User> for UserView {
@@ -48,7 +81,9 @@ impl From<pb::User> for UserView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// An access token (a JWT, for `Authorization: Bearer`) and the refresh token that renews it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Tokens)]
 struct TokensView {
     access_token: String,
     refresh_token: String,
@@ -67,7 +102,17 @@ fn tokens(pair: pb::TokenPair) -> Response {
     ([(http::header::CACHE_CONTROL, "no-store")], Json(view)).into_response()
 }
 
-/// `POST /auth/register {email, password, username?}` → 201 user.
+/// Create an account.
+#[utoipa::path(
+    post, path = "/auth/register", tag = "accounts",
+    request_body = Registration,
+    responses(
+        (status = 201, description = "The new account", body = UserView),
+        (status = 409, description = "The email is taken", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(()),
+)]
 async fn register(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -93,8 +138,15 @@ async fn register(
     Ok((http::StatusCode::CREATED, Json(UserView::from(user))).into_response())
 }
 
-/// `POST /auth/login {email, password}` → 200 tokens; 401 alike for an unknown email and a
-/// wrong password.
+/// Sign in.
+///
+/// 401 alike for an unknown email and a wrong password.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "accounts",
+    request_body = Credentials,
+    responses((status = 200, description = "A token pair", body = TokensView)),
+    security(()),
+)]
 async fn login(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -150,7 +202,15 @@ pub async fn login_limits(state: &AppState, ip: &ClientIp, email: &str) -> Resul
     Ok(())
 }
 
-/// `POST /auth/refresh {refresh_token}` → 200 a new pair; the presented token is used up.
+/// Renew a token pair.
+///
+/// The presented refresh token is used up.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "accounts",
+    request_body = RefreshBody,
+    responses((status = 200, description = "A new token pair", body = TokensView)),
+    security(()),
+)]
 async fn refresh(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -174,7 +234,15 @@ async fn refresh(
     Ok(tokens(pair))
 }
 
-/// `POST /auth/logout` → 204; the session's tokens stop working at once.
+/// Sign out.
+///
+/// The session's tokens stop working at once, on every gateway. Needs a session token
+/// (not an API key).
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "accounts",
+    responses((status = 204, description = "Signed out")),
+    security(("token" = [])),
+)]
 async fn logout(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -197,7 +265,12 @@ async fn logout(
     Ok(http::StatusCode::NO_CONTENT)
 }
 
-/// `GET /auth/me` → 200 the caller.
+/// Who is calling.
+#[utoipa::path(
+    get, path = "/auth/me", tag = "accounts",
+    responses((status = 200, description = "The caller's account", body = UserView)),
+    security(("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn me(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,

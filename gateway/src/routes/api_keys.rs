@@ -8,30 +8,70 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::SecondsFormat;
 use hop_kit::problem::Problem;
 use hop_proto::auth::v1 as pb;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/api-keys", get(list).post(create))
-        .route("/auth/api-keys/{id}", delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
 /// A key as the API shows it: never its secret, except once in [`CreatedView`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiKey)]
 pub struct KeyView {
     id: String,
     name: String,
     /// `hop_` and the key's first characters, to tell keys apart.
     prefix: String,
+    #[schema(value_type = Vec<KeyScope>)]
     scopes: Vec<String>,
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+    #[schema(format = DateTime)]
     last_used_at: Option<String>,
+}
+
+/// What a key may do.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: scopes are strings on the wire
+pub enum KeyScope {
+    #[schema(rename = "links:read")]
+    LinksRead,
+    #[schema(rename = "links:write")]
+    LinksWrite,
+    #[schema(rename = "stats:read")]
+    StatsRead,
+}
+
+/// The body of `POST /auth/api-keys`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: the body is read through `Fields`
+pub struct NewApiKey {
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+    /// Default: all three.
+    #[schema(max_items = 3)]
+    scopes: Option<Vec<KeyScope>>,
+    /// Default: never.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+}
+
+/// The caller's live keys.
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    items: Vec<KeyView>,
 }
 
 fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<String> {
@@ -53,15 +93,26 @@ impl From<pb::ApiKey> for KeyView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A new key with its secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedApiKey)]
 struct CreatedView {
     #[serde(flatten)]
     key: KeyView,
-    /// The secret: shown this once.
+    /// The secret, shown this once (`hop_...`): send it as `Authorization: Bearer` or
+    /// `X-Api-Key`.
     key_secret: String,
 }
 
-/// `POST /auth/api-keys {name, scopes?, expires_at?}` → 201 the key with its secret.
+/// Create an API key.
+///
+/// Its secret is in this answer only; hop keeps a hash. Needs a session token.
+#[utoipa::path(
+    post, path = "/auth/api-keys", tag = "api keys",
+    request_body = NewApiKey,
+    responses((status = 201, description = "The key and its secret", body = CreatedView)),
+    security(("token" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -98,12 +149,19 @@ async fn create(
         .into_response())
 }
 
-/// `GET /auth/api-keys` → 200 `{items: [key…]}`, newest first, revoked ones left out.
+/// List the caller's API keys.
+///
+/// Newest first, revoked ones left out; never their secrets. Needs a session token.
+#[utoipa::path(
+    get, path = "/auth/api-keys", tag = "api keys",
+    responses((status = 200, description = "The caller's keys", body = KeyList)),
+    security(("token" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     user: AuthUser,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     user.require_session()?;
     let request = pb::ListApiKeysRequest {
         user_id: user.user_id,
@@ -113,11 +171,20 @@ async fn list(
         .list_api_keys(state.request(request, &request_id))
         .await?
         .into_inner();
-    let items: Vec<KeyView> = keys.keys.into_iter().map(KeyView::from).collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(KeyList {
+        items: keys.keys.into_iter().map(KeyView::from).collect(),
+    }))
 }
 
-/// `DELETE /auth/api-keys/{id}` → 204; the key stops working at once on every gateway.
+/// Revoke an API key.
+///
+/// The key stops working at once on every gateway. Needs a session token.
+#[utoipa::path(
+    delete, path = "/auth/api-keys/{id}", tag = "api keys",
+    params(("id" = String, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked")),
+    security(("token" = [])),
+)]
 async fn revoke(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,

@@ -7,44 +7,105 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
 use hop_kit::problem::{FieldError, Problem};
 use hop_proto::api_key::Scope;
 use hop_proto::links::v1 as pb;
 use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/links", post(create).get(list))
-        .route("/links/create", post(create))
-        .route(
-            "/links/bulk",
-            post(bulk).layer(Extension(BodyLimit(BULK_BODY_LIMIT))),
-        )
-        .route("/links/{code}", get(read).patch(update).delete(remove))
-        .route("/links/{code}/stats", get(stats))
-        .route("/links/{code}/qr", get(qr))
+#[allow(deprecated)] // the older path stays routed, marked deprecated in the document
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(create_legacy))
+        .routes(routes!(bulk).layer(Extension(BodyLimit(BULK_BODY_LIMIT))))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(stats))
+        .routes(routes!(qr))
 }
 
 /// A link as the API shows it. The owner-only fields are absent from the public view.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Link)]
 pub struct LinkView {
+    /// The short code: `short_url` ends with it.
     code: String,
     short_url: String,
+    /// Where the link sends its visitors.
     url: String,
     title: Option<String>,
     is_active: bool,
+    /// The redirect status: 301, 302, 307 or 308.
     redirect_type: i32,
+    /// Sorted, lowercase.
     tags: Vec<String>,
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+    /// Owner only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     updated_at: Option<String>,
-    /// `Some(None)` (JSON null) for an anonymous link seen by its creator.
+    /// Owner only (and the creator of an anonymous link, for whom it is null).
+    // `Some(None)` (JSON null) for an anonymous link seen by its creator.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     owner_id: Option<Option<String>>,
+}
+
+/// The body of a create, alone or as an item of a bulk create. Read field by field by
+/// [`create_request`], which reports every bad field at once.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: the body is read through `Fields`
+pub struct NewLink {
+    /// An http or https URL, at most 2,048 bytes, not pointing at this deployment or at
+    /// a private address.
+    #[schema(max_length = 2048, example = "https://example.com/a/long/path")]
+    url: String,
+    /// A custom code: 3 to 64 letters, digits, `-` or `_`, not a reserved word.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
+    alias: Option<String>,
+    #[schema(max_length = 200)]
+    title: Option<String>,
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// 301, 302 (the default), 307 or 308.
+    redirect_type: Option<i32>,
+    /// At most 20 tags of 1 to 50 characters; normalised to lowercase, sorted, unique.
+    #[schema(max_items = 20)]
+    tags: Option<Vec<String>>,
+}
+
+/// The body of `PATCH /links/{code}`: each field present is changed; `title` and
+/// `expires_at` may be null to clear them.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: the body is read through `Fields`
+pub struct LinkChange {
+    #[schema(max_length = 2048)]
+    url: Option<String>,
+    #[schema(max_length = 200)]
+    title: Option<String>,
+    is_active: Option<bool>,
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    redirect_type: Option<i32>,
+    /// Replaces the link's tags.
+    #[schema(max_items = 20)]
+    tags: Option<Vec<String>>,
+}
+
+/// One page of the caller's links.
+#[derive(Serialize, ToSchema)]
+pub struct LinkPage {
+    items: Vec<LinkView>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    next_cursor: Option<String>,
 }
 
 impl LinkView {
@@ -83,9 +144,21 @@ fn rfc3339(t: prost_types::Timestamp) -> Option<String> {
     Some(t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-/// `POST /links` and `POST /links/create`: `{url, alias?, title?, expires_at?, redirect_type?,
-/// tags?}`.
-/// Needs a bearer token unless ANONYMOUS_LINKS is on.
+/// Create a link.
+///
+/// Needs a token or a key with `links:write`, unless the deployment allows anonymous
+/// links (ANONYMOUS_LINKS), whose creators are limited per IP.
+#[utoipa::path(
+    post, path = "/links", tag = "links",
+    request_body = NewLink,
+    responses(
+        (status = 201, description = "Created", body = LinkView,
+            headers(("Location" = String, description = "The link's API path"))),
+        (status = 409, description = "The alias is taken", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+    security((), ("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -128,6 +201,29 @@ async fn create(
         .into_response())
 }
 
+/// Create a link: the older path of `POST /links`, kept for clients that use it.
+#[utoipa::path(
+    post, path = "/links/create", tag = "links",
+    request_body = NewLink,
+    responses(
+        (status = 201, description = "Created", body = LinkView,
+            headers(("Location" = String, description = "The link's API path"))),
+        (status = 409, description = "The alias is taken", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+    security((), ("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
+#[deprecated = "POST /links does the same"]
+async fn create_legacy(
+    state: State<AppState>,
+    request_id: Extension<RequestId>,
+    user: MaybeUser,
+    ip: ClientIp,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    create(state, request_id, user, ip, body).await
+}
+
 /// A create's body as the links service takes it: `{url, alias?, title?, expires_at?,
 /// redirect_type?, tags?}`, each field's type checked (its meaning is links').
 fn create_request(body: JsonObject, actor: Option<i64>) -> Result<pb::CreateLinkRequest, ApiError> {
@@ -153,7 +249,15 @@ fn create_request(body: JsonObject, actor: Option<i64>) -> Result<pb::CreateLink
     })
 }
 
-/// `GET /links/{code}`: public metadata; the owner sees every field.
+/// Read a link.
+///
+/// Anyone may read a link's public fields; its owner sees every field.
+#[utoipa::path(
+    get, path = "/links/{code}", tag = "links",
+    params(("code" = String, Path, description = "The link's short code", example = "example")),
+    responses((status = 200, description = "The link", body = LinkView)),
+    security((), ("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -185,23 +289,35 @@ async fn read(
 }
 
 /// Query of `GET /links`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// Links per page, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only links whose code, target or title contain this (case-insensitive).
     q: Option<String>,
+    /// Only links carrying this tag.
     tag: Option<String>,
 }
 
-/// `GET /links?limit=&cursor=&q=&tag=`: the caller's links, newest first; with `q`, only
-/// those whose code, target or title contain it (case-insensitive); with `tag`, only those
-/// carrying it.
+/// List the caller's links.
+///
+/// Newest first, a page at a time; `q` searches, `tag` filters.
+#[utoipa::path(
+    get, path = "/links", tag = "links",
+    params(Page),
+    responses((status = 200, description = "A page of links", body = LinkPage)),
+    security(("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     user: AuthUser,
     Query(page): Query<Page>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LinkPage>, ApiError> {
     user.require(Scope::LinksRead)?;
     let limit = match page.limit.as_deref() {
         None => None,
@@ -230,15 +346,23 @@ async fn list(
         .list_links(state.request(request, &request_id))
         .await?
         .into_inner();
-    let items: Vec<LinkView> = page.items.into_iter().map(LinkView::full).collect();
-    let next = page.next_cursor;
-    Ok(Json(
-        serde_json::json!({ "items": items, "next_cursor": next }),
-    ))
+    Ok(Json(LinkPage {
+        items: page.items.into_iter().map(LinkView::full).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
-/// `PATCH /links/{code}` `{url?, title?, is_active?, expires_at?, redirect_type?}`: the owner
-/// changes a link (`title` and `expires_at` may be null to clear them).
+/// Change a link.
+///
+/// The owner changes the fields the body names; `title` and `expires_at` may be null to
+/// clear them.
+#[utoipa::path(
+    patch, path = "/links/{code}", tag = "links",
+    params(("code" = String, Path, description = "The link's short code", example = "example")),
+    request_body = LinkChange,
+    responses((status = 200, description = "The changed link", body = LinkView)),
+    security(("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -290,7 +414,15 @@ async fn update(
     Ok(Json(LinkView::full(link)))
 }
 
-/// `DELETE /links/{code}`: the owner deletes a link; its code is never reused.
+/// Delete a link.
+///
+/// The owner deletes a link; its code is never given out again.
+#[utoipa::path(
+    delete, path = "/links/{code}", tag = "links",
+    params(("code" = String, Path, description = "The link's short code", example = "example")),
+    responses((status = 204, description = "Deleted")),
+    security(("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -310,23 +442,75 @@ async fn remove(
 }
 
 /// Query of `GET /links/{code}/stats`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
+    /// Start of the series (default: 30 days ago).
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// End of the series (default: now).
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// Bucket size (default: day).
+    #[param(value_type = Option<StatsUnit>)]
     unit: Option<String>,
+    /// Count clicks by bots too (default false).
+    #[param(value_type = Option<bool>)]
     include_bots: Option<String>,
 }
 
-/// `GET /links/{code}/stats?from=&to=&unit=hour|day&include_bots=`: the owner's click
-/// statistics.
+/// A stats bucket size.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // a description: the query is read as a string
+pub enum StatsUnit {
+    Hour,
+    Day,
+}
+
+/// A link's clicks.
+#[derive(Serialize, ToSchema)]
+pub struct LinkStats {
+    code: String,
+    include_bots: bool,
+    total: u64,
+    series: Vec<StatsPoint>,
+    top_referrers: Vec<ReferrerCount>,
+    /// Clicks per agent class (`browser`, `bot`, ...).
+    agent_classes: BTreeMap<String, u64>,
+}
+
+/// The clicks of one bucket.
+#[derive(Serialize, ToSchema)]
+pub struct StatsPoint {
+    #[schema(format = DateTime)]
+    bucket: Option<String>,
+    clicks: u64,
+}
+
+/// The clicks from one referring host (`(direct)` for none).
+#[derive(Serialize, ToSchema)]
+pub struct ReferrerCount {
+    host: String,
+    clicks: u64,
+}
+
+/// A link's click statistics.
+///
+/// The owner's series of clicks, top referrers and agent classes; needs `stats:read`.
+#[utoipa::path(
+    get, path = "/links/{code}/stats", tag = "links",
+    params(("code" = String, Path, description = "The link's short code", example = "example"), StatsParams),
+    responses((status = 200, description = "The link's clicks", body = LinkStats)),
+    security(("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn stats(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     user: AuthUser,
     Path(code): Path<String>,
     Query(params): Query<StatsParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LinkStats>, ApiError> {
     user.require(Scope::StatsRead)?;
     let mut errors = Vec::new();
     let mut time = |field: &str, raw: Option<String>| {
@@ -373,41 +557,78 @@ async fn stats(
         .get_link_stats(state.request(request, &request_id))
         .await?
         .into_inner();
-    let series: Vec<serde_json::Value> = stats
-        .series
-        .into_iter()
-        .map(|p| serde_json::json!({"bucket": p.bucket.and_then(rfc3339), "clicks": p.clicks}))
-        .collect();
-    let referrers: Vec<serde_json::Value> = stats
-        .top_referrers
-        .into_iter()
-        .map(|r| serde_json::json!({"host": r.name, "clicks": r.clicks}))
-        .collect();
-    let classes: serde_json::Map<String, serde_json::Value> = stats
-        .agent_classes
-        .into_iter()
-        .map(|c| (c.name, c.clicks.into()))
-        .collect();
-    Ok(Json(serde_json::json!({
-        "code": stats.code,
-        "include_bots": include_bots,
-        "total": stats.total,
-        "series": series,
-        "top_referrers": referrers,
-        "agent_classes": classes,
-    })))
+    Ok(Json(LinkStats {
+        code: stats.code,
+        include_bots,
+        total: stats.total,
+        series: stats
+            .series
+            .into_iter()
+            .map(|p| StatsPoint {
+                bucket: p.bucket.and_then(rfc3339),
+                clicks: p.clicks,
+            })
+            .collect(),
+        top_referrers: stats
+            .top_referrers
+            .into_iter()
+            .map(|r| ReferrerCount {
+                host: r.name,
+                clicks: r.clicks,
+            })
+            .collect(),
+        agent_classes: stats
+            .agent_classes
+            .into_iter()
+            .map(|c| (c.name, c.clicks))
+            .collect(),
+    }))
 }
 
 /// Query of `GET /links/{code}/qr`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QrParams {
+    /// `svg` (the default) or `png`.
+    #[param(value_type = Option<QrFormat>)]
     format: Option<String>,
+    /// Pixels, 64 to 2048 (default 256).
+    #[param(value_type = Option<u32>, minimum = 64, maximum = 2048)]
     size: Option<String>,
 }
 
-/// `GET /links/{code}/qr?format=svg|png&size=N`: the QR code of an active link's short URL
-/// (`size` in pixels, 64 to 2048, default 256). Anyone may ask; an inactive or expired link
-/// has none (410).
+/// A QR code's image format.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // a description: the query is read as a string
+pub enum QrFormat {
+    Svg,
+    Png,
+}
+
+/// An image's bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // a description of a binary body
+pub struct Image(Vec<u8>);
+
+/// A link's QR code.
+///
+/// The QR code of an active link's short URL, as SVG or PNG. Anyone may ask; an inactive or
+/// expired link has none (410).
+#[utoipa::path(
+    get, path = "/links/{code}/qr", tag = "links",
+    params(("code" = String, Path, description = "The link's short code", example = "example"), QrParams),
+    responses(
+        (status = 200, description = "The QR code", content(
+            (Image = "image/svg+xml"),
+            (Image = "image/png"),
+        )),
+        (status = 410, description = "The link is inactive or has expired", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(()),
+)]
 async fn qr(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -493,10 +714,54 @@ pub const MAX_BULK: usize = 1000;
 /// The body limit of `POST /links/bulk`: 1,000 links of the longest URL and title fit.
 pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// `POST /links/bulk {links: [{url, alias?, title?, expires_at?, redirect_type?}, ...]}`:
-/// up to 1,000 links, each validated and stored on its own. 200 with one result per item,
-/// in request order: `{status: 201, link}` or `{status: 4xx, problem}`; a bad item stops no
-/// other and leaves nothing of itself written.
+/// The body of `POST /links/bulk`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description: the body is read through `Fields`
+pub struct NewLinks {
+    /// 1 to 1,000 links. More is not a malformed body but too large a one: 413.
+    #[schema(min_items = 1)]
+    links: Vec<NewLink>,
+}
+
+/// What a bulk create did, item by item.
+#[derive(Serialize, ToSchema)]
+pub struct BulkResults {
+    created: usize,
+    failed: usize,
+    /// One per item sent, in the same order.
+    results: Vec<BulkResult>,
+}
+
+/// One item's result: its link, or its problem.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BulkResult {
+    Created {
+        /// 201.
+        status: u16,
+        link: LinkView,
+    },
+    Failed {
+        /// The status the item would have had alone (400, 409, ...).
+        status: u16,
+        problem: Problem,
+    },
+}
+
+/// Create up to 1,000 links.
+///
+/// Each item is validated and stored on its own: one result per item, in request order;
+/// a bad item stops no other and leaves nothing of itself written. Needs `links:write`.
+#[utoipa::path(
+    post, path = "/links/bulk", tag = "links",
+    request_body = NewLinks,
+    responses(
+        (status = 200, description = "One result per item", body = BulkResults),
+        (status = 413, description = "Over 1,000 links, or a body over 4 MiB", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(("token" = []), ("apiKey" = []), ("apiKeyHeader" = [])),
+)]
 async fn bulk(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -582,7 +847,7 @@ async fn bulk(
     .map(Some)
     .collect::<Vec<_>>();
     let (mut created, mut failed) = (0, 0);
-    let results: Vec<serde_json::Value> = sent
+    let results: Vec<BulkResult> = sent
         .into_iter()
         .map(|item| {
             let answer = match item {
@@ -607,19 +872,25 @@ async fn bulk(
             match answer {
                 Ok(link) => {
                     created += 1;
-                    serde_json::json!({"status": 201, "link": LinkView::full(link)})
+                    BulkResult::Created {
+                        status: 201,
+                        link: LinkView::full(link),
+                    }
                 }
                 Err(problem) => {
                     failed += 1;
-                    serde_json::json!({"status": problem.status, "problem": problem})
+                    BulkResult::Failed {
+                        status: problem.status,
+                        problem,
+                    }
                 }
             }
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "created": created,
-        "failed": failed,
-        "results": results,
-    }))
+    Ok(Json(BulkResults {
+        created,
+        failed,
+        results,
+    })
     .into_response())
 }

@@ -36,6 +36,23 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "image/svg+xml",
         include_bytes!("../../assets/icon.svg"),
     ),
+    // `/docs`: Swagger UI, vendored from npm (assets/vendor/swagger-ui/VERSION), and the
+    // script that points it at /openapi.json.
+    (
+        "swagger-ui.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/vendor/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/vendor/swagger-ui/swagger-ui.css"),
+    ),
+    (
+        "docs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/docs.js"),
+    ),
 ];
 
 /// Every asset, hashed once.

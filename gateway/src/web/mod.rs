@@ -12,6 +12,8 @@
 //!   [`links`] (`/app/links*`: my links, a link's page with its QR code and stats, edit,
 //!   delete), [`sign`] (`/app/signin`, `/app/signup`, `/app/signout`), [`account`]
 //!   (`/app/account*`: password, sign out everywhere, API keys).
+//! - [`docs`]: `/docs`, the API reference: Swagger UI (vendored, embedded) reading
+//!   `/openapi.json`.
 //! - [`chart`]: the clicks chart, drawn here as SVG; [`assets`]: the stylesheet, script
 //!   and icon, embedded, served under content-hashed names with year-long caching.
 //!
@@ -22,6 +24,7 @@
 mod account;
 mod assets;
 mod chart;
+mod docs;
 mod failure;
 mod form;
 mod home;
@@ -34,7 +37,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::routing::{any, get, post};
 
-/// `/`, `/app*` and `/assets*`.
+/// `/`, `/app*`, `/docs` and `/assets*`.
 pub fn router(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/", get(home::show))
@@ -69,5 +72,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             state,
             visitor::resolve,
         ));
-    pages.merge(assets::router())
+    pages
+        .route("/docs", get(docs::show))
+        .merge(assets::router())
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod links;
 mod mtls;
+mod openapi;
 mod ownership;
 mod rotation;
 mod stats;

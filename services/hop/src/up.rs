@@ -263,6 +263,10 @@ mod tests {
             "/assets/app.0123456789.css"
         ));
         assert!(goes_to_redirect(&Method::GET, "/apple"));
+        for path in ["/tags", "/tags/rust", "/docs", "/openapi.json"] {
+            assert!(!goes_to_redirect(&Method::GET, path), "{path}");
+        }
+        assert!(goes_to_redirect(&Method::GET, "/tagsale"));
     }
 
     /// The edge files route exactly [`hop_proto::link::EDGE_ROUTES`], by whole segment, as

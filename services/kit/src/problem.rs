@@ -12,8 +12,9 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 pub const BEARER_CHALLENGE: &str = r#"Bearer realm="hop""#;
 
 /// An HTTP error as the client sees it. Never carries internal messages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// What kind of problem this is: a relative URI such as `/problems/validation`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,
@@ -28,7 +29,7 @@ pub struct Problem {
 }
 
 /// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
