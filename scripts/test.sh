@@ -5,7 +5,8 @@
 # embedded SQLite store and in-process bus of `hop up`), then the web app's browser tests
 # (scripts/browser-test.sh: Debian's Chromium driven by playwright-core, axe-core on every
 # page), then schemathesis over the OpenAPI document against a `hop up`
-# (scripts/openapi-test.sh), then the k6 smoke scenario against a
+# (scripts/openapi-test.sh) and Shlink's JS SDK against its /rest/v3
+# (scripts/shlink-test.sh), then the k6 smoke scenario against a
 # `hop up` (scripts/k6-smoke.sh; its thresholds gate the run), the observability checks
 # (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
 # Prometheus and Alertmanager) and the deployment checks (scripts/check-deploy.sh:
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
     --no-lint) LINT=0; shift ;;
     --quick) QUICK=1; shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -125,6 +126,8 @@ if [ ${#CARGO_ARGS[@]} -eq 0 ] && [ "$QUICK" = 0 ]; then
   scripts/browser-test.sh
   echo "--- OpenAPI (schemathesis over /openapi.json against hop up)" >&2
   scripts/openapi-test.sh
+  echo "--- Shlink JS SDK against hop up's /rest/v3" >&2
+  scripts/shlink-test.sh
   echo "--- k6 smoke (k6/smoke.js against hop up; its thresholds gate the run)" >&2
   scripts/k6-smoke.sh
   scripts/check-observability.sh

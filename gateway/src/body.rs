@@ -107,6 +107,11 @@ impl Fields {
         ));
     }
 
+    /// A field's raw value, taken out (for a caller with its own rules for it).
+    pub fn take(&mut self, field: &str) -> Option<Value> {
+        self.map.remove(field)
+    }
+
     /// A required string.
     pub fn required_string(&mut self, field: &str) -> String {
         match self.map.remove(field) {

@@ -24,6 +24,8 @@
 //! - [`web`]: the web app (`/`, `/app/*`, `/assets/*`): server-rendered pages on the
 //!   same gRPC calls as the API, with cookie sessions ([`caller::browser`]) and CSRF
 //!   tokens; [`qr`]: QR codes of short URLs, for `GET /links/{code}/qr` and the pages.
+//! - [`shlink`]: Shlink's REST API v3 (`/rest/v3/*`, with `X-Api-Key`) on the same gRPC
+//!   calls, so Shlink's clients work against hop (docs/shlink.md).
 //! - [`openapi`]: the OpenAPI 3.1 document (`GET /openapi.json`), generated from the
 //!   handlers' `#[utoipa::path]` and the types they answer with; `/docs` renders it.
 //! - [`server`]: [`Gateway`] (state and router, also mounted by `hop up`), [`build`] and
@@ -39,6 +41,7 @@ mod ratelimit;
 mod routes;
 mod server;
 mod settings;
+mod shlink;
 mod state;
 mod web;
 

@@ -31,6 +31,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
         (name = "accounts", description = "Registration, sign-in and tokens"),
         (name = "api keys", description = "Long-lived keys for programs"),
         (name = "operations", description = "Health and metrics"),
+        (name = "shlink", description = "Shlink's REST API v3, for Shlink's clients \
+                                         (docs/shlink.md); errors are Shlink's problems"),
     ),
     paths(health, health_live, health_ready, metrics),
     components(schemas(

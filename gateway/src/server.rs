@@ -102,6 +102,8 @@ pub struct Gateway {
     shared: Shared,
     deny: Arc<Replica>,
     health: Health,
+    /// Where the deployment's short links live (the Shlink API's one domain).
+    public_base_url: String,
     registry: Registry,
     metrics: HttpMetrics,
     request_timeout: Duration,
@@ -146,6 +148,7 @@ impl Gateway {
             shared,
             deny,
             health: Health::new("gateway", &registry),
+            public_base_url: config.public_base_url.clone(),
             metrics: HttpMetrics::new(&registry),
             registry,
             request_timeout: config.http.request_timeout(),
@@ -164,7 +167,9 @@ impl Gateway {
     /// `registries` (the gateway's own when serving alone, every service's in `hop up`).
     pub fn router(&self, health: Vec<Health>, registries: Vec<Registry>) -> Router {
         let limit = self.state.settings().body_limit_bytes as usize;
-        let (api, paths) = crate::routes::router().split_for_parts();
+        let (api, paths) = crate::routes::router()
+            .merge(crate::shlink::router(health.clone(), &self.public_base_url))
+            .split_for_parts();
         let document = crate::openapi::document(paths);
         let api = api
             .route(

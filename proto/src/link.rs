@@ -35,6 +35,7 @@ pub const EDGE_ROUTES: &[&str] = &[
     "links",
     "metrics",
     "openapi.json",
+    "rest",
     "tags",
 ];
 

@@ -12,6 +12,7 @@ mod mtls;
 mod openapi;
 mod ownership;
 mod rotation;
+mod shlink;
 mod stats;
 mod tags;
 mod web;

@@ -60,6 +60,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "V3__tags",
         include_str!("../migrations-sqlite/V3__tags.sql"),
     ),
+    (
+        "V4__clicks_by_link",
+        include_str!("../migrations-sqlite/V4__clicks_by_link.sql"),
+    ),
 ];
 
 /// Why SQLite gave no answer.

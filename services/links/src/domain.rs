@@ -6,9 +6,11 @@ use crate::cursor::Cursor;
 use crate::edit::LinkChanges;
 use crate::error::LinksError;
 use crate::mint::Minter;
-use crate::model::{Link, NewLink};
+use crate::model::{Link, LinkOrder, NewLink, PageQuery};
 use crate::store::{NewRow, Store};
 use crate::writer::{Insert, Writer};
+use chrono::{DateTime, Utc};
+use hop_clicks::store::{Totals, Visit, VisitsQuery};
 use hop_clicks::{Stats, StatsQuery};
 
 /// How many minted codes in a row may collide with aliases before creation gives up. Each
@@ -224,16 +226,7 @@ impl LinkService {
             Some(limit @ 1..=MAX_PAGE) => limit,
             Some(_) => return Err(LinksError::invalid("limit", "must be between 1 and 100")),
         };
-        let pattern = match query.map(str::trim).filter(|q| !q.is_empty()) {
-            None => None,
-            Some(q) if q.chars().count() > MAX_QUERY_CHARS => {
-                return Err(LinksError::invalid(
-                    "q",
-                    format!("must be at most {MAX_QUERY_CHARS} characters"),
-                ));
-            }
-            Some(q) => Some(contains_pattern(q)),
-        };
+        let pattern = search_pattern(query)?;
         let after = cursor.map(|c| (c.created_at, c.id));
         // One more than asked tells whether another page follows.
         let mut links = self
@@ -257,6 +250,124 @@ impl LinkService {
         Ok((links, next))
     }
 
+    /// Page `page` (1-based) of the actor's links for the Shlink-compatible list: those
+    /// matching `query` and carrying any (or every) one of `tags`, in `order`, each with
+    /// its visits; and how many match in all.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn page(
+        &self,
+        actor: i64,
+        page: u32,
+        per_page: u32,
+        query: Option<&str>,
+        tags: &[String],
+        all_tags: bool,
+        order: LinkOrder,
+        descending: bool,
+    ) -> Result<(Vec<(Link, Totals)>, u64), LinksError> {
+        let (offset, limit) = numbered(page, per_page)?;
+        if tags.len() > hop_proto::link::MAX_TAGS {
+            return Err(LinksError::invalid(
+                "tags",
+                format!("at most {} tags", hop_proto::link::MAX_TAGS),
+            ));
+        }
+        let tags = tags
+            .iter()
+            .map(|t| hop_proto::link::parse_tag(t).map_err(|e| LinksError::invalid("tags", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let query = PageQuery {
+            offset,
+            limit,
+            pattern: search_pattern(query)?,
+            tags,
+            all_tags,
+            order,
+            descending,
+        };
+        let (links, total) = self.store.page(actor, &query).await?;
+        let ids: Vec<i64> = links.iter().map(|l| l.id).collect();
+        let visits = hop_clicks::store::totals(self.store.database(), &ids).await?;
+        let items = links
+            .into_iter()
+            .map(|l| {
+                let v = visits.get(&l.id).copied().unwrap_or_default();
+                (l, v)
+            })
+            .collect();
+        Ok((items, total))
+    }
+
+    /// The visits of each of the actor's links named, with their sum; of all of the
+    /// actor's live links (the sum alone) when none is named.
+    pub async fn count_visits(
+        &self,
+        actor: i64,
+        codes: &[String],
+    ) -> Result<(Totals, Vec<(String, Totals)>), LinksError> {
+        if codes.len() > MAX_NUMBERED_PAGE as usize {
+            return Err(LinksError::invalid(
+                "codes",
+                format!("at most {MAX_NUMBERED_PAGE} codes"),
+            ));
+        }
+        let mut named = Vec::with_capacity(codes.len());
+        for code in codes {
+            let link = self.get(code).await?;
+            if link.owner_id != Some(actor) {
+                return Err(LinksError::NotFound);
+            }
+            named.push((code.clone(), link.id));
+        }
+        let ids: Vec<i64> = match codes.is_empty() {
+            true => self.store.ids(actor).await?,
+            false => named.iter().map(|(_, id)| *id).collect(),
+        };
+        let totals = hop_clicks::store::totals(self.store.database(), &ids).await?;
+        let mut overall = Totals::default();
+        for t in totals.values() {
+            overall += *t;
+        }
+        let by_code = named
+            .into_iter()
+            .map(|(code, id)| (code, totals.get(&id).copied().unwrap_or_default()))
+            .collect();
+        Ok((overall, by_code))
+    }
+
+    /// Page `page` of the raw clicks of the actor's link `code` in `[from, to)`, newest
+    /// first, and how many there are; anyone else gets `NotFound`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn visits(
+        &self,
+        actor: i64,
+        code: &str,
+        page: u32,
+        per_page: u32,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        exclude_bots: bool,
+    ) -> Result<(Vec<Visit>, u64), LinksError> {
+        let (offset, limit) = numbered(page, per_page)?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(LinksError::invalid("from", "must be before to"));
+        }
+        let link = self.get(code).await?;
+        if link.owner_id != Some(actor) {
+            return Err(LinksError::NotFound);
+        }
+        let query = VisitsQuery {
+            from,
+            to,
+            exclude_bots,
+            offset,
+            limit,
+        };
+        Ok(hop_clicks::store::visits(self.store.database(), link.id, &query).await?)
+    }
+
     /// The actor's tags by name: how many live links carry each, and their clicks.
     pub async fn tags(&self, actor: i64) -> Result<Vec<TagCount>, LinksError> {
         let tags = self.store.tags(actor).await?;
@@ -269,7 +380,16 @@ impl LinkService {
             .into_iter()
             .map(|(name, ids)| TagCount {
                 links: ids.len() as u64,
-                clicks: ids.iter().filter_map(|id| clicks.get(id)).sum(),
+                clicks: ids
+                    .iter()
+                    .filter_map(|id| clicks.get(id))
+                    .map(|t| t.humans)
+                    .sum(),
+                bot_clicks: ids
+                    .iter()
+                    .filter_map(|id| clicks.get(id))
+                    .map(|t| t.bots)
+                    .sum(),
                 name,
             })
             .collect())
@@ -323,11 +443,43 @@ impl LinkService {
 pub struct TagCount {
     pub name: String,
     pub links: u64,
+    /// People's clicks.
     pub clicks: u64,
+    pub bot_clicks: u64,
 }
 
 /// Longest search text of a list, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
+
+/// Most links or visits on one numbered page.
+pub const MAX_NUMBERED_PAGE: u32 = 200;
+
+/// The `LIKE` pattern of a list's search text (`q`); none for none or blank.
+fn search_pattern(query: Option<&str>) -> Result<Option<String>, LinksError> {
+    match query.map(str::trim).filter(|q| !q.is_empty()) {
+        None => Ok(None),
+        Some(q) if q.chars().count() > MAX_QUERY_CHARS => Err(LinksError::invalid(
+            "q",
+            format!("must be at most {MAX_QUERY_CHARS} characters"),
+        )),
+        Some(q) => Ok(Some(contains_pattern(q))),
+    }
+}
+
+/// The offset and limit of page `page` (1-based) of `per_page` items.
+fn numbered(page: u32, per_page: u32) -> Result<(i64, i64), LinksError> {
+    if page == 0 {
+        return Err(LinksError::invalid("page", "must be 1 or more"));
+    }
+    if !(1..=MAX_NUMBERED_PAGE).contains(&per_page) {
+        return Err(LinksError::invalid(
+            "per_page",
+            format!("must be between 1 and {MAX_NUMBERED_PAGE}"),
+        ));
+    }
+    let per_page = i64::from(per_page);
+    Ok((i64::from(page - 1) * per_page, per_page))
+}
 
 /// A `LIKE ... ESCAPE '\\'` pattern that matches any text containing `text` literally:
 /// its own `%`, `_` and `\\` are escaped.

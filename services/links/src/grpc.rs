@@ -6,7 +6,7 @@ use crate::cursor::CursorKey;
 use crate::domain::LinkService;
 use crate::edit::{LinkChanges, UpdateFields};
 use crate::error::LinksError;
-use crate::model::{CreateFields, Link, NewLink};
+use crate::model::{CreateFields, Link, LinkOrder, NewLink};
 use crate::policy::TargetPolicy;
 use chrono::{DateTime, Utc};
 use hop_clicks::{StatsQuery, Unit};
@@ -165,8 +165,106 @@ impl pb::link_service_server::LinkService for LinksApi {
                         name: t.name,
                         links: t.links,
                         clicks: t.clicks,
+                        bot_clicks: t.bot_clicks,
                     })
                     .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn list_links_page(
+        &self,
+        request: Request<pb::ListLinksPageRequest>,
+    ) -> Result<Response<pb::LinksPage>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("ListLinksPage", &metadata, async {
+            let actor = require_actor(req.actor_user_id)?;
+            let order = match pb::LinkOrder::try_from(req.order) {
+                Ok(pb::LinkOrder::Created) => LinkOrder::Created,
+                Ok(pb::LinkOrder::Code) => LinkOrder::Code,
+                Ok(pb::LinkOrder::Target) => LinkOrder::Target,
+                Ok(pb::LinkOrder::Title) => LinkOrder::Title,
+                Err(_) => return Err(LinksError::invalid("order", "is not a known order")),
+            };
+            let (items, total) = self
+                .links
+                .page(
+                    actor,
+                    req.page,
+                    req.per_page,
+                    req.query.as_deref(),
+                    &req.tags,
+                    req.all_tags,
+                    order,
+                    req.descending,
+                )
+                .await?;
+            Ok(pb::LinksPage {
+                items: items
+                    .into_iter()
+                    .map(|(link, visits)| pb::LinkWithVisits {
+                        link: Some(self.to_proto(&link)),
+                        visits: Some(visits_to_proto(visits)),
+                    })
+                    .collect(),
+                total,
+            })
+        })
+        .await
+    }
+
+    async fn count_visits(
+        &self,
+        request: Request<pb::CountVisitsRequest>,
+    ) -> Result<Response<pb::VisitCounts>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("CountVisits", &metadata, async {
+            let actor = require_actor(req.actor_user_id)?;
+            let (overall, by_code) = self.links.count_visits(actor, &req.codes).await?;
+            Ok(pb::VisitCounts {
+                overall: Some(visits_to_proto(overall)),
+                by_code: by_code
+                    .into_iter()
+                    .map(|(code, v)| (code, visits_to_proto(v)))
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn list_visits(
+        &self,
+        request: Request<pb::ListVisitsRequest>,
+    ) -> Result<Response<pb::VisitsPage>, Status> {
+        let (metadata, _, req) = request.into_parts();
+        self.call("ListVisits", &metadata, async {
+            let actor = require_actor(req.actor_user_id)?;
+            let from = req.from.map(|t| from_timestamp("from", t)).transpose()?;
+            let to = req.to.map(|t| from_timestamp("to", t)).transpose()?;
+            let (visits, total) = self
+                .links
+                .visits(
+                    actor,
+                    &req.code,
+                    req.page,
+                    req.per_page,
+                    from,
+                    to,
+                    req.exclude_bots,
+                )
+                .await?;
+            Ok(pb::VisitsPage {
+                visits: visits
+                    .into_iter()
+                    .map(|v| pb::Visit {
+                        at: Some(timestamp(v.at)),
+                        referrer_host: v.referrer_host,
+                        agent_class: v.agent_class,
+                        country: v.country,
+                    })
+                    .collect(),
+                total,
             })
         })
         .await
@@ -336,6 +434,13 @@ impl pb::link_service_server::LinkService for LinksApi {
 }
 
 /// The acting user's id, which this call needs.
+fn visits_to_proto(totals: hop_clicks::store::Totals) -> pb::Visits {
+    pb::Visits {
+        humans: totals.humans,
+        bots: totals.bots,
+    }
+}
+
 fn require_actor(actor: Option<i64>) -> Result<i64, LinksError> {
     actor.ok_or(LinksError::Unauthenticated)
 }

@@ -193,3 +193,47 @@ mod tests {
         );
     }
 }
+
+/// What a page of the owner's links sorts by (the Shlink-compatible API's `orderBy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOrder {
+    Created,
+    Code,
+    Target,
+    Title,
+}
+
+impl LinkOrder {
+    /// The `ORDER BY` of a page, the same on both databases; ties broken by id so that
+    /// pages never overlap.
+    pub fn sql(self, descending: bool) -> String {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let column = match self {
+            Self::Created => "created_at",
+            Self::Code => "code",
+            Self::Target => "target_url",
+            Self::Title => "title",
+        };
+        // Links without a title sort after those with one, either way.
+        let nulls = if self == Self::Title {
+            " NULLS LAST"
+        } else {
+            ""
+        };
+        format!("{column} {dir}{nulls}, id {dir}")
+    }
+}
+
+/// A numbered page of the owner's links: `limit` from `offset`, those matching `pattern`
+/// (escaped `LIKE` on code, target or title) and carrying any (or, `all_tags`, every) one
+/// of `tags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    pub offset: i64,
+    pub limit: i64,
+    pub pattern: Option<String>,
+    pub tags: Vec<String>,
+    pub all_tags: bool,
+    pub order: LinkOrder,
+    pub descending: bool,
+}

@@ -24,15 +24,63 @@ pub async fn write_batch(database: &Database, batch: &Batch) -> Result<(), Backe
     }
 }
 
-/// Every click (bots left out) of each of `link_ids`, from the hourly rollup; a link
-/// without clicks is absent.
+/// A link's clicks, people's and bots' apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub humans: u64,
+    pub bots: u64,
+}
+
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, other: Self) {
+        self.humans += other.humans;
+        self.bots += other.bots;
+    }
+}
+
+/// Every click of each of `link_ids`, from the hourly rollup; a link without clicks is
+/// absent.
 pub async fn totals(
     database: &Database,
     link_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, u64>, Backend> {
+) -> Result<std::collections::HashMap<i64, Totals>, Backend> {
     match database {
         Database::Postgres(pool) => postgres::totals(pool, link_ids).await,
         Database::Sqlite(db) => sqlite::totals(db, link_ids).await,
+    }
+}
+
+/// One raw click, as the visits of a link list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    pub at: DateTime<Utc>,
+    /// The referring page's host; `None` for a direct visit.
+    pub referrer_host: Option<String>,
+    pub agent_class: String,
+    pub country: Option<String>,
+}
+
+/// Which raw clicks of a link to list: `[from, to)`, bots or not, a page of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitsQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub exclude_bots: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// A page of link `link_id`'s raw clicks, newest first, one per click (a row that folded
+/// identical clicks counts as each of them), and how many there are in all. Raw clicks are
+/// kept for CLICK_RETENTION_DAYS; the rollups (and so [`totals`]) outlive them.
+pub async fn visits(
+    database: &Database,
+    link_id: i64,
+    query: &VisitsQuery,
+) -> Result<(Vec<Visit>, u64), Backend> {
+    match database {
+        Database::Postgres(pool) => postgres::visits(pool, link_id, query).await,
+        Database::Sqlite(db) => sqlite::visits(db, link_id, query).await,
     }
 }
 

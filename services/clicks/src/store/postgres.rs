@@ -186,17 +186,68 @@ pub(super) async fn read_stats(
 pub async fn totals(
     pool: &Pool,
     link_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, u64>, Backend> {
+) -> Result<std::collections::HashMap<i64, super::Totals>, Backend> {
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
-            "SELECT link_id, sum(clicks)::bigint FROM click_counts \
-             WHERE link_id = ANY($1) AND agent_class <> 'bot' GROUP BY link_id",
+            "SELECT link_id, \
+                    COALESCE(sum(clicks) FILTER (WHERE agent_class <> 'bot'), 0)::bigint, \
+                    COALESCE(sum(clicks) FILTER (WHERE agent_class = 'bot'), 0)::bigint \
+             FROM click_counts WHERE link_id = ANY($1) GROUP BY link_id",
         )
         .await?;
     let rows = client.query(&statement, &[&link_ids]).await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1).max(0) as u64))
+        .map(|r| {
+            let count = |i| r.get::<_, i64>(i).max(0) as u64;
+            let totals = super::Totals {
+                humans: count(1),
+                bots: count(2),
+            };
+            (r.get::<_, i64>(0), totals)
+        })
         .collect())
+}
+
+pub async fn visits(
+    pool: &Pool,
+    link_id: i64,
+    query: &super::VisitsQuery,
+) -> Result<(Vec<super::Visit>, u64), Backend> {
+    const FILTER: &str = "link_id = $1 AND ($2::timestamptz IS NULL OR at >= $2) \
+                          AND ($3::timestamptz IS NULL OR at < $3) \
+                          AND (NOT $4 OR agent_class <> 'bot')";
+    let client = pool.get().await?;
+    let page = client
+        .prepare_cached(&format!(
+            "SELECT at, referrer_host, agent_class, country \
+             FROM clicks CROSS JOIN LATERAL generate_series(1, clicks) \
+             WHERE {FILTER} ORDER BY at DESC LIMIT $5 OFFSET $6"
+        ))
+        .await?;
+    let count = client
+        .prepare_cached(&format!(
+            "SELECT COALESCE(sum(clicks), 0)::bigint FROM clicks WHERE {FILTER}"
+        ))
+        .await?;
+    let filter: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&link_id, &query.from, &query.to, &query.exclude_bots];
+    let mut params = filter.to_vec();
+    params.extend([
+        &query.limit as &(dyn tokio_postgres::types::ToSql + Sync),
+        &query.offset,
+    ]);
+    let rows = client.query(&page, &params).await?;
+    let total: i64 = client.query_one(&count, &filter).await?.get(0);
+    let visits = rows
+        .iter()
+        .map(|r| super::Visit {
+            at: r.get(0),
+            referrer_host: r.get(1),
+            agent_class: r.get(2),
+            country: r.get(3),
+        })
+        .collect();
+    Ok((visits, total.max(0) as u64))
 }

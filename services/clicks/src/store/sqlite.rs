@@ -213,7 +213,7 @@ pub async fn drop_before(
 pub async fn totals(
     db: &Sqlite,
     link_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, u64>, Backend> {
+) -> Result<std::collections::HashMap<i64, super::Totals>, Backend> {
     let ids = format!(
         "[{}]",
         link_ids
@@ -225,16 +225,62 @@ pub async fn totals(
     Ok(db
         .read(move |c| {
             let mut statement = c.prepare_cached(
-                "SELECT link_id, sum(clicks) FROM click_counts \
-                 WHERE link_id IN (SELECT value FROM json_each(?1)) AND agent_class <> 'bot' \
+                "SELECT link_id, \
+                        COALESCE(sum(clicks) FILTER (WHERE agent_class <> 'bot'), 0), \
+                        COALESCE(sum(clicks) FILTER (WHERE agent_class = 'bot'), 0) \
+                 FROM click_counts WHERE link_id IN (SELECT value FROM json_each(?1)) \
                  GROUP BY link_id",
             )?;
             let totals = statement
                 .query_map([ids], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                    let totals = super::Totals {
+                        humans: r.get::<_, i64>(1)?.max(0) as u64,
+                        bots: r.get::<_, i64>(2)?.max(0) as u64,
+                    };
+                    Ok((r.get::<_, i64>(0)?, totals))
                 })?
                 .collect::<Result<_, _>>()?;
             Ok(totals)
+        })
+        .await?)
+}
+
+pub async fn visits(
+    db: &Sqlite,
+    link_id: i64,
+    query: &super::VisitsQuery,
+) -> Result<(Vec<super::Visit>, u64), Backend> {
+    const FILTER: &str = "link_id = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3) \
+                          AND (NOT ?4 OR agent_class <> 'bot')";
+    let from = query.from.map(|t| t.timestamp());
+    let to = query.to.map(|t| t.timestamp());
+    let (bots, limit, offset) = (query.exclude_bots, query.limit, query.offset);
+    Ok(db
+        .read(move |c| {
+            // A folded row is as many visits as it counts: joined with 1..its count.
+            let mut page = c.prepare_cached(&format!(
+                "WITH RECURSIVE n(i) AS ( \
+                   SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                   WHERE i < (SELECT COALESCE(max(clicks), 1) FROM clicks WHERE {FILTER})) \
+                 SELECT at, referrer_host, agent_class, country FROM clicks JOIN n ON n.i <= clicks \
+                 WHERE {FILTER} ORDER BY at DESC LIMIT ?5 OFFSET ?6"
+            ))?;
+            let visits = page
+                .query_map(params![link_id, from, to, bots, limit, offset], |r| {
+                    Ok(super::Visit {
+                        at: DateTime::from_timestamp(r.get(0)?, 0).unwrap_or_default(),
+                        referrer_host: r.get(1)?,
+                        agent_class: r.get(2)?,
+                        country: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let total: i64 = c
+                .prepare_cached(&format!(
+                    "SELECT COALESCE(sum(clicks), 0) FROM clicks WHERE {FILTER}"
+                ))?
+                .query_row(params![link_id, from, to, bots], |r| r.get(0))?;
+            Ok((visits, total.max(0) as u64))
         })
         .await?)
 }

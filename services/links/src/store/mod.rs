@@ -74,6 +74,26 @@ impl Store {
         }
     }
 
+    /// A numbered page of the owner's live links for `query`, and how many match in all.
+    pub async fn page(
+        &self,
+        owner: i64,
+        query: &crate::model::PageQuery,
+    ) -> Result<(Vec<Link>, u64), LinksError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::page(pool, owner, query).await,
+            Database::Sqlite(db) => sqlite::page(db, owner, query).await,
+        }
+    }
+
+    /// The ids of the owner's live links.
+    pub async fn ids(&self, owner: i64) -> Result<Vec<i64>, LinksError> {
+        match &self.database {
+            Database::Postgres(pool) => postgres::ids(pool, owner).await,
+            Database::Sqlite(db) => sqlite::ids(db, owner).await,
+        }
+    }
+
     /// The owner's tags, by name, with the ids of the live links that carry each.
     pub async fn tags(&self, owner: i64) -> Result<Vec<(String, Vec<i64>)>, LinksError> {
         match &self.database {

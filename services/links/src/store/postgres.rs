@@ -118,6 +118,48 @@ pub async fn list(
     rows.iter().map(link_from_row).collect()
 }
 
+pub async fn page(
+    pool: &Pool,
+    owner: i64,
+    query: &crate::model::PageQuery,
+) -> Result<(Vec<Link>, u64), LinksError> {
+    const FILTER: &str = "owner_id = $1 AND deleted_at IS NULL \
+         AND ($2::text IS NULL OR code ILIKE $2 ESCAPE '\\' \
+              OR target_url ILIKE $2 ESCAPE '\\' OR title ILIKE $2 ESCAPE '\\') \
+         AND (cardinality($3::text[]) = 0 \
+              OR CASE WHEN $4 THEN tags @> $3 ELSE tags && $3 END)";
+    let order = query.order.sql(query.descending);
+    let client = pool.get().await?;
+    let page = client
+        .prepare_cached(&format!(
+            "SELECT {LINK_COLUMNS} FROM links WHERE {FILTER} ORDER BY {order} LIMIT $5 OFFSET $6"
+        ))
+        .await?;
+    let count = client
+        .prepare_cached(&format!("SELECT count(*) FROM links WHERE {FILTER}"))
+        .await?;
+    let filter: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&owner, &query.pattern, &query.tags, &query.all_tags];
+    let mut params = filter.to_vec();
+    params.extend([
+        &query.limit as &(dyn tokio_postgres::types::ToSql + Sync),
+        &query.offset,
+    ]);
+    let rows = client.query(&page, &params).await?;
+    let total: i64 = client.query_one(&count, &filter).await?.get(0);
+    let links = rows.iter().map(link_from_row).collect::<Result<_, _>>()?;
+    Ok((links, total.max(0) as u64))
+}
+
+pub async fn ids(pool: &Pool, owner: i64) -> Result<Vec<i64>, LinksError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT id FROM links WHERE owner_id = $1 AND deleted_at IS NULL")
+        .await?;
+    let rows = client.query(&statement, &[&owner]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Applies `changes` to the owner's live link and records an `updated` event, in one
 /// statement. `None` when the code is unknown, deleted or not the owner's.
 pub async fn update(

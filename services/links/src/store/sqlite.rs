@@ -134,6 +134,59 @@ pub async fn list(
         .await?)
 }
 
+pub async fn page(
+    db: &Sqlite,
+    owner: i64,
+    query: &crate::model::PageQuery,
+) -> Result<(Vec<Link>, u64), LinksError> {
+    // Tags are a JSON array on both sides: "any" finds one in common, "all" finds none of
+    // the asked missing.
+    const FILTER: &str = "owner_id = ?1 AND deleted_at IS NULL \
+         AND (?2 IS NULL OR code LIKE ?2 ESCAPE '\\' \
+              OR target_url LIKE ?2 ESCAPE '\\' OR title LIKE ?2 ESCAPE '\\') \
+         AND (json_array_length(?3) = 0 \
+              OR (?4 AND NOT EXISTS (SELECT 1 FROM json_each(?3) AS asked \
+                      WHERE asked.value NOT IN (SELECT value FROM json_each(links.tags)))) \
+              OR (NOT ?4 AND EXISTS (SELECT 1 FROM json_each(?3) AS asked \
+                      WHERE asked.value IN (SELECT value FROM json_each(links.tags)))))";
+    let order = query.order.sql(query.descending);
+    let pattern = query.pattern.clone();
+    let tags = serde_json::to_string(&query.tags).unwrap_or_else(|_| "[]".into());
+    let (all, limit, offset) = (query.all_tags, query.limit, query.offset);
+    Ok(db
+        .read(move |c| {
+            let mut page = c.prepare_cached(&format!(
+                "SELECT {LINK_COLUMNS} FROM links WHERE {FILTER} ORDER BY {order} \
+                 LIMIT ?5 OFFSET ?6"
+            ))?;
+            let links = page
+                .query_map(
+                    params![owner, pattern, tags, all, limit, offset],
+                    link_from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) FROM links WHERE {FILTER}"))?
+                .query_row(params![owner, pattern, tags, all], |r| r.get(0))?;
+            Ok((links, total.max(0) as u64))
+        })
+        .await?)
+}
+
+pub async fn ids(db: &Sqlite, owner: i64) -> Result<Vec<i64>, LinksError> {
+    Ok(db
+        .read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT id FROM links WHERE owner_id = ?1 AND deleted_at IS NULL",
+            )?;
+            let ids = statement
+                .query_map([owner], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(ids)
+        })
+        .await?)
+}
+
 /// Applies `changes` to the owner's live link and records an `updated` event. `None` when
 /// the code is unknown, deleted or not the owner's.
 pub async fn update(
