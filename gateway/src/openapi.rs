@@ -201,3 +201,35 @@ fn health_ready() {}
 )]
 #[allow(dead_code)] // a description: hop_kit::serve answers
 fn metrics() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every problem type hop can answer with (a `"/problems/..."` literal in the code that
+    /// builds problems) is named in the document's Problem schema.
+    #[test]
+    fn the_problem_schema_names_every_problem_type() {
+        let doc: serde_json::Value = serde_json::from_str(&document(OpenApi::default())).unwrap();
+        let described =
+            doc["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let sources = [
+            include_str!("../../services/kit/src/problem.rs"),
+            include_str!("error.rs"),
+        ];
+        let mut found = 0;
+        for source in sources {
+            for literal in source.split('"').filter(|s| s.starts_with("/problems/")) {
+                found += 1;
+                assert!(
+                    described.contains(&format!("`{literal}`")),
+                    "{literal} is not described"
+                );
+            }
+        }
+        assert!(found >= 15, "{found}");
+    }
+}

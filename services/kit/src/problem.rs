@@ -14,7 +14,17 @@ pub const BEARER_CHALLENGE: &str = r#"Bearer realm="hop""#;
 /// An HTTP error as the client sees it. Never carries internal messages.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// What kind of problem this is: a relative URI such as `/problems/validation`.
+    /// What kind of problem this is, one of: `/problems/malformed-body`,
+    /// `/problems/validation-error`, `/problems/bad-request`, `/problems/redirect-loop`,
+    /// `/problems/blocked-host`, `/problems/private-target` (400); `/problems/unauthorized`
+    /// (401); `/problems/forbidden` (403); `/problems/not-found` (404);
+    /// `/problems/method-not-allowed` (405); `/problems/request-timeout` (408);
+    /// `/problems/conflict` (409); `/problems/gone` (410); `/problems/payload-too-large`
+    /// (413); `/problems/unsupported-media-type` (415); `/problems/rate-limited` (429);
+    /// `/problems/headers-too-large` (431); `/problems/internal` (500);
+    /// `/problems/unavailable` (503); `/problems/timeout` (504). Under `/rest`, Shlink's
+    /// `https://shlink.io/api/error/...` types (docs/shlink.md). docs/api.md says when each
+    /// is given.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,

@@ -35,10 +35,9 @@ struct Insert {
     url: String,
     title: Option<String>,
     owner: Option<i64>,
-    redirect_type: i64,
+    redirect_type: RedirectType,
     expires_at: Option<i64>,
-    /// JSON.
-    tags: String,
+    tags: Vec<String>,
 }
 
 /// Inserts a batch of links and their `created` events in one writer job. Returns, for
@@ -52,43 +51,54 @@ pub async fn insert_many(db: &Sqlite, rows: &[NewRow]) -> Result<Vec<Option<Link
             url: r.link.url.as_str().to_owned(),
             title: r.link.title.clone(),
             owner: r.link.owner_id,
-            redirect_type: i64::from(r.link.redirect_type.status()),
+            redirect_type: r.link.redirect_type,
             expires_at: r.link.expires_at.map(micros),
-            tags: serde_json::to_string(&r.link.tags).unwrap_or_else(|_| "[]".into()),
+            tags: r.link.tags.clone(),
         })
         .collect();
     Ok(db
         .write(move |c| {
             let now = now_micros();
-            let mut link = c.prepare_cached(&format!(
+            // No RETURNING: the row is what was sent, and a RETURNING statement costs a
+            // statement journal per row (a third of a bulk create's time, measured).
+            let mut link = c.prepare_cached(
                 "INSERT INTO links (id, code, target_url, title, owner_id, redirect_type, \
                                     expires_at, created_at, updated_at, tags) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
-                 ON CONFLICT (code) DO NOTHING \
-                 RETURNING {LINK_COLUMNS}"
-            ))?;
+                 ON CONFLICT (code) DO NOTHING",
+            )?;
             let mut event = c.prepare_cached(
                 "INSERT INTO link_events (link_id, user_id, kind, at, details) \
                  VALUES (?1, ?2, 'created', ?3, json_object('code', ?4, 'url', ?5))",
             )?;
             let mut stored = Vec::with_capacity(rows.len());
             for r in &rows {
-                let inserted = link
-                    .query_row(
-                        params![
-                            r.id,
-                            r.code,
-                            r.url,
-                            r.title,
-                            r.owner,
-                            r.redirect_type,
-                            r.expires_at,
-                            now,
-                            r.tags
-                        ],
-                        link_from_row,
-                    )
-                    .optional()?;
+                let tags = serde_json::to_string(&r.tags).unwrap_or_else(|_| "[]".into());
+                let changed = link.execute(params![
+                    r.id,
+                    r.code,
+                    r.url,
+                    r.title,
+                    r.owner,
+                    i64::from(r.redirect_type.status()),
+                    r.expires_at,
+                    now,
+                    tags
+                ])?;
+                let inserted = (changed == 1).then(|| Link {
+                    id: r.id,
+                    code: r.code.clone(),
+                    url: r.url.clone(),
+                    title: r.title.clone(),
+                    owner_id: r.owner,
+                    redirect_type: r.redirect_type,
+                    is_active: true,
+                    expires_at: r.expires_at.map(from_micros),
+                    created_at: from_micros(now),
+                    updated_at: from_micros(now),
+                    deleted_at: None,
+                    tags: r.tags.clone(),
+                });
                 if inserted.is_some() {
                     event.execute(params![r.id, r.owner, now, r.code, r.url])?;
                 }
