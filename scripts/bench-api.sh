@@ -40,6 +40,9 @@ cleanup() {
   if [ -n "$HOP_PID" ]; then kill "$HOP_PID" 2>/dev/null || true; wait "$HOP_PID" 2>/dev/null || true; fi
   if [ "$POSTGRES" = 1 ]; then
     psql -q "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+    # The read model's entries under this run's prefix, left in the shared Redis otherwise.
+    redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" --scan --pattern "$SCHEMA:*" \
+      | xargs -r -n 500 redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" del >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK"
 }

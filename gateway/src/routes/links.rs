@@ -381,23 +381,18 @@ async fn update(
     fields.finish()?;
     // Each field the body has is named in the mask; a null title or expiry is named and
     // absent, which clears it.
-    let named = [
+    let mask = update_mask(&[
         ("url", url.is_some()),
         ("title", title.is_some()),
         ("is_active", is_active.is_some()),
         ("expires_at", expires_at.is_some()),
         ("redirect_type", redirect_type.is_some()),
         ("tags", tags.is_some()),
-    ];
-    let paths = named
-        .iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| (*name).to_owned())
-        .collect();
+    ]);
     let request = pb::UpdateLinkRequest {
         code,
         actor_user_id: Some(user.user_id),
-        update_mask: Some(prost_types::FieldMask { paths }),
+        update_mask: Some(mask),
         url: url.unwrap_or_default(),
         title: title.flatten(),
         is_active: is_active.unwrap_or_default(),
@@ -693,6 +688,16 @@ async fn qr(
         image,
     )
         .into_response())
+}
+
+/// The field mask of an update: the fields (links' names) whose flag is set.
+pub fn update_mask(named: &[(&str, bool)]) -> prost_types::FieldMask {
+    let paths = named
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    prost_types::FieldMask { paths }
 }
 
 /// Whether a link redirects now: active and not past its expiry.

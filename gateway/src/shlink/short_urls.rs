@@ -581,21 +581,16 @@ pub async fn update(
     let expires_at = fields.nullable_timestamp("validUntil");
     let tags = fields.optional_strings("tags", 100);
     fields.finish()?;
-    let named = [
+    let mask = crate::routes::links::update_mask(&[
         ("url", url.is_some()),
         ("title", title.is_some()),
         ("expires_at", expires_at.is_some()),
         ("tags", tags.is_some()),
-    ];
-    let paths = named
-        .iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| (*name).to_owned())
-        .collect();
+    ]);
     let request = pb::UpdateLinkRequest {
         code: code.clone(),
         actor_user_id: Some(actor),
-        update_mask: Some(prost_types::FieldMask { paths }),
+        update_mask: Some(mask),
         url: url.unwrap_or_default(),
         title: title.flatten(),
         is_active: false,
