@@ -723,8 +723,10 @@ pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 #[derive(ToSchema)]
 #[allow(dead_code)] // a description: the body is read through `Fields`
 pub struct NewLinks {
-    /// 1 to 1,000 links. More is not a malformed body but too large a one: 413.
-    #[schema(min_items = 1)]
+    /// 1 to 1,000 links, each the body of `POST /links` (`NewLink`). More is not a
+    /// malformed body but too large a one: 413. An invalid item is not a bad request: it is
+    /// answered in its own result (400 and its problem), so an item here is any object.
+    #[schema(value_type = Vec<Object>, min_items = 1)]
     links: Vec<NewLink>,
 }
 
