@@ -3,7 +3,8 @@
 #
 #   hadolint                 infra/Dockerfile
 #   actionlint               .github/workflows/*.yml      (scripts/check-workflows.sh)
-#   docker-compose config    compose/*.yml, with .env.example's values
+#   docker-compose config    compose/*.yml, with .env.example's values (and the Loki-in-S3
+#                            override on the observability stack)
 #   kubectl kustomize + kubernetes-validate   infra/k8s overlays  (scripts/check-k8s.sh)
 #   nginx -t                 infra/nginx (upstream names mapped to loopback)
 #   the edge, live           scripts/check-edge.sh: real nginx, a redirect and a gateway
@@ -46,11 +47,14 @@ WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 echo "--- compose files through docker-compose config" >&2
 compose() { if docker compose version >/dev/null 2>&1; then docker compose "$@"; else docker-compose "$@"; fi; }
 # .env.example leaves the secrets empty (the prod files refuse to start without them).
-sed -e 's/^\([A-Z_]*\)=$/\1=placeholder-for-the-check/' compose/.env.example >"$WORK/env"
+sed -e 's/^\([A-Z0-9_]*\)=$/\1=placeholder-for-the-check/' compose/.env.example >"$WORK/env"
 for file in compose/docker-compose.yml compose/docker-compose.prod.yml compose/docker-compose.observability.prod.yml; do
   compose --env-file "$WORK/env" --project-directory compose -f "$file" config -q
   echo "  $file: valid" >&2
 done
+compose --env-file "$WORK/env" --project-directory compose -f compose/docker-compose.observability.prod.yml \
+  -f compose/docker-compose.loki-s3.yml config -q
+echo "  compose/docker-compose.observability.prod.yml + docker-compose.loki-s3.yml: valid" >&2
 
 echo "--- kustomize + kubernetes-validate" >&2
 scripts/check-k8s.sh

@@ -97,6 +97,12 @@ def pod_templates():
         for name, d in kind(k).items():
             yield k, name, d["spec"]["template"]
 
+# hop's own workloads (the base's Deployments) follow hop's rules: probes on /health/*,
+# a drain, HOST and INSTANCE_ID, an HPA and a PDB. Helpers from components (the blackbox
+# exporter) get the same hardening, resources and probes, not hop's conventions.
+def is_hop(d):
+    return d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name") == "hop"
+
 configmaps = kind("ConfigMap")
 secrets = kind("Secret")
 
@@ -143,6 +149,11 @@ for k, name, tpl in pod_templates():
                     problems.append(f"{cw}: no HTTP {probe}")
                 elif p["port"] not in ports:
                     problems.append(f"{cw}: {probe} port {p['port']} is not a container port")
+            port = tpl["metadata"].get("annotations", {}).get("prometheus.io/port")
+            if port not in {str(p["containerPort"]) for p in c.get("ports", [])}:
+                problems.append(f"{cw}: prometheus.io/port {port} is not a container port")
+            if not tpl["metadata"]["labels"].get("app.kubernetes.io/name") == "hop":
+                continue
             if c["readinessProbe"]["httpGet"]["path"] != "/health/ready":
                 problems.append(f"{cw}: readiness must be /health/ready")
             if c["livenessProbe"]["httpGet"]["path"] != "/health/live":
@@ -161,12 +172,13 @@ for k, name, tpl in pod_templates():
                 problems.append(f"{cw}: no preStop sleep")
             if spec.get("terminationGracePeriodSeconds", 30) <= sleep + grace:
                 problems.append(f"{cw}: terminationGracePeriodSeconds must exceed preStop {sleep}s + SHUTDOWN_GRACE_SECS {grace}s")
-            port = tpl["metadata"].get("annotations", {}).get("prometheus.io/port")
-            if port not in {str(p["containerPort"]) for p in c.get("ports", [])}:
-                problems.append(f"{cw}: prometheus.io/port {port} is not a container port")
 
 deployments = kind("Deployment")
 for name, d in deployments.items():
+    if not matches(d["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"]):
+        problems.append(f"Deployment/{name}: selector does not match its pod labels")
+    if not is_hop(d):
+        continue
     if "replicas" in d["spec"]:
         problems.append(f"Deployment/{name}: has replicas; its HPA owns the count")
     if name not in kind("HorizontalPodAutoscaler"):
@@ -174,8 +186,6 @@ for name, d in deployments.items():
     if not any(matches(p["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"])
                for p in kind("PodDisruptionBudget").values()):
         problems.append(f"Deployment/{name}: no PodDisruptionBudget selects its pods")
-    if not matches(d["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"]):
-        problems.append(f"Deployment/{name}: selector does not match its pod labels")
 
 for name, h in kind("HorizontalPodAutoscaler").items():
     ref = h["spec"]["scaleTargetRef"]

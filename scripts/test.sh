@@ -8,8 +8,8 @@
 # (scripts/openapi-test.sh) and Shlink's JS SDK against its /rest/v3
 # (scripts/shlink-test.sh), then the k6 smoke scenario against a
 # `hop up` (scripts/k6-smoke.sh; its thresholds gate the run), the observability checks
-# (scripts/check-observability.sh: promtool, amtool, and a live alert through a real
-# Prometheus and Alertmanager) and the deployment checks (scripts/check-deploy.sh:
+# (scripts/check-observability.sh: promtool, amtool, the SLO burn-rate tests, and live
+# alerts through a real blackbox exporter, Prometheus and Alertmanager) and the deployment checks (scripts/check-deploy.sh:
 # hadolint, actionlint, compose, kustomize + kubernetes-validate, nginx -t, and the real
 # nginx in front of hop with upstreams killed under load).
 #
@@ -49,6 +49,7 @@ need_tools() {
   if [ "$QUICK" = 0 ]; then
     command -v promtool >/dev/null || missing+=(prometheus)
     command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+    command -v prometheus-blackbox-exporter >/dev/null || missing+=(prometheus-blackbox-exporter)
   fi
   command -v redis-cli >/dev/null || missing+=(redis-tools)
   if [ ${#missing[@]} -gt 0 ]; then

@@ -68,7 +68,70 @@ pub fn process_registry() -> &'static Registry {
             .register(Box::new(info))
             .expect("build info registers once");
         registry
+            .register(Box::new(LogLines::process().family.clone()))
+            .expect("log lines register once");
+        registry
     })
+}
+
+/// `hop_log_lines_total{level}`: the log lines a process wrote, by level. The telemetry
+/// layer counts each line it writes, so the figure matches the logs with no Loki in the
+/// way; `HopErrorLogs` alerts on the error rate. Every level's series exists from the
+/// start (at 0), so a rate over it is defined before the first error.
+#[derive(Clone)]
+pub struct LogLines {
+    family: IntCounterVec,
+    /// error, warn, info, debug, trace: `tracing::Level`'s order.
+    by_level: [prometheus::IntCounter; 5],
+}
+
+impl LogLines {
+    /// A fresh family (tests count on their own); a process uses [`LogLines::process`].
+    pub fn new() -> Self {
+        let family = IntCounterVec::new(
+            Opts::new(
+                "hop_log_lines_total",
+                "Log lines written by this process, by level",
+            ),
+            &["level"],
+        )
+        .expect("valid metric");
+        let by_level = ["error", "warn", "info", "debug", "trace"]
+            .map(|level| family.with_label_values(&[level]));
+        Self { family, by_level }
+    }
+
+    /// The process's counters, exposed through [`process_registry`].
+    pub fn process() -> &'static Self {
+        static LINES: OnceLock<LogLines> = OnceLock::new();
+        LINES.get_or_init(Self::new)
+    }
+
+    /// Counts one line at `level` (unless counting is off).
+    #[inline]
+    pub fn count(&self, level: tracing::Level) {
+        let index = match level {
+            tracing::Level::ERROR => 0,
+            tracing::Level::WARN => 1,
+            tracing::Level::INFO => 2,
+            tracing::Level::DEBUG => 3,
+            tracing::Level::TRACE => 4,
+        };
+        inc(&self.by_level[index]);
+    }
+
+    /// The lines counted at `level` ("error", "warn", …; 0 for anything else).
+    pub fn get(&self, level: &str) -> u64 {
+        self.family
+            .get_metric_with_label_values(&[level])
+            .map_or(0, |c| c.get())
+    }
+}
+
+impl Default for LogLines {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Renders `registries` plus the process registry as one exposition, merging families that

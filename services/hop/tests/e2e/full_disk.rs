@@ -1,7 +1,9 @@
 //! A full disk under the embedded store: writes answer 503 (problem+json, never a 500 and
 //! never a hang), reads go on, `hop_sqlite_disk_full` says so (what `HopEmbeddedStoreFull`
 //! alerts on), and once space is freed writes succeed again on an intact file that holds
-//! every link that was answered 201. The test re-runs itself in a private mount namespace
+//! every link that was answered 201. The failed writes log errors, and
+//! `hop_log_lines_total{level="error"}` (what `HopErrorLogs` alerts on) counts exactly the
+//! error lines the logs show. The test re-runs itself in a private mount namespace
 //! (`unshare -rm`) with a small tmpfs as the data directory's disk.
 
 use super::{Hop, wait_ready};
@@ -52,18 +54,55 @@ fn a_full_disk_makes_writes_503_and_corrupts_nothing() {
     }
 }
 
-/// The value of `hop_sqlite_disk_full` (the largest over the services that report it).
-async fn disk_full(base: &str) -> Option<i64> {
-    let text = reqwest::get(format!("{base}/metrics"))
+async fn metrics(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// The value of `hop_sqlite_disk_full` (the largest over the services that report it).
+async fn disk_full(base: &str) -> Option<i64> {
+    metrics(base)
+        .await
+        .lines()
         .filter(|l| l.starts_with("hop_sqlite_disk_full"))
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .max()
+}
+
+/// `hop_log_lines_total{level="<level>"}` as `/metrics` shows it.
+async fn log_lines(base: &str, level: &str) -> u64 {
+    let series = format!("hop_log_lines_total{{level=\"{level}\"}} ");
+    metrics(base)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(&series)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series}in /metrics"))
+}
+
+/// Waits until the captured stdout holds as many `level` lines as the metric counted (the
+/// writer is asynchronous), and returns that number.
+async fn logged_lines_match_the_metric(hop: &Hop, base: &str, level: &str) -> u64 {
+    let counted = log_lines(base, level).await;
+    let shown = || {
+        hop.json_lines()
+            .iter()
+            .filter(|l| l["level"] == level)
+            .count() as u64
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while shown() < counted && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        shown(),
+        counted,
+        "{level} lines in the logs vs hop_log_lines_total"
+    );
+    counted
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,6 +143,7 @@ async fn on_a_small_disk() {
     let before: Value = before.json().await.unwrap();
     let before = before["code"].as_str().unwrap().to_owned();
     assert_eq!(disk_full(&base).await, Some(0));
+    assert_eq!(logged_lines_match_the_metric(&hop, &base, "error").await, 0);
 
     // Fill what is left of the disk.
     let filler = disk.join("filler");
@@ -142,6 +182,8 @@ async fn on_a_small_disk() {
         acknowledged.len()
     );
     assert_eq!(disk_full(&base).await, Some(1), "hop_sqlite_disk_full");
+    let errors = logged_lines_match_the_metric(&hop, &base, "error").await;
+    assert!(errors >= 1, "the refused writes logged no error");
     // Reads go on.
     let followed = http.get(format!("{base}/{before}")).send().await.unwrap();
     assert_eq!(followed.status(), 302);

@@ -1,5 +1,6 @@
 //! The JSON line format, as a tracing layer.
 
+use crate::metrics::LogLines;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -10,19 +11,33 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Writes each event as one JSON object per line to `W`.
+/// Writes each event as one JSON object per line to `W`, and counts it by level in
+/// `hop_log_lines_total`.
 pub struct JsonLayer<W> {
     service: &'static str,
     logger: String,
     writer: W,
+    counts: LogLines,
 }
 
 impl<W> JsonLayer<W> {
+    /// A layer counting into the process's [`LogLines`].
     pub fn new(service: &'static str, logger: String, writer: W) -> Self {
+        Self::counting_into(service, logger, writer, LogLines::process().clone())
+    }
+
+    /// A layer counting into `counts` (tests keep their own).
+    pub fn counting_into(
+        service: &'static str,
+        logger: String,
+        writer: W,
+        counts: LogLines,
+    ) -> Self {
         Self {
             service,
             logger,
             writer,
+            counts,
         }
     }
 }
@@ -63,6 +78,7 @@ where
         event.record(&mut Visitor(&mut fields));
         let line = self.format(event, fields);
         let _ = self.writer.make_writer().write_all(line.as_bytes());
+        self.counts.count(*event.metadata().level());
     }
 }
 
@@ -314,6 +330,38 @@ mod tests {
         for line in &lines {
             assert!(is_name(line["event"].as_str().unwrap()), "{line}");
         }
+    }
+
+    #[test]
+    fn every_line_written_is_counted_by_its_level() {
+        let captured = Captured::default();
+        let counts = LogLines::new();
+        let layer = JsonLayer::counting_into("hop", "box".into(), captured.clone(), counts.clone());
+        let filter = tracing_subscriber::filter::LevelFilter::INFO;
+        let subscriber = tracing_subscriber::registry().with(layer.with_filter(filter));
+        assert_eq!(counts.get("error"), 0, "the series exist before any line");
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!("write_failed");
+            tracing::error!(error = "disk full", "write_failed");
+            tracing::warn!("redis_unavailable");
+            tracing::info!("link_created");
+            tracing::debug!("filtered_out");
+        });
+        let written = lines(&captured);
+        for level in ["error", "warn", "info", "debug"] {
+            let shown = written.iter().filter(|l| l["level"] == level).count() as u64;
+            assert_eq!(
+                counts.get(level),
+                shown,
+                "{level}: the count matches the lines"
+            );
+        }
+        assert_eq!(counts.get("error"), 2);
+        assert_eq!(
+            counts.get("debug"),
+            0,
+            "a filtered line is not written, nor counted"
+        );
     }
 
     #[test]
