@@ -99,6 +99,14 @@ mod tests {
             "bot"
         );
         assert_eq!(c.agent_class(Some(hv("curl/8.5.0"))), "bot");
+        // hop's own monitors (infra/blackbox/blackbox.yml, scripts/canary.py): their hits
+        // on the canary link are bot clicks.
+        for monitor in [
+            "hop-probe-bot/1 (prometheus-blackbox-exporter)",
+            "hop-canary-bot/1 (scripts/canary.py)",
+        ] {
+            assert_eq!(c.agent_class(Some(hv(monitor))), "bot", "{monitor}");
+        }
         assert_eq!(c.agent_class(Some(hv("Something/1.0"))), "other");
         assert_eq!(c.agent_class(None), "other");
     }
