@@ -2,7 +2,8 @@
 # hop's one test command: formatting, lints (clippy, and cargo deny on the dependency
 # tree's bans, licenses and sources), and every test (unit, property, integration,
 # end-to-end) against a real PostgreSQL and Redis (the gateway suite a second time on the
-# embedded SQLite store and in-process bus of `hop up`), then the web app's browser tests
+# embedded SQLite store and in-process bus of `hop up`, and every Redis-using suite again
+# on a Redis Cluster the run starts), then the web app's browser tests
 # (scripts/browser-test.sh: Debian's Chromium driven by playwright-core, axe-core on every
 # page), then schemathesis over the OpenAPI document against a `hop up`
 # (scripts/openapi-test.sh) and Shlink's JS SDK against its /rest/v3
@@ -74,6 +75,7 @@ need_tools
 THROWAWAY=$(mktemp -d)
 cleanup() {
   if [ -f "$THROWAWAY/redis.pid" ]; then kill "$(cat "$THROWAWAY/redis.pid")" 2>/dev/null || true; fi
+  redis_cluster_stop "$THROWAWAY/cluster"
   if [ -d "$THROWAWAY/pg/data" ]; then as_postgres "$PG_BIN/pg_ctl" -D "$THROWAWAY/pg/data" -m immediate stop >/dev/null 2>&1 || true; fi
   rm -rf "$THROWAWAY"
 }
@@ -121,6 +123,13 @@ cargo test --workspace --locked "${CARGO_ARGS[@]}"
 if [ ${#CARGO_ARGS[@]} -eq 0 ]; then
   echo "--- cargo test, embedded backend (HOP_TEST_BACKEND=sqlite)" >&2
   HOP_TEST_BACKEND=sqlite cargo test --locked -p hop-gateway --test api
+  # And every suite that uses Redis (the read model and its invalidations, revocations,
+  # rate limits, sessions) on a Redis Cluster of the run's own: three masters, three
+  # replicas, so keys land on different nodes (TEST_REDIS_URL=redis-cluster://...).
+  echo "--- cargo test, on a Redis Cluster (gateway, redirect, links, auth)" >&2
+  cluster_url=$(redis_cluster "$THROWAWAY/cluster")
+  TEST_REDIS_URL=$cluster_url cargo test --locked -p hop-gateway -p hop-redirect -p hop-links -p hop-auth
+  redis_cluster_stop "$THROWAWAY/cluster"
 fi
 if [ ${#CARGO_ARGS[@]} -eq 0 ] && [ "$QUICK" = 0 ]; then
   echo "--- browser tests (web-tests/ in Debian's Chromium against hop up)" >&2

@@ -110,6 +110,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Waits for Redis's first connection attempt to end (see
+    /// [`hop_kit::shared::Shared::first_connection`]), so the first requests' rate limits
+    /// and deny-list use it.
+    pub async fn first_connection(&self) {
+        self.shared.first_connection().await;
+    }
+
     /// Wires the gateway. Connects to nothing yet: channels connect on first use.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let timeout = config.settings.grpc_timeout();
@@ -353,6 +360,7 @@ pub struct Server {
 
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let gateway = Gateway::new(&config)?;
+    gateway.first_connection().await;
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding the gateway listener on {}", config.addr))?;

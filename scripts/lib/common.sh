@@ -13,6 +13,11 @@
 #                         PostgreSQL, no Redis) on a free port with the settings given,
 #                         logging to $WORK/hop.log; sets PORT, BASE and HOP_PID and waits
 #                         until it is ready (printing its log if it never is)
+#   redis_cluster DIR     starts a Redis Cluster of three masters and three replicas
+#                         (redis-server --cluster-enabled, redis-cli --cluster create) in
+#                         DIR on free ports at or below 55535, waits until every slot is
+#                         served and every replica synced, and prints its REDIS_URL
+#                         (redis-cluster://...); redis_cluster_stop DIR kills it
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -44,4 +49,67 @@ hop_up_embedded() {
     "$bin" up >"$WORK/hop.log" 2>&1 &
   HOP_PID=$!
   wait_http "$BASE/health/ready" 60 || { cat "$WORK/hop.log" >&2; return 1; }
+}
+
+# Ports whose cluster bus port (+10000) is free too: N of them, at or below 55535.
+cluster_ports() {
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+ports = []
+while len(ports) < int(sys.argv[1]):
+    p = random.randint(20000, 55535)
+    if p not in ports and free(p) and free(p + 10000):
+        ports.append(p)
+print(" ".join(map(str, ports)))
+EOF
+}
+
+redis_cluster() {
+  local dir=$1 port ports nodes=() url _
+  mkdir -p "$dir"
+  read -r -a ports <<<"$(cluster_ports 6)"
+  for port in "${ports[@]}"; do
+    mkdir -p "$dir/$port"
+    redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+      --cluster-config-file nodes.conf --cluster-node-timeout 1500 --save "" --appendonly no \
+      --dir "$dir/$port" --logfile "$dir/$port.log" >/dev/null 2>&1 &
+    echo $! >>"$dir/pids"
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 100); do answers "$port" && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { cat "$dir/create.log" >&2; return 1; }
+  for _ in $(seq 1 300); do
+    local ok=1
+    for port in "${ports[@]}"; do
+      local info role
+      info=$(redis-cli -p "$port" cluster info 2>/dev/null)
+      role=$(redis-cli -p "$port" info replication 2>/dev/null)
+      case "$info" in *cluster_state:ok*cluster_slots_ok:16384*) ;; *) ok=0 ;; esac
+      case "$role" in *role:slave*) case "$role" in *master_link_status:up*) ;; *) ok=0 ;; esac ;; esac
+    done
+    [ "$ok" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$ok" = 1 ] || { echo "the Redis Cluster in $dir never became ready" >&2; return 1; }
+  url="redis-cluster://${nodes[0]}"
+  local sep='?'
+  for port in "${nodes[@]:1}"; do url="$url${sep}node=$port"; sep='&'; done
+  echo "$url"
+}
+
+redis_cluster_stop() {
+  [ -f "$1/pids" ] || return 0
+  xargs -r kill <"$1/pids" 2>/dev/null || true
+  rm -f "$1/pids"
 }

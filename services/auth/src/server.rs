@@ -135,6 +135,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let database = config.database.connect()?;
     database.register_metrics(&registry);
     let shared = config.shared.connect()?;
+    shared.first_connection().await;
     let store = Store::new(database.clone());
     let revocations = Revocations::new(
         &shared,

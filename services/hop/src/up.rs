@@ -136,6 +136,8 @@ impl Up {
             shutdown_grace: grace,
             http: args.http.clone(),
         })?;
+        gateway.first_connection().await;
+        redirect.first_connection().await;
         Ok(Self {
             http: args.http,
             listener,

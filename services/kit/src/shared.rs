@@ -46,7 +46,7 @@ impl SharedConfig {
     }
 
     /// Starts connecting to Redis in the background (see [`Redis::connect`]), or hands over
-    /// the process's bus.
+    /// the process's bus. [`Shared::first_connection`] waits for the first attempt.
     pub fn connect(&self) -> Result<Shared, ConfigError> {
         match self {
             Self::Redis(args) => Ok(Shared::Redis(Redis::connect(args)?)),
@@ -64,6 +64,15 @@ impl SharedConfig {
 }
 
 impl Shared {
+    /// Waits for Redis's first connection attempt to end ([`Redis::first_connection`]), so
+    /// a service whose Redis is up serves its first requests with it, and one whose Redis
+    /// is down starts degraded after one failed attempt. At once on the bus.
+    pub async fn first_connection(&self) {
+        if let Self::Redis(redis) = self {
+            redis.first_connection().await;
+        }
+    }
+
     pub fn redis(&self) -> Option<&Redis> {
         match self {
             Self::Redis(redis) => Some(redis),

@@ -111,6 +111,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let database = config.database.connect()?;
     database.register_metrics(&registry);
     let shared = config.shared.connect()?;
+    shared.first_connection().await;
     let permutation = CodePermutation::new(config.secret.expose());
     let store = Store::new(database.clone());
     let minter = Minter::new(store.clone(), permutation, &registry);

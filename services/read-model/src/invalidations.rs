@@ -10,6 +10,7 @@ use crate::store::{INVALIDATION_CHANNEL, invalidation_channel};
 use fred::prelude::*;
 use hop_kit::redis::{Redis, RedisError};
 use hop_kit::shared::{Bus, Shared};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -74,25 +75,42 @@ where
     let channel = invalidation_channel(redis);
     let mut messages = subscriber.message_rx();
     let mut reconnects = subscriber.reconnect_rx();
+    let mut errors = subscriber.error_rx();
     let _connection = subscriber.connect();
     tokio::spawn(async move {
-        // Every connection, the first included, is announced on `reconnects`.
-        let mut connections = 0u64;
+        // Every connection, the first included, is announced on `reconnects`: one per
+        // server, so a cluster's masters each announce theirs at start. A connection is a
+        // resumption (messages may have been lost) when its server was connected before,
+        // or when a connection failed since the subscription was first made (a failover
+        // brings a server never seen).
+        let mut seen = HashSet::new();
+        let mut subscribed_once = false;
+        let mut lost = false;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 reconnected = reconnects.recv() => match reconnected {
-                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                    Ok(server) => {
+                        let resumed = !seen.insert(server) || lost;
+                        lost = false;
                         handle(Event::Unsubscribed);
-                        connections += 1;
                         match subscriber.subscribe(&channel).await {
                             Ok(()) => {
-                                handle(Event::Subscribed { resumed: connections > 1 });
+                                handle(Event::Subscribed { resumed: resumed && subscribed_once });
+                                subscribed_once = true;
                                 tracing::info!(service = "redirect", channel, "invalidations_subscribed");
                             }
                             Err(e) => tracing::warn!(service = "redirect", error = %e, "invalidations_subscribe_failed"),
                         }
                     }
+                    Err(RecvError::Lagged(_)) => {
+                        lost = true;
+                        handle(Event::Missed);
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                failed = errors.recv() => match failed {
+                    Ok(_) | Err(RecvError::Lagged(_)) => lost = subscribed_once,
                     Err(RecvError::Closed) => break,
                 },
                 message = messages.recv() => match message {

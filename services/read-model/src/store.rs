@@ -8,6 +8,7 @@
 use crate::ReadEntry;
 use hop_kit::redis::{Redis, RedisError};
 use hop_kit::shared::Shared;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Redis key kind of an entry: `<REDIS_KEY_PREFIX>link:<code>`.
@@ -53,12 +54,52 @@ pub fn invalidation_channel(redis: &Redis) -> String {
 /// Writes `entries` (code, entry) that are newer than what Redis holds, then publishes
 /// every code in `announce` (empty: none), atomically and in one round trip, so a
 /// subscriber that hears a code finds its entry. How many entries were written.
+///
+/// On a Redis Cluster a script may only touch keys of one hash slot, so a batch is split
+/// by slot into one script call each, sent concurrently, and each call announces its own
+/// codes: a subscriber that hears a code still finds its entry.
 async fn write_newer(
     redis: &Redis,
     entries: &[(&str, ReadEntry)],
     ttl: Duration,
     announce: bool,
 ) -> Result<u64, RedisError> {
+    if !redis.is_cluster() || entries.len() < 2 {
+        let all: Vec<&(&str, ReadEntry)> = entries.iter().collect();
+        let (keys, args) = script_input(redis, &all, ttl, announce);
+        return redis.eval(WRITE_NEWER_THEN_PUBLISH, keys, args).await;
+    }
+    let mut by_slot: BTreeMap<u16, Vec<&(&str, ReadEntry)>> = BTreeMap::new();
+    for item in entries {
+        by_slot
+            .entry(Redis::slot(&link_key(redis, item.0)))
+            .or_default()
+            .push(item);
+    }
+    let mut calls = tokio::task::JoinSet::new();
+    for group in by_slot.values() {
+        let (keys, args) = script_input(redis, group, ttl, announce);
+        let redis = redis.clone();
+        calls.spawn(async move {
+            redis
+                .eval::<u64>(WRITE_NEWER_THEN_PUBLISH, keys, args)
+                .await
+        });
+    }
+    let mut written = 0;
+    while let Some(call) = calls.join_next().await {
+        written += call??;
+    }
+    Ok(written)
+}
+
+/// The keys and arguments of [`WRITE_NEWER_THEN_PUBLISH`] for `entries`.
+fn script_input(
+    redis: &Redis,
+    entries: &[&(&str, ReadEntry)],
+    ttl: Duration,
+    announce: bool,
+) -> (Vec<String>, Vec<String>) {
     let keys = entries
         .iter()
         .map(|(code, _)| link_key(redis, code))
@@ -77,7 +118,7 @@ async fn write_newer(
     if announce {
         args.extend(entries.iter().map(|(code, _)| (*code).to_owned()));
     }
-    redis.eval(WRITE_NEWER_THEN_PUBLISH, keys, args).await
+    (keys, args)
 }
 
 /// The links service's side: every change written through and announced. Without Redis

@@ -259,7 +259,9 @@ impl Resolver {
                 }
                 Ok(None) => hop_kit::metrics::inc(&self.metrics.redis.miss),
                 Err(RedisError::BreakerOpen) => hop_kit::metrics::inc(&self.metrics.redis.skipped),
-                Err(RedisError::Command(_)) => hop_kit::metrics::inc(&self.metrics.redis.error),
+                Err(RedisError::Command(_) | RedisError::Task(_)) => {
+                    hop_kit::metrics::inc(&self.metrics.redis.error)
+                }
             }
         }
         let found = tokio::time::timeout(

@@ -109,6 +109,12 @@ impl Redirect {
         self.app.clone()
     }
 
+    /// Waits for Redis's first connection attempt to end (see
+    /// [`hop_kit::shared::Shared::first_connection`]).
+    pub async fn first_connection(&self) {
+        self.shared.first_connection().await;
+    }
+
     /// Starts the dependency probes, the invalidation listener and the click pipeline
     /// (writer and partition upkeep) until `stop`. Cancel `stop` only once requests have
     /// drained: the writer then writes what is still buffered.
@@ -152,6 +158,7 @@ pub struct Server {
 
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let service = Redirect::new(&config)?;
+    service.shared.first_connection().await;
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding the redirect listener on {}", config.addr))?;

@@ -7,7 +7,9 @@
 //!   as `HOP_TEST_BACKEND` says, so one suite runs against both backends.
 //! - [`RedisServer`] and [`PostgresServer`]: throwaway servers started from the installed
 //!   binaries, for tests that stop a dependency for real; [`Certs`]: a throwaway CA and
-//!   certificates, for the mTLS tests.
+//!   certificates, for the mTLS tests; [`RedisCluster`] (three masters, three replicas)
+//!   and [`RedisSentinel`] (a primary, a replica, three sentinels), for the tests of
+//!   those deployments and their failovers.
 //! - [`eventually`] and [`until`]: wait for something that happens in the background,
 //!   with a deadline and a message naming what never happened.
 //!
@@ -16,11 +18,13 @@
 //! throwaway servers itself).
 
 mod certs;
+mod cluster;
 mod servers;
 mod stores;
 mod wait;
 
 pub use certs::Certs;
+pub use cluster::{RedisCluster, RedisSentinel, SENTINEL_SERVICE};
 pub use servers::{PostgresServer, RedisServer, free_port};
 pub use stores::{Backend, TestStores};
 pub use wait::{eventually, until};

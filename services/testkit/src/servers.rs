@@ -16,7 +16,7 @@ pub fn free_port() -> u16 {
         .expect("a free port on loopback")
 }
 
-fn wait_for_port(port: u16, up: bool, within: Duration) -> bool {
+pub(crate) fn wait_for_port(port: u16, up: bool, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         let open = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();

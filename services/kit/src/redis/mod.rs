@@ -6,6 +6,12 @@
 //! the connection is down (`fail_fast`), is bounded by REDIS_TIMEOUT_MS, and after
 //! REDIS_BREAKER_FAILURES consecutive failures the breaker skips Redis entirely for
 //! REDIS_BREAKER_COOLDOWN_MS before letting one probe call through.
+//!
+//! The same client runs on one Redis, on a Redis Cluster (`redis-cluster://`: fred routes
+//! each key to its slot's master and follows failovers) and behind Sentinel
+//! (`redis-sentinel://`: fred asks the sentinels for the current primary). Every script
+//! hop runs touches one key, except the read model's batch write, which splits itself by
+//! [`Redis::slot`] on a cluster.
 
 mod breaker;
 
@@ -28,6 +34,10 @@ end
 return count
 "#;
 
+/// Messages a subscriber's queue holds before the slowest reader misses some: a few bulk
+/// creates' announcements (1,000 codes each) at once. fred's default is 32.
+pub const SUBSCRIBER_BACKLOG: usize = 4096;
+
 /// Why a Redis call produced no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
@@ -35,6 +45,8 @@ pub enum RedisError {
     BreakerOpen,
     #[error("redis command failed: {0}")]
     Command(#[from] fred::error::Error),
+    #[error("redis call task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// A Redis client scoped to hop's key prefix. Cheap to clone (one pointer).
@@ -50,6 +62,9 @@ struct Inner {
     config: fred::types::config::Config,
     prefix: Arc<str>,
     breaker: Arc<Breaker>,
+    clustered: bool,
+    /// How long one connection attempt may take.
+    connect_within: Duration,
 }
 
 impl Redis {
@@ -63,7 +78,8 @@ impl Redis {
             .unwrap_or_default();
         let mut config = Config::from_url(url)
             .map_err(|e| ConfigError::new("REDIS_URL", format!("is not a Redis URL: {e}")))?;
-        if url.starts_with("rediss://") {
+        // rediss://, rediss-cluster:// and rediss-sentinel:// speak TLS.
+        if url.starts_with("rediss") {
             let tls = crate::tls::client_config(args.redis_ca_file.as_deref(), "REDIS_CA_FILE")?;
             config.tls = Some(fred::types::config::TlsConnector::from(tls).into());
         }
@@ -85,11 +101,14 @@ impl Redis {
             max_attempts: Some(1),
             ..Options::default()
         });
+        let clustered = config.server.is_clustered();
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 commands,
                 probes,
+                clustered,
+                connect_within: connect_timeout(timeout),
                 config,
                 prefix: Arc::from(args.redis_key_prefix.as_str()),
                 breaker: Arc::new(Breaker::new(
@@ -118,6 +137,26 @@ impl Redis {
     /// `<prefix><name>`: a pub/sub channel name.
     pub fn channel(&self, name: &str) -> String {
         self.name(name)
+    }
+
+    /// Waits until the first connection attempt has ended, connected or not, for at most
+    /// the connection timeout. On a cluster the client first learns the slots from one
+    /// node and then connects to every master, which takes a few round trips; commands
+    /// sent before that fail fast, and a rate limit would count them on this instance only.
+    pub async fn first_connection(&self) {
+        let bound = self.inner.connect_within;
+        let _ = tokio::time::timeout(bound, self.inner.client.wait_for_connect()).await;
+    }
+
+    /// Whether this is a Redis Cluster, where one script or transaction may only touch
+    /// keys of one hash slot.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.clustered
+    }
+
+    /// The cluster hash slot of `key` (CRC16 of the key, or of its `{hash tag}`).
+    pub fn slot(key: &str) -> u16 {
+        fred::util::redis_keyslot(key.as_bytes())
     }
 
     pub fn breaker(&self) -> &Breaker {
@@ -220,8 +259,12 @@ impl Redis {
     }
 
     /// A dedicated pub/sub connection with the same settings; it resubscribes on reconnect.
+    /// Its message queue holds [`SUBSCRIBER_BACKLOG`] messages, so a burst (a bulk create
+    /// announces up to 1,000 codes in one script) reaches the handler whole instead of
+    /// overflowing into "messages were lost".
     pub fn subscriber(&self) -> Result<SubscriberClient, RedisError> {
         let subscriber = Builder::from_config(self.inner.config.clone())
+            .with_performance_config(|p| p.broadcast_channel_capacity = SUBSCRIBER_BACKLOG)
             .set_policy(ReconnectPolicy::new_constant(0, 500))
             .build_subscriber_client()?;
         Ok(subscriber)
@@ -258,11 +301,16 @@ fn settle<T>(permit: Permit<'_>, result: Result<T, fred::error::Error>) -> Resul
     }
 }
 
+/// The bound on one connection attempt: the command timeout, but at least 500 ms.
+fn connect_timeout(timeout: Duration) -> Duration {
+    timeout.max(Duration::from_millis(500))
+}
+
 fn builder(config: &fred::types::config::Config, timeout: Duration) -> Builder {
     let mut builder = Builder::from_config(config.clone());
     builder
         .with_connection_config(|c| {
-            c.connection_timeout = timeout.max(Duration::from_millis(500));
+            c.connection_timeout = connect_timeout(timeout);
             c.internal_command_timeout = timeout.max(Duration::from_secs(1));
             c.max_command_attempts = 1;
             c.tcp.nodelay = Some(true);
@@ -311,9 +359,12 @@ mod tests {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Redis")]
 pub struct RedisArgs {
-    /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS. Unset,
-    /// `hop up` does in process what Redis does for it (no Redis tier) and `hop serve`
-    /// refuses to start.
+    /// Redis URL: `redis://[:password@]host:port[/db]` for one Redis;
+    /// `redis-cluster://[:password@]host:port?node=host2:port2&node=...` for a Redis
+    /// Cluster (any nodes: the rest are discovered); `redis-sentinel://[:password@]host:26379/db?sentinelServiceName=NAME&node=host2:26379`
+    /// for a primary behind Sentinel. `rediss`, `rediss-cluster` and `rediss-sentinel` speak
+    /// TLS. Unset, `hop up` does in process what Redis does for it (no Redis tier) and `hop
+    /// serve` refuses to start.
     #[arg(
         long,
         env = "REDIS_URL",
