@@ -10,6 +10,10 @@ use std::time::Duration;
 
 /// Which database a service is given, before it connects.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per service at start; a box would only add an indirection"
+)]
 pub enum DatabaseConfig {
     /// Connect a pool of its own with these settings.
     Postgres(DatabaseArgs),

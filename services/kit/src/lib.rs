@@ -43,6 +43,7 @@ pub mod net;
 pub mod postgres;
 pub mod problem;
 pub mod redis;
+pub mod replicas;
 pub mod secret;
 pub mod serve;
 pub mod service_auth;

@@ -78,6 +78,21 @@ pub struct DatabaseArgs {
     /// one). Unset: the system's CA certificates.
     #[arg(long, env = "DATABASE_CA_FILE", value_name = "DATABASE_CA_FILE")]
     pub database_ca_file: Option<std::path::PathBuf>,
+    /// Read replicas (postgres:// URLs, comma-separated) for reads that may be a moment
+    /// behind: redirect's lookups of codes no cache holds. Each is taken out of rotation
+    /// while it fails or lags; a code not found on one is looked up on the primary. The
+    /// other DATABASE_* settings (schema, pool size, timeouts, TLS) apply to them too.
+    #[arg(
+        long,
+        env = "DATABASE_READ_URL",
+        value_name = "DATABASE_READ_URL",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub database_read_url: Vec<String>,
+    /// How far behind a read replica may replay, in ms, before it is taken out of rotation.
+    #[arg(long, env = "DATABASE_READ_MAX_LAG_MS", value_name = "DATABASE_READ_MAX_LAG_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub database_read_max_lag_ms: u64,
 }
 
 impl DatabaseArgs {
@@ -171,6 +186,8 @@ impl DatabaseArgs {
             database_timeout_ms: 2000,
             database_sslmode: "prefer".into(),
             database_ca_file: None,
+            database_read_url: Vec::new(),
+            database_read_max_lag_ms: 5000,
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub redis: TierCounters,
     /// The database tier, labelled by its name (`postgres` or `sqlite`).
     pub database: TierCounters,
+    /// The read replicas (DATABASE_READ_URL), asked before the primary.
+    pub replica: TierCounters,
     pub l1_entries: IntGauge,
     pub invalidations: IntCounter,
     pub subscribed: IntGauge,
@@ -80,6 +82,7 @@ impl Metrics {
             l1: tier("l1"),
             redis: tier("redis"),
             database: tier(database),
+            replica: tier("postgres-replica"),
             l1_entries,
             invalidations,
             subscribed,

@@ -14,6 +14,7 @@
 use crate::metrics::Metrics;
 use hop_kit::database::Database;
 use hop_kit::redis::{Redis, RedisError};
+use hop_kit::replicas::Replicas;
 use hop_read_model::{CachedLink, ReadEntry, Reader};
 use http::{HeaderValue, StatusCode};
 use quick_cache::sync::{Cache, EntryAction, EntryResult};
@@ -132,6 +133,8 @@ pub struct Resolver {
     missing_ttl: Duration,
     redis: Option<Reader>,
     database: Database,
+    /// Read replicas asked before the primary (DATABASE_READ_URL); none by default.
+    replicas: Option<Replicas>,
     lookup_timeout: Duration,
     metrics: Metrics,
     warned_at: AtomicU64,
@@ -142,6 +145,7 @@ impl Resolver {
         settings: &CacheSettings,
         redis: Option<Redis>,
         database: Database,
+        replicas: Option<Replicas>,
         redis_ttl: Duration,
         lookup_timeout: Duration,
         metrics: Metrics,
@@ -157,6 +161,7 @@ impl Resolver {
                 .filter(|_| settings.cache_redis_enabled)
                 .map(|redis| Reader::new(redis, redis_ttl)),
             database,
+            replicas,
             lookup_timeout,
             metrics,
             warned_at: AtomicU64::new(0),
@@ -264,6 +269,11 @@ impl Resolver {
                 }
             }
         }
+        if let Some(entry) = self.lookup_replica(code).await {
+            hop_kit::metrics::inc(&self.metrics.replica.hit);
+            self.fill_redis(code, &entry);
+            return Ok(Entry::from_read(code, entry));
+        }
         let found = tokio::time::timeout(
             self.lookup_timeout,
             hop_read_model::source::find(&self.database, code),
@@ -290,6 +300,33 @@ impl Resolver {
                 Err(Unavailable)
             }
         }
+    }
+
+    /// The entry on a healthy read replica, when one holds it. A code the replica does not
+    /// have is then looked up on the primary (it may not have been replayed yet), so a
+    /// link created a moment ago is never a 404; a failed read takes the replica out of
+    /// rotation and falls back to the primary too.
+    async fn lookup_replica(&self, code: &str) -> Option<ReadEntry> {
+        let replica = self.replicas.as_ref()?.pick()?;
+        let database = Database::Postgres(replica.pool().clone());
+        let found = tokio::time::timeout(
+            self.lookup_timeout,
+            hop_read_model::source::find(&database, code),
+        )
+        .await;
+        let failure = match found {
+            Ok(Ok(Some(entry))) => return Some(entry),
+            Ok(Ok(None)) => {
+                hop_kit::metrics::inc(&self.metrics.replica.miss);
+                return None;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "lookup timed out".to_owned(),
+        };
+        hop_kit::metrics::inc(&self.metrics.replica.error);
+        self.warn_throttled(&failure);
+        replica.failed(failure);
+        None
     }
 
     /// Puts an entry found in Postgres back into Redis, off the response path, unless

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use hop_clicks::partitions;
 use hop_kit::database::{Database, DatabaseConfig};
 use hop_kit::health::Health;
+use hop_kit::replicas::Replicas;
 use hop_kit::shared::{Shared, SharedConfig};
 use std::convert::Infallible;
 use std::future::Future;
@@ -57,6 +58,7 @@ impl Config {
 pub struct Redirect {
     app: Arc<App>,
     database: Database,
+    replicas: Option<Replicas>,
     shared: Shared,
     clicks: ClickSettings,
     /// The click writer, until started; then its task, awaited at close.
@@ -72,10 +74,15 @@ impl Redirect {
         let metrics = Metrics::new(&registry, database.name());
         database.register_metrics(&registry);
         let shared = config.shared.connect()?;
+        let replicas = match &config.database {
+            DatabaseConfig::Postgres(args) => Replicas::connect(args)?,
+            DatabaseConfig::Sqlite(_) => None,
+        };
         let resolver = Resolver::new(
             &config.cache,
             shared.redis().cloned(),
             database.clone(),
+            replicas.clone(),
             config.shared.link_ttl().unwrap_or_default(),
             config.database.timeout(),
             metrics.clone(),
@@ -98,6 +105,7 @@ impl Redirect {
         Ok(Self {
             app,
             database,
+            replicas,
             shared,
             clicks: config.clicks.clone(),
             writer: Mutex::new(writer),
@@ -122,6 +130,9 @@ impl Redirect {
         self.app
             .health()
             .spawn_read_store_probes(&self.database, self.shared.redis(), stop);
+        if let Some(replicas) = &self.replicas {
+            replicas.spawn_probes(self.app.health(), stop);
+        }
         if let Some(writer) = lock(&self.writer).take() {
             partitions::spawn(
                 self.database.clone(),
@@ -141,6 +152,9 @@ impl Redirect {
         }
         self.shared.quit().await;
         self.database.close();
+        if let Some(replicas) = &self.replicas {
+            replicas.close();
+        }
     }
 }
 

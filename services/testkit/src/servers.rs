@@ -167,6 +167,60 @@ impl PostgresServer {
         server
     }
 
+    /// A streaming replica of this server (`pg_basebackup -R`), started on a port of its
+    /// own: it replays every write the primary makes, read-only. Stopped on drop.
+    pub fn start_replica(&self) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        if running_as_root() {
+            std::os::unix::fs::chown(dir.path(), Some(postgres_uid()), None)
+                .expect("chown the replica dir");
+        }
+        let data = dir.path().join("data");
+        let status = as_postgres(&self.bin.join("pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "--no-sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("pg_basebackup runs");
+        assert!(status.success(), "pg_basebackup failed");
+        let mut replica = Self {
+            port: free_port(),
+            dir,
+            bin: self.bin.clone(),
+            running: false,
+            options: "-c hot_standby=on".to_owned(),
+            keep: Vec::new(),
+        };
+        replica.restart();
+        replica
+    }
+
+    /// Runs `sql` on this server's `postgres` database (psql), as a superuser: to pause or
+    /// resume a replica's replay, say.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .arg(self.url("postgres"))
+            .args(["-XAtqc", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port

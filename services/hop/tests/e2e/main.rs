@@ -348,6 +348,8 @@ fn help_lists_every_variable_with_its_default() {
         "DATABASE_SCHEMA",
         "DATABASE_POOL_SIZE",
         "DATABASE_TIMEOUT_MS",
+        "DATABASE_READ_URL",
+        "DATABASE_READ_MAX_LAG_MS",
         "REDIS_URL",
         "REDIS_KEY_PREFIX",
         "REDIS_TIMEOUT_MS",

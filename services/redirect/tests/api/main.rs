@@ -5,4 +5,5 @@ mod clicks;
 mod failures;
 mod helpers;
 mod redirects;
+mod replicas;
 mod tiers;
