@@ -153,7 +153,7 @@ pub async fn spawn_app_on_redis(settings: Settings, url: &str) -> TestApp {
     spawn_app_on(settings, stores).await
 }
 
-async fn spawn_app_on(settings: Settings, stores: TestStores) -> TestApp {
+pub async fn spawn_app_on(settings: Settings, stores: TestStores) -> TestApp {
     let (database, shared) = (stores.database(), stores.shared());
     let stop = CancellationToken::new();
     let links = hop_links::build(hop_links::Config {

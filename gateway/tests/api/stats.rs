@@ -111,3 +111,83 @@ fn hour_ago() -> String {
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
+
+/// With DATABASE_READ_URL, stats come from the read replica: paused replica replay freezes
+/// what the owner sees (clicks written to the primary meanwhile do not show) until replay
+/// resumes. A primary and a streaming replica of the test's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_are_read_from_a_read_replica() {
+    let primary = hop_testkit::PostgresServer::start();
+    let replica = primary.start_replica();
+    let mut db = hop_testkit::TestDb::at(&primary.url("postgres")).await;
+    db.args.database_read_url = vec![replica.url("postgres")];
+    db.args.database_read_max_lag_ms = 60_000;
+    let stores = hop_testkit::TestStores::Servers {
+        db: Box::new(db),
+        redis: Box::new(hop_testkit::redis_args()),
+    };
+    let app = spawn_app_on(test_settings(), stores).await;
+    let (owner, _) = app.account("replicated@example.com").await;
+    let link: Value = app
+        .post_json(
+            "/links",
+            &json!({"url": "https://example.com/r"}),
+            Some(&owner),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let code = link["code"].as_str().unwrap().to_owned();
+    let path = format!("/links/{code}/stats");
+    let follow = |n: usize| {
+        let (app, code) = (&app, &code);
+        async move {
+            for _ in 0..n {
+                let r = app
+                    .http
+                    .get(format!("{}/{code}", app.redirect))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 302);
+            }
+        }
+    };
+    let total = || async {
+        let now: Value = app.get_as(&path, &owner).await.json().await.unwrap();
+        now["total"].as_u64().unwrap()
+    };
+    follow(3).await;
+    hop_testkit::until("3 clicks counted", Duration::from_secs(10), || async {
+        total().await == 3
+    })
+    .await;
+
+    replica.psql("SELECT pg_wal_replay_pause()");
+    follow(2).await;
+    // The primary has all 5; the owner still sees the paused replica's 3.
+    let schema = match &app.stores {
+        hop_testkit::TestStores::Servers { db, .. } => db.schema().to_owned(),
+        hop_testkit::TestStores::Embedded { .. } => unreachable!("built on servers"),
+    };
+    hop_testkit::until(
+        "the primary has the 5 clicks",
+        Duration::from_secs(10),
+        || async {
+            primary.psql(&format!(
+                "SELECT coalesce(sum(clicks), 0) FROM {schema}.click_counts"
+            )) == "5"
+        },
+    )
+    .await;
+    assert_eq!(total().await, 3, "read from the paused replica");
+
+    replica.psql("SELECT pg_wal_replay_resume()");
+    hop_testkit::until(
+        "the replica replays the 2 new clicks",
+        Duration::from_secs(10),
+        || async { total().await == 5 },
+    )
+    .await;
+}

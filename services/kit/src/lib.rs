@@ -13,9 +13,10 @@
 //! - [`database`]: the closed enum every store owner matches on, PostgreSQL or SQLite;
 //!   [`postgres`]: its settings, the connection pool and the embedded migrations;
 //!   [`sqlite`]: the embedded store of `hop up` (one writer with group commit, a reader
-//!   pool, its own migrations); [`bridge`]: the copy from the second to the first.
+//!   pool, its own migrations); [`bridge`]: the copy from the second to the first;
+//!   [`replicas`]: PostgreSQL read replicas in rotation while healthy and caught up.
 //! - [`shared`]: Redis or the in-process bus; [`redis`]: the Redis client with fail-fast
-//!   commands behind a circuit breaker; [`tls`]: rustls client configurations for
+//!   commands behind a circuit breaker, on one Redis, a Redis Cluster or Sentinel; [`tls`]: rustls client configurations for
 //!   PostgreSQL and Redis (`sslmode=require`, `rediss://`).
 //! - [`serve`]: the hyper accept loop with graceful drain, and the admin router (health and
 //!   metrics) of the gRPC services; [`shutdown`]: SIGINT/SIGTERM; [`grpc`]: helpers the

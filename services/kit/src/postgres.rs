@@ -79,9 +79,10 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_CA_FILE", value_name = "DATABASE_CA_FILE")]
     pub database_ca_file: Option<std::path::PathBuf>,
     /// Read replicas (postgres:// URLs, comma-separated) for reads that may be a moment
-    /// behind: redirect's lookups of codes no cache holds. Each is taken out of rotation
-    /// while it fails or lags; a code not found on one is looked up on the primary. The
-    /// other DATABASE_* settings (schema, pool size, timeouts, TLS) apply to them too.
+    /// behind: redirect's lookups of codes no cache holds, and click statistics. Each is
+    /// taken out of rotation while it fails or lags; a code not found on one is looked up
+    /// on the primary. The other DATABASE_* settings (schema, pool size, timeouts, TLS)
+    /// apply to them too.
     #[arg(
         long,
         env = "DATABASE_READ_URL",

@@ -1,5 +1,5 @@
 //! PostgreSQL read replicas (`DATABASE_READ_URL`): pools for reads that may be a moment
-//! behind the primary, such as a redirect's lookup of a code no cache holds.
+//! behind the primary: a redirect's lookup of a code no cache holds, click statistics.
 //!
 //! Each replica is probed every second: its replay lag (0 while it has replayed all it
 //! received; else the time since the last transaction it replayed) must stay within
@@ -122,7 +122,7 @@ impl Replicas {
             .map(|replica| ReadReplica { replica })
     }
 
-    /// The replicas' pools' gauges, like the primary's.
+    /// Closes every replica's pool (graceful shutdown).
     pub fn close(&self) {
         for replica in &self.inner.replicas {
             replica.pool.close();

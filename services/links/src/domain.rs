@@ -12,6 +12,8 @@ use crate::writer::{Insert, Writer};
 use chrono::{DateTime, Utc};
 use hop_clicks::store::{Totals, Visit, VisitsQuery};
 use hop_clicks::{Stats, StatsQuery};
+use hop_kit::database::Database;
+use hop_kit::replicas::Replicas;
 
 /// How many minted codes in a row may collide with aliases before creation gives up. Each
 /// collision needs a user to have taken the exact 7-character alias the permutation
@@ -30,6 +32,8 @@ pub struct LinkService {
     minter: Minter,
     writer: Writer,
     read_model: hop_read_model::Writer,
+    /// Read replicas for stats (DATABASE_READ_URL); none by default.
+    replicas: Option<Replicas>,
 }
 
 impl LinkService {
@@ -38,13 +42,34 @@ impl LinkService {
         minter: Minter,
         writer: Writer,
         read_model: hop_read_model::Writer,
+        replicas: Option<Replicas>,
     ) -> Self {
         Self {
             store,
             minter,
             writer,
             read_model,
+            replicas,
         }
+    }
+
+    /// Runs a stats read (clicks, visits) on a healthy read replica, else on the primary.
+    /// Stats may be a moment behind: no caller reads its own writes through them. A read
+    /// that fails on a replica takes it out of rotation and is run on the primary.
+    async fn read_stats<T, E, F, Fut>(&self, read: F) -> Result<T, LinksError>
+    where
+        F: Fn(Database) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+        LinksError: From<E>,
+    {
+        if let Some(replica) = self.replicas.as_ref().and_then(Replicas::pick) {
+            match read(Database::Postgres(replica.pool().clone())).await {
+                Ok(value) => return Ok(value),
+                Err(e) => replica.failed(e.to_string()),
+            }
+        }
+        Ok(read(self.store.database().clone()).await?)
     }
 
     /// Stores `new` under its alias or a freshly minted code, and writes it through to the
@@ -323,7 +348,10 @@ impl LinkService {
             true => self.store.ids(actor).await?,
             false => named.iter().map(|(_, id)| *id).collect(),
         };
-        let totals = hop_clicks::store::totals(self.store.database(), &ids).await?;
+        let ids = &ids;
+        let totals = self
+            .read_stats(|db| async move { hop_clicks::store::totals(&db, ids).await })
+            .await?;
         let mut overall = Totals::default();
         for t in totals.values() {
             overall += *t;
@@ -365,7 +393,9 @@ impl LinkService {
             offset,
             limit,
         };
-        Ok(hop_clicks::store::visits(self.store.database(), link.id, &query).await?)
+        let query = &query;
+        self.read_stats(|db| async move { hop_clicks::store::visits(&db, link.id, query).await })
+            .await
     }
 
     /// The actor's tags by name: how many live links carry each, and their clicks.
@@ -426,7 +456,10 @@ impl LinkService {
         if link.owner_id != Some(actor) {
             return Err(LinksError::NotFound);
         }
-        Ok(hop_clicks::store::read_stats(self.store.database(), link.id, query).await?)
+        self.read_stats(
+            |db| async move { hop_clicks::store::read_stats(&db, link.id, query).await },
+        )
+        .await
     }
 
     /// A live (not deleted) link by code.

@@ -15,6 +15,7 @@ use hop_kit::database::{Database, DatabaseConfig};
 use hop_kit::grpc::{GrpcServer, GrpcService};
 use hop_kit::health::Health;
 use hop_kit::metrics::RpcMetrics;
+use hop_kit::replicas::Replicas;
 use hop_kit::secret::Secret;
 use hop_kit::service_auth::ServiceToken;
 use hop_kit::shared::{Shared, SharedConfig};
@@ -118,7 +119,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let ttl = config.shared.link_ttl().unwrap_or_default();
     let read_model = hop_read_model::Writer::new(&shared, ttl);
     let writer = Writer::spawn(store.clone(), read_model.clone(), &registry);
-    let links = LinkService::new(store, minter, writer, read_model);
+    let replicas = match &config.database {
+        DatabaseConfig::Postgres(args) => Replicas::connect(args)?,
+        DatabaseConfig::Sqlite(_) => None,
+    };
+    let links = LinkService::new(store, minter, writer, read_model, replicas.clone());
     let api = Arc::new(LinksApi::new(
         Arc::new(links),
         &config.public_base_url,
@@ -146,12 +151,17 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         ),
         None => None,
     };
+    let stop = CancellationToken::new();
+    let health = Health::new("links", &registry);
+    if let Some(replicas) = &replicas {
+        replicas.spawn_probes(&health, &stop);
+    }
     Ok(Server {
         grpc,
         admin,
         api,
-        stop: CancellationToken::new(),
-        health: Health::new("links", &registry),
+        stop,
+        health,
         registry,
         database,
         shared,
