@@ -4,7 +4,9 @@
 #
 #   stack_init WORKDIR          own schema and Redis prefix; applies the migrations
 #   stack_start_services        links, auth, redirect ×2, gateway ×2 (extra settings
-#                               through the environment, e.g. ANONYMOUS_LINKS=true)
+#                               through the environment, e.g. ANONYMOUS_LINKS=true;
+#                               STACK_TWO_OF_EACH=1 adds a second links and auth, which
+#                               the second gateway calls)
 #   stack_start_nginx           nginx in front; sets EDGE_URL
 #   stack_cleanup               stops everything, drops the schema and the Redis keys
 #
@@ -42,7 +44,16 @@ stack_start_services() {
   PORT=$G1 LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" AUTH_GRPC_URL="http://127.0.0.1:$AUTH_PORT" \
     TRUSTED_PROXIES=127.0.0.1/32 "$HOP" serve gateway >"$STACK_WORK/gateway-1.log" 2>&1 &
   G1_PID=$!; STACK_PIDS+=("$G1_PID")
-  PORT=$G2 LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" AUTH_GRPC_URL="http://127.0.0.1:$AUTH_PORT" \
+  # STACK_TWO_OF_EACH=1: a second links and auth too, which the second gateway calls.
+  local links2=$LINKS_PORT auth2=$AUTH_PORT
+  if [ "${STACK_TWO_OF_EACH:-0}" = 1 ]; then
+    links2=$(free_port); auth2=$(free_port)
+    PORT=$links2 ADMIN_PORT=$(free_port) "$HOP" serve links >"$STACK_WORK/links-2.log" 2>&1 &
+    STACK_PIDS+=($!)
+    PORT=$auth2 ADMIN_PORT=$(free_port) "$HOP" serve auth >"$STACK_WORK/auth-2.log" 2>&1 &
+    STACK_PIDS+=($!)
+  fi
+  PORT=$G2 LINKS_GRPC_URL="http://127.0.0.1:$links2" AUTH_GRPC_URL="http://127.0.0.1:$auth2" \
     TRUSTED_PROXIES=127.0.0.1/32 "$HOP" serve gateway >"$STACK_WORK/gateway-2.log" 2>&1 &
   STACK_PIDS+=($!)
   local url
