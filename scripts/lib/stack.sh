@@ -37,6 +37,20 @@ stack_start_services() {
   STACK_PIDS+=($!)
   PORT=$AUTH_PORT ADMIN_PORT=$AUTH_ADMIN "$HOP" serve auth >"$STACK_WORK/auth.log" 2>&1 &
   STACK_PIDS+=($!)
+  # STACK_TWO_OF_EACH=1: a second links and auth too, which the second gateway calls.
+  local links2=$LINKS_PORT auth2=$AUTH_PORT admins=("$LINKS_ADMIN" "$AUTH_ADMIN") url admin
+  if [ "${STACK_TWO_OF_EACH:-0}" = 1 ]; then
+    links2=$(free_port); auth2=$(free_port)
+    admins+=("$(free_port)" "$(free_port)")
+    PORT=$links2 ADMIN_PORT=${admins[2]} "$HOP" serve links >"$STACK_WORK/links-2.log" 2>&1 &
+    STACK_PIDS+=($!)
+    PORT=$auth2 ADMIN_PORT=${admins[3]} "$HOP" serve auth >"$STACK_WORK/auth-2.log" 2>&1 &
+    STACK_PIDS+=($!)
+  fi
+  # The gateways start once links and auth serve, so their first calls find them.
+  for admin in "${admins[@]}"; do
+    wait_http "http://127.0.0.1:$admin/health/ready"
+  done
   PORT=$R1 "$HOP" serve redirect >"$STACK_WORK/redirect-1.log" 2>&1 &
   R1_PID=$!; STACK_PIDS+=("$R1_PID")
   PORT=$R2 "$HOP" serve redirect >"$STACK_WORK/redirect-2.log" 2>&1 &
@@ -44,19 +58,9 @@ stack_start_services() {
   PORT=$G1 LINKS_GRPC_URL="http://127.0.0.1:$LINKS_PORT" AUTH_GRPC_URL="http://127.0.0.1:$AUTH_PORT" \
     TRUSTED_PROXIES=127.0.0.1/32 "$HOP" serve gateway >"$STACK_WORK/gateway-1.log" 2>&1 &
   G1_PID=$!; STACK_PIDS+=("$G1_PID")
-  # STACK_TWO_OF_EACH=1: a second links and auth too, which the second gateway calls.
-  local links2=$LINKS_PORT auth2=$AUTH_PORT
-  if [ "${STACK_TWO_OF_EACH:-0}" = 1 ]; then
-    links2=$(free_port); auth2=$(free_port)
-    PORT=$links2 ADMIN_PORT=$(free_port) "$HOP" serve links >"$STACK_WORK/links-2.log" 2>&1 &
-    STACK_PIDS+=($!)
-    PORT=$auth2 ADMIN_PORT=$(free_port) "$HOP" serve auth >"$STACK_WORK/auth-2.log" 2>&1 &
-    STACK_PIDS+=($!)
-  fi
   PORT=$G2 LINKS_GRPC_URL="http://127.0.0.1:$links2" AUTH_GRPC_URL="http://127.0.0.1:$auth2" \
     TRUSTED_PROXIES=127.0.0.1/32 "$HOP" serve gateway >"$STACK_WORK/gateway-2.log" 2>&1 &
   STACK_PIDS+=($!)
-  local url
   for url in "http://127.0.0.1:$R1/health/ready" "http://127.0.0.1:$R2/health/ready" \
              "http://127.0.0.1:$G1/health/ready" "http://127.0.0.1:$G2/health/ready"; do
     wait_http "$url"
