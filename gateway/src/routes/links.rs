@@ -725,8 +725,9 @@ pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub struct NewLinks {
     /// 1 to 1,000 links, each the body of `POST /links` (`NewLink`). More is not a
     /// malformed body but too large a one: 413. An invalid item is not a bad request: it is
-    /// answered in its own result (400 and its problem), so an item here is any object.
-    #[schema(value_type = Vec<Object>, min_items = 1)]
+    /// answered in its own result (400 and its problem), so an item here is any JSON value
+    /// (`null` and a number included).
+    #[schema(value_type = Vec<Value>, min_items = 1)]
     links: Vec<NewLink>,
 }
 

@@ -280,10 +280,12 @@ pub struct ShortUrlsQuery {
     /// Only short URLs with any (tagsMode=any, the default) or all of these tags.
     #[param(rename = "tags[]")]
     tags: Option<Vec<String>>,
-    #[param(value_type = Option<String>, pattern = "^(any|all)$")]
+    /// `any` or `all`; empty is the default (any), as Shlink's clients send it.
+    #[param(value_type = Option<String>, pattern = "^(any|all)?$")]
     tagsMode: Option<String>,
-    /// `field-DIR`: dateCreated, shortCode, longUrl or title, ASC or DESC.
-    #[param(pattern = "^(dateCreated|shortCode|longUrl|title)(-(ASC|DESC))?$")]
+    /// `field-DIR`: dateCreated, shortCode, longUrl or title, ASC or DESC; empty is the
+    /// default (newest first).
+    #[param(pattern = "^((dateCreated|shortCode|longUrl|title)(-(ASC|DESC))?)?$")]
     orderBy: Option<String>,
     /// Accepted: no hop short URL has a visits limit.
     excludeMaxVisitsReached: Option<bool>,
