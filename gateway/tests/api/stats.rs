@@ -7,22 +7,23 @@ use std::time::Duration;
 const MOBILE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 const BOT: &str = "Googlebot/2.1 (+http://www.google.com/bot.html)";
 
+/// Creates a link to `url` as the holder of `token`; its code.
+async fn create_owned(app: &TestApp, token: &str, url: &str) -> String {
+    let link: Value = app
+        .post_json("/links", &json!({ "url": url }), Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    link["code"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_sees_totals_series_referrers_and_agents() {
     let app = spawn_app_with(test_settings()).await;
     let (owner, _) = app.account("stats@example.com").await;
     let (stranger, _) = app.account("nosy@example.com").await;
-    let link: Value = app
-        .post_json(
-            "/links",
-            &json!({"url": "https://example.com/measured"}),
-            Some(&owner),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let code = link["code"].as_str().unwrap().to_owned();
+    let code = create_owned(&app, &owner, "https://example.com/measured").await;
     for i in 0..14 {
         let (ua, referer) = match i {
             0..8 => (MOBILE, Some("https://news.example.org/a")),
@@ -128,17 +129,7 @@ async fn stats_are_read_from_a_read_replica() {
     };
     let app = spawn_app_on(test_settings(), stores).await;
     let (owner, _) = app.account("replicated@example.com").await;
-    let link: Value = app
-        .post_json(
-            "/links",
-            &json!({"url": "https://example.com/r"}),
-            Some(&owner),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let code = link["code"].as_str().unwrap().to_owned();
+    let code = create_owned(&app, &owner, "https://example.com/r").await;
     let path = format!("/links/{code}/stats");
     let follow = |n: usize| {
         let (app, code) = (&app, &code);
