@@ -4,7 +4,8 @@
 //!
 //! - [`problem`]: Shlink-shaped problems (`https://shlink.io/api/error/...` types and
 //!   Shlink's extra fields), and how hop's own problems become them; [`ShlinkKey`], the
-//!   `X-Api-Key` caller.
+//!   `X-Api-Key` caller; [`query`]: Shlink's query strings (`tags[]`, empty values as
+//!   absent ones) and how the document describes them.
 //! - [`short_urls`]: `/short-urls*` (create, list, get, edit, delete) and the short URL
 //!   shape; [`visits`]: `/visits` and `/short-urls/{code}/visits`; [`tags`]: `/tags*`;
 //!   [`server`]: `/domains`, `/health` and `/mercure-info`.
@@ -12,6 +13,7 @@
 //! Every handler calls the same gRPC methods as hop's own API; nothing here stores data.
 
 mod problem;
+mod query;
 mod server;
 mod short_urls;
 mod tags;

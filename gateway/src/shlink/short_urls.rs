@@ -3,85 +3,18 @@
 //! asking for any of those is a clear `invalid-data` problem, not a silent no.
 
 use super::problem::{ShlinkError, ShlinkKey};
+use super::query::{self, Params};
 use crate::body::{Fields, JsonObject};
 use crate::context::RequestId;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::{Extension, Json};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use hop_proto::api_key::Scope;
 use hop_proto::links::v1 as pb;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
-
-/// A raw query string's parameters by name, `name[]` as `name`, repeats kept in order.
-pub struct Params(HashMap<String, Vec<String>>);
-
-impl Params {
-    pub fn parse(raw: Option<String>) -> Self {
-        let mut map: HashMap<String, Vec<String>> = HashMap::new();
-        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-            let key = key.strip_suffix("[]").unwrap_or(&key).to_owned();
-            map.entry(key).or_default().push(value.into_owned());
-        }
-        Self(map)
-    }
-
-    /// The last value of `name`, if any and not blank.
-    pub fn one(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .and_then(|v| v.last())
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
-    }
-
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0.get(name).cloned().unwrap_or_default()
-    }
-
-    /// A positive whole number (`default` when absent).
-    pub fn number(&self, name: &str, default: u32) -> Result<u32, ShlinkError> {
-        match self.one(name) {
-            None => Ok(default),
-            Some(raw) => {
-                raw.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    ShlinkError::invalid(&[name], format!("{name} must be 1 or more"))
-                })
-            }
-        }
-    }
-
-    /// `true`/`false` (absent: false).
-    pub fn flag(&self, name: &str) -> Result<bool, ShlinkError> {
-        match self.one(name) {
-            None | Some("false") | Some("0") => Ok(false),
-            Some("true") | Some("1") => Ok(true),
-            Some(_) => Err(ShlinkError::invalid(
-                &[name],
-                format!("{name} must be true or false"),
-            )),
-        }
-    }
-
-    /// An ISO 8601 / RFC 3339 date-time.
-    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ShlinkError> {
-        self.one(name).map(|raw| parse_time(name, raw)).transpose()
-    }
-}
-
-pub fn parse_time(name: &str, raw: &str) -> Result<DateTime<Utc>, ShlinkError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ShlinkError::invalid(
-                &[name],
-                format!("{name} must be an ISO 8601 date-time such as 2030-01-01T00:00:00+00:00"),
-            )
-        })
-}
 
 /// A time as Shlink writes it (ISO 8601 with an offset, to the second).
 pub fn atom(t: Option<&prost_types::Timestamp>) -> Option<String> {
@@ -270,10 +203,10 @@ pub struct ShortUrlList {
 #[allow(dead_code, non_snake_case)] // a description, in Shlink's parameter names
 pub struct ShortUrlsQuery {
     /// 1-based (default 1).
-    #[param(minimum = 1)]
+    #[param(schema_with = query::page_param)]
     page: Option<u32>,
     /// 1 to 200 (default 10).
-    #[param(minimum = 1, maximum = 200)]
+    #[param(schema_with = query::items_per_page_param)]
     itemsPerPage: Option<u32>,
     /// Only short URLs whose code, long URL or title contain this.
     searchTerm: Option<String>,
@@ -288,6 +221,7 @@ pub struct ShortUrlsQuery {
     #[param(pattern = "^((dateCreated|shortCode|longUrl|title)(-(ASC|DESC))?)?$")]
     orderBy: Option<String>,
     /// Accepted: no hop short URL has a visits limit.
+    #[param(schema_with = query::flag_param)]
     excludeMaxVisitsReached: Option<bool>,
     /// The default domain only (`DEFAULT`).
     domain: Option<String>,
@@ -486,7 +420,10 @@ pub async fn list(
         actor_user_id: Some(actor),
         page,
         per_page,
-        query: params.one("searchTerm").map(str::to_owned),
+        query: params
+            .one("searchTerm")
+            .filter(|term| !term.trim().is_empty())
+            .map(str::to_owned),
         tags: params.all("tags"),
         all_tags,
         order: order as i32,

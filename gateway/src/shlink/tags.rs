@@ -2,7 +2,8 @@
 //! and deletes them.
 
 use super::problem::{ShlinkError, ShlinkKey};
-use super::short_urls::{Params, VisitsSummary};
+use super::query::Params;
+use super::short_urls::VisitsSummary;
 use crate::body::{Fields, JsonObject};
 use crate::context::RequestId;
 use crate::state::AppState;

@@ -5,7 +5,8 @@
 //! URL and no region, city or coordinates, so those fields are empty.
 
 use super::problem::{ShlinkError, ShlinkKey};
-use super::short_urls::{Pagination, Params, VisitsSummary};
+use super::query::{self, Params};
+use super::short_urls::{Pagination, VisitsSummary};
 use crate::context::RequestId;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -89,15 +90,16 @@ pub struct VisitList {
 #[allow(dead_code, non_snake_case)] // a description, in Shlink's parameter names
 pub struct VisitsParams {
     /// 1-based (default 1).
-    #[param(minimum = 1)]
+    #[param(schema_with = query::page_param)]
     page: Option<u32>,
     /// 1 to 200 (default 100).
-    #[param(minimum = 1, maximum = 200)]
+    #[param(schema_with = query::items_per_page_param)]
     itemsPerPage: Option<u32>,
-    #[param(format = DateTime)]
+    #[param(schema_with = query::time_param)]
     startDate: Option<String>,
-    #[param(format = DateTime)]
+    #[param(schema_with = query::time_param)]
     endDate: Option<String>,
+    #[param(schema_with = query::flag_param)]
     excludeBots: Option<bool>,
 }
 

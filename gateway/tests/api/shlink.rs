@@ -103,6 +103,15 @@ async fn short_urls_page_filter_order_and_count_their_visits() {
     assert_eq!(codes(&searched), ["sl-charlie"]);
     let (_, past) = shlink(&app, &key, "/short-urls?page=9").await;
     assert_eq!(codes(&past), Vec::<&str>::new());
+    // Empty values are absent ones, as Shlink's clients send them.
+    let (status, defaults) = shlink(
+        &app,
+        &key,
+        "/short-urls?page=&itemsPerPage=&tagsMode=&orderBy=shortCode-ASC&searchTerm=&excludeMaxVisitsReached=",
+    )
+    .await;
+    assert_eq!(status, 200, "{defaults}");
+    assert_eq!(codes(&defaults), ["sl-alpha", "sl-bravo", "sl-charlie"]);
 
     // Three people and two bots follow one link.
     for ua in [MOBILE, MOBILE, BOT, MOBILE, BOT] {
@@ -181,6 +190,12 @@ async fn bad_shlink_requests_get_shlink_problems() {
         ("/short-urls?itemsPerPage=0", "itemsPerPage"),
         ("/short-urls?itemsPerPage=5000", "itemsPerPage"),
         ("/short-urls?page=-1", "page"),
+        ("/short-urls?page=%20", "page"),
+        (
+            "/short-urls?excludeMaxVisitsReached=maybe",
+            "excludeMaxVisitsReached",
+        ),
+        ("/short-urls/nosuch/visits?excludeBots=%20", "excludeBots"),
         ("/short-urls?orderBy=visits-DESC", "orderBy"),
         ("/short-urls?orderBy=shortCode-UP", "orderBy"),
         ("/short-urls?tagsMode=some", "tagsMode"),
