@@ -78,10 +78,7 @@ redis_cluster() {
   read -r -a ports <<<"$(cluster_ports 6)"
   for port in "${ports[@]}"; do
     mkdir -p "$dir/$port"
-    redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
-      --cluster-config-file nodes.conf --cluster-node-timeout 1500 --save "" --appendonly no \
-      --dir "$dir/$port" --logfile "$dir/$port.log" >/dev/null 2>&1 &
-    echo $! >>"$dir/pids"
+    redis_cluster_node "$dir" "$port"
     nodes+=("127.0.0.1:$port")
   done
   for port in "${ports[@]}"; do
@@ -89,9 +86,27 @@ redis_cluster() {
   done
   redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
     || { cat "$dir/create.log" >&2; return 1; }
+  redis_cluster_wait "$dir"
+  url="redis-cluster://${nodes[0]}"
+  local sep='?'
+  for port in "${nodes[@]:1}"; do url="$url${sep}node=$port"; sep='&'; done
+  echo "$url"
+}
+
+# redis_cluster_node DIR PORT: one node of DIR's cluster (its nodes.conf in DIR/PORT).
+redis_cluster_node() {
+  redis-server --bind 127.0.0.1 --port "$2" --cluster-enabled yes \
+    --cluster-config-file nodes.conf --cluster-node-timeout 1500 --save "" --appendonly no \
+    --dir "$1/$2" --logfile "$1/$2.log" >/dev/null 2>&1 &
+  echo $! >>"$1/pids"
+}
+
+# redis_cluster_wait DIR: until every slot is served and every replica is in sync.
+redis_cluster_wait() {
+  local port ok=0 _
   for _ in $(seq 1 300); do
-    local ok=1
-    for port in "${ports[@]}"; do
+    ok=1
+    for port in $(redis_cluster_ports "$1"); do
       local info role
       info=$(redis-cli -p "$port" cluster info 2>/dev/null)
       role=$(redis-cli -p "$port" info replication 2>/dev/null)
@@ -101,11 +116,22 @@ redis_cluster() {
     [ "$ok" = 1 ] && break
     sleep 0.1
   done
-  [ "$ok" = 1 ] || { echo "the Redis Cluster in $dir never became ready" >&2; return 1; }
-  url="redis-cluster://${nodes[0]}"
-  local sep='?'
-  for port in "${nodes[@]:1}"; do url="$url${sep}node=$port"; sep='&'; done
-  echo "$url"
+  [ "$ok" = 1 ] || { echo "the Redis Cluster in $1 never became ready" >&2; return 1; }
+}
+
+redis_cluster_ports() { find "$1" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | grep -E '^[0-9]+$' | sort -n; }
+
+# redis_cluster_restart DIR: starts again, on its port and from its nodes.conf, every node
+# of DIR's cluster that is down (a killed master comes back as a replica), then waits.
+redis_cluster_restart() {
+  local port _
+  for port in $(redis_cluster_ports "$1"); do
+    answers "$port" || redis_cluster_node "$1" "$port"
+  done
+  for port in $(redis_cluster_ports "$1"); do
+    for _ in $(seq 1 100); do answers "$port" && break; sleep 0.1; done
+  done
+  redis_cluster_wait "$1"
 }
 
 redis_cluster_stop() {
