@@ -7,6 +7,9 @@
 #                            override on the observability stack)
 #   kubectl kustomize + kubernetes-validate   infra/k8s overlays  (scripts/check-k8s.sh)
 #   nginx -t                 infra/nginx (upstream names mapped to loopback)
+#   the image's contract     scripts/check-image.sh: the Dockerfile's runtime stage, the
+#                            binary's libraries against its base, and the binary run as
+#                            the image runs it (no engine here; needs root for that part)
 #   the edge, live           scripts/check-edge.sh: real nginx, a redirect and a gateway
 #                            killed under load, < 0.1% failed requests
 #
@@ -69,6 +72,8 @@ nginx -t -q -p "$WORK" -c "$WORK/nginx.conf"
 echo "  infra/nginx: valid" >&2
 
 if [ "$LIVE" = 1 ]; then
+  echo "--- the image's contract (scripts/check-image.sh)" >&2
+  scripts/check-image.sh
   echo "--- the edge, live" >&2
   scripts/check-edge.sh
 fi

@@ -23,7 +23,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
                        delete short links, their click statistics and QR codes, tags, \
                        accounts and API keys. Errors are RFC 9457 problems \
                        (`application/problem+json`).",
-        license(name = "MIT", identifier = "MIT"),
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
         (name = "links", description = "Short links, their stats and QR codes"),
