@@ -1,6 +1,7 @@
 //! Click recording: counted off the hot path, batched into the database, nothing lost at
 //! shutdown, degrading (dropping and counting) while PostgreSQL is down. What a click
-//! records runs on both backends; the PostgreSQL outage and its partitions run on it alone.
+//! records runs on both backends; the PostgreSQL outage and its partitions run on it alone,
+//! and the embedded store's retention (by date, as it has no partitions) on that alone.
 
 use crate::helpers::*;
 use hop_redirect::ClickSettings;
@@ -325,4 +326,65 @@ async fn partitions_are_made_ahead_and_dropped_after_retention() {
         .unwrap()
         .get(0);
     assert_eq!(stored, 1);
+}
+
+/// The embedded store has no partitions to drop: raw clicks older than the retention are
+/// deleted by date, a chunk per writer job; the rollups, and so the stats, stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_raw_clicks_are_deleted_by_date_after_retention() {
+    use hop_kit::sqlite::rusqlite::params;
+    const DAY: i64 = 86_400;
+    let stores = TestStores::embedded();
+    let TestStores::Embedded { sqlite, .. } = &stores else {
+        unreachable!("TestStores::embedded() is the embedded store")
+    };
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let today = now.timestamp() - now.timestamp().rem_euclid(DAY);
+    // More old rows than one delete takes (10,000), on both sides of the 30-day cutoff.
+    sqlite
+        .write(move |c| {
+            let mut insert =
+                c.prepare("INSERT INTO clicks (at, link_id, agent_class) VALUES (?1, 1, 'other')")?;
+            for i in 0..25_000 {
+                insert.execute(params![today - 40 * DAY + i])?;
+            }
+            insert.execute(params![today - 30 * DAY - 1])?;
+            insert.execute(params![today - 30 * DAY])?;
+            insert.execute(params![today - DAY + 5])?;
+            c.execute(
+                "INSERT INTO click_counts (link_id, bucket, agent_class, clicks) \
+                 VALUES (1, ?1, 'other', 25003)",
+                params![today - 40 * DAY],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let dropped = hop_clicks::store::sqlite::drop_before(sqlite, 30, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        dropped, 25_001,
+        "everything before the cutoff day, in chunks"
+    );
+    let kept = stores
+        .strings("SELECT CAST(at AS TEXT) FROM clicks ORDER BY at", &[])
+        .await;
+    assert_eq!(
+        kept,
+        [
+            (today - 30 * DAY).to_string(),
+            (today - DAY + 5).to_string()
+        ]
+    );
+    assert_eq!(total(&stores).await, 25_003, "the rollups stay");
+    // Idempotent: a second pass finds nothing more to delete.
+    assert_eq!(
+        hop_clicks::store::sqlite::drop_before(sqlite, 30, now)
+            .await
+            .unwrap(),
+        0
+    );
 }

@@ -1,6 +1,24 @@
+//! The cache tiers: L1, then Redis, then the database. What does not need Redis runs on
+//! both backends (the embedded store's last tier is SQLite); the Redis tier on its own.
+
 use crate::helpers::*;
-use hop_testkit::{TestDb, until};
+use hop_testkit::{Backend, TestDb, TestStores, until};
 use std::time::Duration;
+
+hop_testkit::on_both_backends!(
+    l1_keeps_serving_after_the_stores_forget,
+    with_caches_off_every_request_reads_the_database,
+    concurrent_misses_on_one_code_make_one_lookup,
+    unknown_codes_are_remembered_briefly,
+);
+
+/// The name of the last tier in `hop_redirect_cache_requests_total`: the database's.
+fn database_tier(db: &TestStores) -> &'static str {
+    match db.backend() {
+        Backend::Servers => "postgres",
+        Backend::Embedded => "sqlite",
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_answers_before_postgres_unless_bypassed() {
@@ -51,40 +69,37 @@ async fn with_l1_off_every_request_reads_redis() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn l1_keeps_serving_after_the_stores_forget() {
-    let db = TestDb::new().await;
+async fn l1_keeps_serving_after_the_stores_forget(db: TestStores) {
     Seed::new("sticky", "https://example.com/sticky")
-        .insert(&db)
+        .insert_into(&db)
         .await;
-    let app = spawn_redirect(&db, cache(true, true)).await;
+    let app = spawn_redirect_on(&db, cache(true, true)).await;
     assert_eq!(app.follow("sticky").await.0, 302);
-    db.client()
-        .await
-        .execute("DELETE FROM links WHERE code = 'sticky'", &[])
-        .await
-        .unwrap();
-    connected(app.redis())
-        .await
-        .del(&format!("{}link:sticky", app.redis().redis_key_prefix))
-        .await
-        .unwrap();
+    assert_eq!(
+        db.execute("DELETE FROM links WHERE code = 'sticky'").await,
+        1
+    );
+    if db.backend() == Backend::Servers {
+        connected(app.redis())
+            .await
+            .del(&format!("{}link:sticky", app.redis().redis_key_prefix))
+            .await
+            .unwrap();
+    }
     assert_eq!(app.follow("sticky").await.0, 302, "served from L1");
     assert_eq!(app.tier("l1", "hit").await, 1.0);
-    assert_eq!(app.tier("postgres", "hit").await, 1.0);
+    assert_eq!(app.tier(database_tier(&db), "hit").await, 1.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_caches_off_every_request_reads_postgres() {
-    let db = TestDb::new().await;
+async fn with_caches_off_every_request_reads_the_database(db: TestStores) {
     Seed::new("direct", "https://example.com/direct")
-        .insert(&db)
+        .insert_into(&db)
         .await;
-    let app = spawn_redirect(&db, cache(false, false)).await;
+    let app = spawn_redirect_on(&db, cache(false, false)).await;
     for _ in 0..3 {
         assert_eq!(app.follow("direct").await.0, 302);
     }
-    assert_eq!(app.tier("postgres", "hit").await, 3.0);
+    assert_eq!(app.tier(database_tier(&db), "hit").await, 3.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,30 +120,26 @@ async fn a_postgres_answer_fills_redis() {
     assert_eq!(app.tier("redis", "hit").await, 1.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_misses_on_one_code_make_one_lookup() {
-    let db = TestDb::new().await;
+async fn concurrent_misses_on_one_code_make_one_lookup(db: TestStores) {
     Seed::new("popular", "https://example.com/popular")
-        .insert(&db)
+        .insert_into(&db)
         .await;
-    let app = std::sync::Arc::new(spawn_redirect(&db, cache(true, false)).await);
+    let app = std::sync::Arc::new(spawn_redirect_on(&db, cache(true, false)).await);
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..50 {
         let app = app.clone();
         requests.spawn(async move { app.follow("popular").await.0 });
     }
     assert!(requests.join_all().await.iter().all(|s| *s == 302));
-    assert_eq!(app.tier("postgres", "hit").await, 1.0);
+    assert_eq!(app.tier(database_tier(&db), "hit").await, 1.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_codes_are_remembered_briefly() {
-    let db = TestDb::new().await;
-    let app = spawn_redirect(&db, cache(true, false)).await;
+async fn unknown_codes_are_remembered_briefly(db: TestStores) {
+    let app = spawn_redirect_on(&db, cache(true, false)).await;
     assert_eq!(app.follow("ghost").await.0, 404);
     assert_eq!(app.follow("ghost").await.0, 404);
     assert_eq!(
-        app.tier("postgres", "miss").await,
+        app.tier(database_tier(&db), "miss").await,
         1.0,
         "the second 404 came from L1"
     );
