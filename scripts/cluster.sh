@@ -14,7 +14,9 @@
 #                                     one thing per run 10 s in: a Redis master, the
 #                                     whole Redis Cluster (kept down for the rest of the
 #                                     run), the PostgreSQL replica, one links, one auth, one
-#                                     redirect, one gateway; print each run's failed
+#                                     redirect, one gateway; and, last, a rolling restart
+#                                     of links and auth (each in turn SIGTERMed and started
+#                                     again, as a deploy does); print each run's failed
 #                                     requests, the failed sign-ins of a client signing
 #                                     in all along, the gRPC calls the killed links or
 #                                     auth had served, and the links answered 201 that
@@ -257,6 +259,28 @@ if [ "$MODE" = failover ]; then
     PORT=$AUTH_PORT ADMIN_PORT=$AUTH_ADMIN "$HOP" serve auth >>"$WORK/auth.log" 2>&1 &
     AUTH_PID=$!; STACK_PIDS+=("$AUTH_PID"); wait_http "http://127.0.0.1:$AUTH_ADMIN/health/ready"
   }
+  restart_links2() {
+    PORT=$LINKS2_PORT ADMIN_PORT=$LINKS2_ADMIN "$HOP" serve links >>"$WORK/links-2.log" 2>&1 &
+    LINKS2_PID=$!; STACK_PIDS+=("$LINKS2_PID"); wait_http "http://127.0.0.1:$LINKS2_ADMIN/health/ready"
+  }
+  restart_auth2() {
+    PORT=$AUTH2_PORT ADMIN_PORT=$AUTH2_ADMIN "$HOP" serve auth >>"$WORK/auth-2.log" 2>&1 &
+    AUTH2_PID=$!; STACK_PIDS+=("$AUTH2_PID"); wait_http "http://127.0.0.1:$AUTH2_ADMIN/health/ready"
+  }
+  # A rolling deploy of links and auth: each instance in turn stopped as a deploy stops it
+  # (SIGTERM: it drains what it has in flight) and started again, the next only once the
+  # last serves.
+  rolling() {
+    local pid
+    for pid in LINKS AUTH LINKS2 AUTH2; do
+      local var=${pid}_PID
+      kill -TERM "${!var}"; wait "${!var}" 2>/dev/null || true
+      ! kill -0 "${!var}" 2>/dev/null || { echo "  ${pid,,} did not stop on SIGTERM" >&2; return 1; }
+      case $pid in
+        LINKS) restart_links ;; AUTH) restart_auth ;; LINKS2) restart_links2 ;; AUTH2) restart_auth2 ;;
+      esac
+    done
+  }
   # Besides k6 (which signs in only while it sets up), one client signs in over and over
   # through the edge, so that auth serves calls when one of it dies.
   login='{"email":"failover@example.com","password":"correct horse battery staple"}'
@@ -274,7 +298,7 @@ if [ "$MODE" = failover ]; then
   }
   printf '%-18s %10s %8s %9s %11s %13s %s\n' "killed" "requests" "failed" "share" \
     "sign-ins" "calls served" "acknowledged links missing" >"$WORK/failover.txt"
-  for failure in ${FAILURES:-none redis-master redis-cluster postgres-replica links auth redirect gateway}; do
+  for failure in ${FAILURES:-none redis-master redis-cluster postgres-replica links auth redirect gateway rolling}; do
     echo "--- k6 mixed at $RATE/s for $DURATION; killing: $failure" >&2
     mkdir -p "$WORK/k6/$failure"
     # k6's own creates (its seeded links carry a title; edits only touch those).
@@ -306,6 +330,10 @@ if [ "$MODE" = failover ]; then
       postgres-replica)
         as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg-replica" -m immediate stop >/dev/null
         echo "  stopped the PostgreSQL replica" >&2 ;;
+      rolling)
+        start=$SECONDS
+        rolling
+        echo "  restarted links, auth, the other links and the other auth, one at a time (SIGTERM), in $((SECONDS - start)) s" >&2 ;;
       links) kill -9 "$LINKS_PID"; echo "  killed links :$LINKS_PORT" >&2 ;;
       auth) kill -9 "$AUTH_PID"; echo "  killed auth :$AUTH_PORT" >&2 ;;
       redirect) kill -9 "$R1_PID"; echo "  killed redirect :$R1" >&2 ;;
