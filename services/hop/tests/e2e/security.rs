@@ -39,15 +39,44 @@ fn events(hop: &Hop, name: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_up_without_a_secret_makes_its_own_and_the_old_public_key_forges_nothing() {
     let data = tempfile::tempdir().unwrap();
-    let dir = data.path().join("hop-data");
     let port = hop_testkit::free_port();
     let schema = hop_testkit::unique("e2e_secret");
     let mut env = environment(port, &schema, &format!("{}:", hop_testkit::unique("e2e")));
-    env.retain(|(k, _)| *k != "SECRET_KEY");
-    env.push(("HOP_DATA_DIR", dir.display().to_string()));
-    let base = format!("http://127.0.0.1:{port}");
+    env.push((
+        "HOP_DATA_DIR",
+        data.path().join("hop-data").display().to_string(),
+    ));
+    makes_its_own_secret(port, env, false).await;
+    super::drop_schema(&schema);
+}
 
-    let mut hop = Hop::start(&["up"], &env);
+/// The same on the embedded store, where the data directory holds the database too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_hop_up_without_a_secret_makes_its_own() {
+    let data = tempfile::tempdir().unwrap();
+    let port = hop_testkit::free_port();
+    makes_its_own_secret(port, embedded_environment(port, data.path()), true).await;
+}
+
+/// `env` names HOP_DATA_DIR; its SECRET_KEY is left out. `clean`: nothing inherited.
+async fn makes_its_own_secret(port: u16, mut env: Vec<(&'static str, String)>, clean: bool) {
+    env.retain(|(k, _)| *k != "SECRET_KEY");
+    let dir = std::path::PathBuf::from(
+        &env.iter()
+            .find(|(k, _)| *k == "HOP_DATA_DIR")
+            .expect("the environment names HOP_DATA_DIR")
+            .1,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let start = |env: &[(&str, String)]| {
+        if clean {
+            Hop::start_clean(&["up"], env)
+        } else {
+            Hop::start(&["up"], env)
+        }
+    };
+
+    let mut hop = start(&env);
     wait_ready(&base).await;
     let file = dir.join(hop_kit::secret::SECRET_FILE);
     let secret = std::fs::read_to_string(&file).unwrap();
@@ -84,7 +113,7 @@ async fn hop_up_without_a_secret_makes_its_own_and_the_old_public_key_forges_not
     assert!(!everything.contains(secret), "the secret was logged");
 
     // A restart reuses it: the token issued before still verifies.
-    let mut again = Hop::start(&["up"], &env);
+    let mut again = start(&env);
     wait_ready(&base).await;
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), secret);
     assert_eq!(me(&base, &token).await.status(), 200);
@@ -488,19 +517,45 @@ async fn logged_out_token_refused_at_once(
 async fn api_keys_never_appear_in_logs_or_metrics() {
     let data = tempfile::tempdir().unwrap();
     let port = hop_testkit::free_port();
-    let log_file = data.path().join("hop.log");
-    let hop = Hop::start_clean(
-        &["up"],
-        &[
-            ("PORT", port.to_string()),
-            (
-                "HOP_DATA_DIR",
-                data.path().join("data").display().to_string(),
-            ),
-            ("LOG_LEVEL", "debug".to_owned()),
-            ("LOG_FILE_PATH", log_file.display().to_string()),
-        ],
+    keys_never_logged(
+        port,
+        embedded_environment(port, data.path()),
+        data.path(),
+        true,
+    )
+    .await;
+}
+
+/// The same on PostgreSQL and Redis, where the key's check also crosses Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_api_keys_never_appear_in_logs_or_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let port = hop_testkit::free_port();
+    let schema = hop_testkit::unique("e2e_keys");
+    let env = environment(
+        port,
+        &schema,
+        &format!("{}:", hop_testkit::unique("e2e_keys")),
     );
+    keys_never_logged(port, env, data.path(), false).await;
+    super::drop_schema(&schema);
+}
+
+/// `env` plus debug logs into a file in `logs`; `clean`: nothing inherited.
+async fn keys_never_logged(
+    port: u16,
+    mut env: Vec<(&'static str, String)>,
+    logs: &std::path::Path,
+    clean: bool,
+) {
+    let log_file = logs.join("hop.log");
+    env.push(("LOG_LEVEL", "debug".to_owned()));
+    env.push(("LOG_FILE_PATH", log_file.display().to_string()));
+    let hop = if clean {
+        Hop::start_clean(&["up"], &env)
+    } else {
+        Hop::start(&["up"], &env)
+    };
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
     let token = account(&base, "keys-e2e@example.com").await;
