@@ -62,9 +62,47 @@ async fn count(db: &TestStores, sql: &str) -> i64 {
     text[0].parse().unwrap()
 }
 
+/// The definitions of `links`'s indexes on PostgreSQL (none on the embedded store). A first
+/// import drops the secondary ones and builds them after the load: they must come back
+/// exactly as the migrations made them.
+async fn link_indexes(db: &TestStores) -> Vec<String> {
+    match db.backend() {
+        hop_testkit::Backend::Servers => {
+            db.strings(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index \
+                 WHERE indrelid = 'links'::regclass ORDER BY 1",
+                &[],
+            )
+            .await
+        }
+        hop_testkit::Backend::Embedded => Vec::new(),
+    }
+}
+
+/// The owner index's object id on PostgreSQL: it changes when the index is built again.
+async fn owner_index_oid(db: &TestStores) -> Option<String> {
+    (db.backend() == hop_testkit::Backend::Servers).then_some(())?;
+    let oid = db
+        .strings(
+            "SELECT CAST(CAST(to_regclass('links_owner_created_idx') AS oid) AS text)",
+            &[],
+        )
+        .await;
+    Some(oid[0].clone())
+}
+
 async fn the_shared_export_imports_whole_and_only_once(db: TestStores) {
     let sources = fixtures();
+    let (indexes, owner_index) = (link_indexes(&db).await, owner_index_oid(&db).await);
     let summary = run(&db, &sources).await.unwrap();
+    assert_eq!(link_indexes(&db).await, indexes, "every index as it was");
+    let rebuilt = owner_index_oid(&db).await;
+    if owner_index.is_some() {
+        assert_ne!(
+            rebuilt, owner_index,
+            "into an empty hop, built after the load"
+        );
+    }
     let (users, urls, events) = (
         data_rows(&sources.users),
         data_rows(&sources.urls),
@@ -115,6 +153,11 @@ async fn the_shared_export_imports_whole_and_only_once(db: TestStores) {
     );
 
     let again = run(&db, &sources).await.unwrap();
+    assert_eq!(
+        owner_index_oid(&db).await,
+        rebuilt,
+        "a hop with links keeps its indexes live"
+    );
     assert_eq!(
         (
             again.users_added,

@@ -126,6 +126,7 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
         numbered("s.id")
     ))
     .await?;
+    let rebuilt = drop_secondary_indexes_if_empty(tx).await?;
     // No ORDER BY: the rows leave the window in code order and the joins after it (with
     // two small tables) keep that order, which is all the indexes need; a sort of every
     // new link would only make sure of it.
@@ -141,11 +142,64 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
             &[],
         )
         .await?;
+    build_indexes(tx, &rebuilt).await?;
     tx.batch_execute(
         "INSERT INTO map_links SELECT source_id, link_id FROM new_ids; ANALYZE map_links;",
     )
     .await?;
     Ok(outcome)
+}
+
+/// Into an empty `links` (a first import, the usual way onto hop), its secondary indexes
+/// are built once after the load rather than filled row by row: the owner index is
+/// filled at random (its key leads with the owner), and that was most of a large
+/// import's time (docs/capacity-plan.md, "Import at scale"). The unique indexes stay, and
+/// are filled in order. Dropping an index locks `links` until the import commits, which
+/// an empty hop can afford; a hop that has links keeps its indexes live, and readers
+/// unblocked. Returns the definitions to build again (none when `links` had rows). All
+/// in the import's transaction: if it fails, the indexes are back as they were.
+async fn drop_secondary_indexes_if_empty(
+    tx: &Transaction<'_>,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let empty: bool = tx
+        .query_one("SELECT NOT EXISTS (SELECT 1 FROM links)", &[])
+        .await?
+        .get(0);
+    if !empty {
+        return Ok(Vec::new());
+    }
+    let indexes = tx
+        .query(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             WHERE i.indrelid = 'links'::regclass AND NOT i.indisunique AND NOT i.indisprimary \
+             ORDER BY 1",
+            &[],
+        )
+        .await?;
+    let mut definitions = Vec::with_capacity(indexes.len());
+    for index in &indexes {
+        let (name, definition): (String, String) = (index.get(0), index.get(1));
+        tx.batch_execute(&format!("DROP INDEX {name}")).await?;
+        definitions.push(definition);
+    }
+    Ok(definitions)
+}
+
+/// Builds the indexes [`drop_secondary_indexes_if_empty`] dropped, with room to sort in
+/// memory (a server setting for this transaction only).
+async fn build_indexes(
+    tx: &Transaction<'_>,
+    definitions: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    if definitions.is_empty() {
+        return Ok(());
+    }
+    tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")
+        .await?;
+    for definition in definitions {
+        tx.batch_execute(definition).await?;
+    }
+    Ok(())
 }
 
 /// Adds the fresh events that are not clicks to `link_events`, on the hop link and user
