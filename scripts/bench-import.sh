@@ -84,6 +84,11 @@ run_on() {
 
 if [ "$SERVER" = shared ] || [ "$SERVER" = both ]; then
   SHARED=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hop}
+  # A fresh machine's server has no database `hop` yet: made here (the script drops only
+  # its own schema in it).
+  if [ -z "${DATABASE_URL:-}" ] && ! psql "$SHARED" -qc "SELECT 1" >/dev/null 2>&1; then
+    psql postgres://postgres@127.0.0.1:5432/postgres -qc "CREATE DATABASE hop" >/dev/null
+  fi
   run_on "$SHARED" "shared ($SHARED)"
 fi
 if [ "$SERVER" = tuned ] || [ "$SERVER" = both ]; then
