@@ -12,6 +12,7 @@ hop_testkit::on_both_backends!(
     duplicates_and_dangling_references_are_refused_with_their_lines,
     a_code_hop_gives_to_another_link_is_refused,
     references_to_huge_ids_are_checked_in_the_database,
+    a_later_export_adds_its_new_links_beside_those_hop_has,
 );
 
 /// `hop import` into the test's database, whichever it is.
@@ -79,6 +80,32 @@ async fn link_indexes(db: &TestStores) -> Vec<String> {
     }
 }
 
+/// The foreign keys of `link_events` on PostgreSQL, each with its object id and whether it
+/// is validated (none on the embedded store): a first import drops them and adds them
+/// again after the load, which must leave them as the migrations made them, checked.
+async fn event_foreign_keys(db: &TestStores) -> Vec<(String, String)> {
+    match db.backend() {
+        hop_testkit::Backend::Servers => {
+            let keys = db
+                .strings(
+                    "SELECT CAST(oid AS text) || ' ' || pg_get_constraintdef(oid) || \
+                            CASE WHEN convalidated THEN ' (validated)' ELSE '' END \
+                     FROM pg_constraint WHERE conrelid = 'link_events'::regclass AND contype = 'f' \
+                     ORDER BY conname",
+                    &[],
+                )
+                .await;
+            keys.into_iter()
+                .map(|key| {
+                    let (oid, definition) = key.split_once(' ').unwrap();
+                    (oid.to_owned(), definition.to_owned())
+                })
+                .collect()
+        }
+        hop_testkit::Backend::Embedded => Vec::new(),
+    }
+}
+
 /// The owner index's object id on PostgreSQL: it changes when the index is built again.
 async fn owner_index_oid(db: &TestStores) -> Option<String> {
     (db.backend() == hop_testkit::Backend::Servers).then_some(())?;
@@ -94,8 +121,25 @@ async fn owner_index_oid(db: &TestStores) -> Option<String> {
 async fn the_shared_export_imports_whole_and_only_once(db: TestStores) {
     let sources = fixtures();
     let (indexes, owner_index) = (link_indexes(&db).await, owner_index_oid(&db).await);
+    let foreign_keys = event_foreign_keys(&db).await;
     let summary = run(&db, &sources).await.unwrap();
     assert_eq!(link_indexes(&db).await, indexes, "every index as it was");
+    let checked = event_foreign_keys(&db).await;
+    let definitions = |keys: &[(String, String)]| -> Vec<String> {
+        keys.iter()
+            .map(|(_, definition)| definition.clone())
+            .collect()
+    };
+    assert_eq!(
+        definitions(&checked),
+        definitions(&foreign_keys),
+        "every foreign key as it was, validated"
+    );
+    if let (Some((before, definition)), Some((after, _))) = (foreign_keys.first(), checked.first())
+    {
+        assert!(definition.ends_with("(validated)"), "{definition}");
+        assert_ne!(before, after, "into an empty hop, added after the load");
+    }
     let rebuilt = owner_index_oid(&db).await;
     if owner_index.is_some() {
         assert_ne!(
@@ -157,6 +201,11 @@ async fn the_shared_export_imports_whole_and_only_once(db: TestStores) {
         owner_index_oid(&db).await,
         rebuilt,
         "a hop with links keeps its indexes live"
+    );
+    assert_eq!(
+        event_foreign_keys(&db).await,
+        checked,
+        "and its events their foreign keys"
     );
     assert_eq!(
         (
@@ -314,4 +363,58 @@ async fn references_to_huge_ids_are_checked_in_the_database(db: TestStores) {
         assert!(error.contains(expected), "{expected:?} in {error}");
     }
     assert_eq!(count(&db, "SELECT count(*) FROM links").await, 0);
+}
+
+/// An export imported into a hop that has links (the path that keeps every index and key
+/// live): its new links are added with ids of their own, beside the ones matched by code,
+/// with their events and clicks; the indexes and foreign keys are left as they were.
+async fn a_later_export_adds_its_new_links_beside_those_hop_has(db: TestStores) {
+    let user = "7,ada,ada@example.com,2025-01-01 00:00:00\n";
+    let first_link =
+        "3,7,abc123,https://example.com/x,X,True,2025-01-01 00:00:00,2025-01-02 00:00:00\n";
+    let first_event = "1,3,7,created,2025-01-01 00:00:00,{}\n";
+    let first = export(user, first_link, first_event);
+    run(&db, &Sources::in_dir(first.path())).await.unwrap();
+    let (owner_index, foreign_keys) = (owner_index_oid(&db).await, event_foreign_keys(&db).await);
+
+    let later = export(
+        user,
+        &format!(
+            "{first_link}4,7,def456,https://example.com/y,Y,True,2025-02-01 00:00:00,2025-02-01 00:00:00\n"
+        ),
+        &format!(
+            "{first_event}2,4,7,created,2025-02-01 00:00:00,{{}}\n3,4,,click,2025-02-03 10:15:00,\n"
+        ),
+    );
+    let summary = run(&db, &Sources::in_dir(later.path())).await.unwrap();
+    assert_eq!(
+        (
+            summary.links_added,
+            summary.links_present,
+            summary.events_added,
+            summary.clicks_added
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(owner_index_oid(&db).await, owner_index, "indexes kept live");
+    assert_eq!(
+        event_foreign_keys(&db).await,
+        foreign_keys,
+        "keys kept live"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT id) FROM links").await,
+        2,
+        "an id of its own"
+    );
+    let added = db
+        .strings(
+            "SELECT u.email || ' ' || l.target_url || ' ' || \
+                    CAST((SELECT count(*) FROM link_events e WHERE e.link_id = l.id) AS TEXT) || ' ' || \
+                    CAST((SELECT sum(c.clicks) FROM click_counts c WHERE c.link_id = l.id) AS TEXT) \
+             FROM links l JOIN users u ON u.id = l.owner_id WHERE l.code = $1",
+            &["def456"],
+        )
+        .await;
+    assert_eq!(added, ["ada@example.com https://example.com/y 1 1"]);
 }

@@ -69,6 +69,13 @@ pub struct Added {
 /// blocks of `link_ids` (so imported links never collide with minted ones), owned by the
 /// hop user `map_users` gives their export user, and maps every staged link to its hop id.
 pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::Error> {
+    let empty: bool = tx
+        .query_one("SELECT NOT EXISTS (SELECT 1 FROM links)", &[])
+        .await?
+        .get(0);
+    if empty {
+        return add_first(tx).await;
+    }
     // Links already in hop (a second run), before any is added.
     tx.batch_execute(
         "CREATE TEMP TABLE map_links ON COMMIT DROP AS \
@@ -91,21 +98,7 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
     if fresh == 0 {
         return Ok(outcome);
     }
-    let size: i64 = tx
-        .query_one(
-            "SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'link_ids'::regclass",
-            &[],
-        )
-        .await?
-        .get(0);
-    let size = size.max(1);
-    let blocks = (fresh + size - 1) / size;
-    tx.execute(
-        "CREATE TEMP TABLE id_blocks ON COMMIT DROP AS \
-           SELECT b - 1 AS block, nextval('link_ids') AS start FROM generate_series(1, $1::bigint) AS b",
-        &[&blocks],
-    )
-    .await?;
+    let size = lease_blocks(tx, fresh).await?;
     // Numbered in code order: ids then grow with codes, so both unique indexes of `links`
     // are filled from one end instead of at random. Codes are unique among the staged
     // links (checked before), so the numbering is the same each time it is computed: once
@@ -126,7 +119,6 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
         numbered("s.id")
     ))
     .await?;
-    let rebuilt = drop_secondary_indexes_if_empty(tx).await?;
     // No ORDER BY: the rows leave the window in code order and the joins after it (with
     // two small tables) keep that order, which is all the indexes need; a sort of every
     // new link would only make sure of it.
@@ -142,7 +134,6 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
             &[],
         )
         .await?;
-    build_indexes(tx, &rebuilt).await?;
     tx.batch_execute(
         "INSERT INTO map_links SELECT source_id, link_id FROM new_ids; ANALYZE map_links;",
     )
@@ -150,70 +141,175 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
     Ok(outcome)
 }
 
-/// Into an empty `links` (a first import, the usual way onto hop), its secondary indexes
-/// are built once after the load rather than filled row by row: the owner index is
-/// filled at random (its key leads with the owner), and that was most of a large
-/// import's time (docs/capacity-plan.md, "Import at scale"). The unique indexes stay, and
-/// are filled in order. Dropping an index locks `links` until the import commits, which
-/// an empty hop can afford; a hop that has links keeps its indexes live, and readers
-/// unblocked. Returns the definitions to build again (none when `links` had rows). All
-/// in the import's transaction: if it fails, the indexes are back as they were.
-async fn drop_secondary_indexes_if_empty(
-    tx: &Transaction<'_>,
-) -> Result<Vec<String>, tokio_postgres::Error> {
-    let empty: bool = tx
-        .query_one("SELECT NOT EXISTS (SELECT 1 FROM links)", &[])
-        .await?
-        .get(0);
-    if !empty {
-        return Ok(Vec::new());
-    }
-    let indexes = tx
-        .query(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
-             WHERE i.indrelid = 'links'::regclass AND NOT i.indisunique AND NOT i.indisprimary \
-             ORDER BY 1",
+/// A first import, into an empty `links` (the usual way onto hop): every staged link is
+/// new, and the indexes other than the primary key are taken off during the load and
+/// built after it, each with one sort, instead of filled row by row (the owner index at
+/// random, its key leading with the owner; docs/capacity-plan.md, "Import at scale").
+/// With no index on the code to fill in order, the links are numbered in line order,
+/// from the line itself: no sort at all, the primary key filled from one end, and the
+/// map and the insert each one pass over the stage. (A gap in the lines, a record over
+/// several lines, leaves an id of a leased block unused.) Taking the indexes off locks
+/// `links` until the import commits, which an empty hop can afford; all in the import's
+/// transaction, so if it fails the indexes are back as they were.
+async fn add_first(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::Error> {
+    tx.batch_execute(
+        "CREATE TEMP TABLE map_links (source_id bigint, link_id bigint) ON COMMIT DROP",
+    )
+    .await?;
+    let lines = tx
+        .query_one("SELECT min(line), max(line) FROM stage_urls", &[])
+        .await?;
+    let (Some(first), Some(last)): (Option<i64>, Option<i64>) = (lines.get(0), lines.get(1)) else {
+        return Ok(Added {
+            added: 0,
+            present: 0,
+        });
+    };
+    let size = lease_blocks(tx, last - first + 1).await?;
+    // `first` and `size` are integers read above, inlined as in `add_staged`.
+    let k = format!("(s.line - {first})");
+    let link_id = format!("b.start + {k} % {size}");
+    let blocks = format!("JOIN id_blocks b ON b.block = {k} / {size}");
+    tx.batch_execute(&format!(
+        "INSERT INTO map_links SELECT s.id, {link_id} FROM stage_urls s {blocks}; \
+         ANALYZE map_links;"
+    ))
+    .await?;
+    let rebuild = take_indexes_off(tx).await?;
+    let added = tx
+        .execute(
+            &format!(
+                "INSERT INTO links (id, code, target_url, title, owner_id, is_active, created_at, updated_at) \
+                 SELECT {link_id}, s.code, s.url, s.title, m.user_id, s.is_active, s.created_at, \
+                        greatest(s.updated_at, s.created_at) \
+                 FROM stage_urls s {blocks} LEFT JOIN map_users m ON m.source_id = s.user_id"
+            ),
             &[],
         )
         .await?;
-    let mut definitions = Vec::with_capacity(indexes.len());
-    for index in &indexes {
-        let (name, definition): (String, String) = (index.get(0), index.get(1));
-        tx.batch_execute(&format!("DROP INDEX {name}")).await?;
-        definitions.push(definition);
-    }
-    Ok(definitions)
-}
-
-/// Builds the indexes [`drop_secondary_indexes_if_empty`] dropped, with room to sort in
-/// memory (a server setting for this transaction only).
-async fn build_indexes(
-    tx: &Transaction<'_>,
-    definitions: &[String],
-) -> Result<(), tokio_postgres::Error> {
-    if definitions.is_empty() {
-        return Ok(());
-    }
+    // Room to sort in memory, for this transaction only.
     tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")
         .await?;
-    for definition in definitions {
-        tx.batch_execute(definition).await?;
+    for statement in &rebuild {
+        tx.batch_execute(statement).await?;
     }
-    Ok(())
+    Ok(Added { added, present: 0 })
+}
+
+/// Leases enough whole blocks of `link_ids` for `ids` links into `id_blocks (block,
+/// start)`, and returns the block size (the sequence's increment).
+async fn lease_blocks(tx: &Transaction<'_>, ids: i64) -> Result<i64, tokio_postgres::Error> {
+    let size: i64 = tx
+        .query_one(
+            "SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'link_ids'::regclass",
+            &[],
+        )
+        .await?
+        .get(0);
+    let size = size.max(1);
+    let blocks = (ids + size - 1) / size;
+    tx.execute(
+        "CREATE TEMP TABLE id_blocks ON COMMIT DROP AS \
+           SELECT b - 1 AS block, nextval('link_ids') AS start FROM generate_series(1, $1::bigint) AS b",
+        &[&blocks],
+    )
+    .await?;
+    Ok(size)
+}
+
+/// Drops every index of `links` but its primary key (a unique one as the constraint it
+/// backs) and returns the statements that make them again, unique ones first, as the
+/// migrations made them.
+async fn take_indexes_off(tx: &Transaction<'_>) -> Result<Vec<String>, tokio_postgres::Error> {
+    let indexes = tx
+        .query(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), \
+                    c.conname::text, pg_get_constraintdef(c.oid) \
+             FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid \
+               AND c.conrelid = i.indrelid AND c.contype IN ('u', 'x') \
+             WHERE i.indrelid = 'links'::regclass AND NOT i.indisprimary \
+             ORDER BY i.indisunique DESC, 1",
+            &[],
+        )
+        .await?;
+    let mut rebuild = Vec::with_capacity(indexes.len());
+    for index in &indexes {
+        let (name, definition): (String, String) = (index.get(0), index.get(1));
+        match index.get::<_, Option<String>>(2) {
+            Some(constraint) => {
+                let constraint_definition: String = index.get(3);
+                tx.batch_execute(&format!(
+                    "ALTER TABLE links DROP CONSTRAINT \"{constraint}\""
+                ))
+                .await?;
+                rebuild.push(format!(
+                    "ALTER TABLE links ADD CONSTRAINT \"{constraint}\" {constraint_definition}"
+                ));
+            }
+            None => {
+                tx.batch_execute(&format!("DROP INDEX {name}")).await?;
+                rebuild.push(definition);
+            }
+        }
+    }
+    Ok(rebuild)
 }
 
 /// Adds the fresh events that are not clicks to `link_events`, on the hop link and user
 /// they map to. Returns how many were added.
 pub async fn add_events(tx: &Transaction<'_>) -> Result<u64, tokio_postgres::Error> {
-    tx.execute(
-        "INSERT INTO link_events (link_id, user_id, kind, at, details) \
-         SELECT ml.link_id, mu.user_id, e.kind, e.at, e.details \
-         FROM fresh_events e JOIN map_links ml ON ml.source_id = e.url_id \
-         LEFT JOIN map_users mu ON mu.source_id = e.user_id \
-         WHERE e.kind <> 'click' ORDER BY ml.link_id, e.at",
-        &[],
-    )
-    .await
+    let checked_after = drop_foreign_keys_if_empty(tx, "link_events").await?;
+    let added = tx
+        .execute(
+            "INSERT INTO link_events (link_id, user_id, kind, at, details) \
+             SELECT ml.link_id, mu.user_id, e.kind, e.at, e.details \
+             FROM fresh_events e JOIN map_links ml ON ml.source_id = e.url_id \
+             LEFT JOIN map_users mu ON mu.source_id = e.user_id \
+             WHERE e.kind <> 'click' ORDER BY ml.link_id, e.at",
+            &[],
+        )
+        .await?;
+    for constraint in &checked_after {
+        tx.batch_execute(constraint).await?;
+    }
+    Ok(added)
+}
+
+/// Into an empty `table` (a first import), its foreign keys are dropped and added again
+/// after the load, which checks every row in one join instead of one trigger query per
+/// row: for `link_events` that was a third of a large import's events (decision 36).
+/// Adding a foreign key locks both tables until the import commits, which an empty hop
+/// can afford; a hop that has events keeps the per-row checks. Returns the statements
+/// that add them again (none when `table` had rows), in the import's transaction as the
+/// indexes are.
+async fn drop_foreign_keys_if_empty(
+    tx: &Transaction<'_>,
+    table: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let empty: bool = tx
+        .query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), &[])
+        .await?
+        .get(0);
+    if !empty {
+        return Ok(Vec::new());
+    }
+    let keys = tx
+        .query(
+            "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = $1::text::regclass AND contype = 'f' ORDER BY 1",
+            &[&table],
+        )
+        .await?;
+    let mut add_again = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let (name, definition): (String, String) = (key.get(0), key.get(1));
+        tx.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT \"{name}\""))
+            .await?;
+        add_again.push(format!(
+            "ALTER TABLE {table} ADD CONSTRAINT \"{name}\" {definition}"
+        ));
+    }
+    Ok(add_again)
 }
 
 /// The same contract on the embedded store, where the importer's whole run is one job of
