@@ -6,7 +6,7 @@
 //! ([`Event::Missed`]): the handler then drops everything it holds. A TTL on what it holds
 //! bounds staleness if a message is lost any other way.
 
-use crate::store::{INVALIDATION_CHANNEL, invalidation_channel};
+use crate::store::{INVALIDATION_CHANNEL, announced_codes, invalidation_channel};
 use fred::prelude::*;
 use hop_kit::redis::{Redis, RedisError};
 use hop_kit::shared::{Bus, Shared};
@@ -115,8 +115,10 @@ where
                 },
                 message = messages.recv() => match message {
                     Ok(message) => {
-                        if let Some(code) = message.value.as_str() {
-                            handle(Event::Changed(&code));
+                        if let Some(text) = message.value.as_str() {
+                            for code in announced_codes(&text) {
+                                handle(Event::Changed(code));
+                            }
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {

@@ -21,9 +21,10 @@ pub(crate) const INVALIDATION_CHANNEL: &str = "links:invalidate";
 /// Writes entries that are newer than what Redis holds, then publishes.
 ///
 /// `KEYS` are the entries' keys; `ARGV` is `ttl, channel`, then `value, version` for each
-/// key in order, then the messages to publish on `channel`. An entry is written unless its
-/// key holds an entry (`v<format> <version> …`) at least as new. Returns how many entries
-/// were written. One script: atomic, and one round trip for a whole batch.
+/// key in order, then the codes to announce, published on `channel` as one message (see
+/// [`announced_codes`]). An entry is written unless its key holds an entry (`v<format>
+/// <version> …`) at least as new. Returns how many entries were written. One script:
+/// atomic, and one round trip for a whole batch.
 const WRITE_NEWER_THEN_PUBLISH: &str = r#"
 local ttl, channel, written = ARGV[1], ARGV[2], 0
 for i = 1, #KEYS do
@@ -35,11 +36,20 @@ for i = 1, #KEYS do
     written = written + 1
   end
 end
-for j = 3 + 2 * #KEYS, #ARGV do
-  redis.call('PUBLISH', channel, ARGV[j])
+local first = 3 + 2 * #KEYS
+if first <= #ARGV then
+  redis.call('PUBLISH', channel, table.concat(ARGV, ' ', first, #ARGV))
 end
 return written
 "#;
+
+/// The codes of one message on the invalidation channel: a batch's codes in one message,
+/// separated by spaces (codes have none), so a bulk create of 1,000 links is one PUBLISH
+/// and one message for each subscriber, not 1,000. A message of one code (an operator's
+/// `PUBLISH <prefix>links:invalidate <code>`, or an older links service) is one code.
+pub(crate) fn announced_codes(message: &str) -> impl Iterator<Item = &str> {
+    message.split_ascii_whitespace()
+}
 
 /// The key of `code`'s entry.
 pub fn link_key(redis: &Redis, code: &str) -> String {
@@ -192,5 +202,21 @@ impl Reader {
         write_newer(&self.redis, &[(code, entry)], self.ttl, false)
             .await
             .map(|written| written == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announced_codes;
+
+    #[test]
+    fn a_message_carries_one_code_or_a_batch() {
+        assert_eq!(announced_codes("abc").collect::<Vec<_>>(), ["abc"]);
+        assert_eq!(
+            announced_codes("abc de-f g_h").collect::<Vec<_>>(),
+            ["abc", "de-f", "g_h"]
+        );
+        assert_eq!(announced_codes("").count(), 0);
+        assert_eq!(announced_codes(" abc  ").collect::<Vec<_>>(), ["abc"]);
     }
 }

@@ -1,7 +1,8 @@
 //! The read model on a Redis Cluster of the test's own (three masters, three replicas):
 //! a batch whose entries fall in many hash slots is written and announced whole, a
 //! redirect-side fill keeps the newest entry, and when a master is killed its replica
-//! takes over and the same clients go on, with no restart.
+//! takes over and the same clients go on, with no restart. Then on Sentinel, and on one
+//! Redis, where a batch is announced in one message.
 
 use hop_kit::redis::Redis;
 use hop_kit::shared::Shared;
@@ -110,9 +111,7 @@ async fn the_read_model_works_on_a_cluster_and_survives_a_master_failing() {
     let reader = Reader::new(redis.clone(), TTL);
     let stop = CancellationToken::new();
     let seen = heard(&shared, stop.clone());
-    let t0 = std::time::Instant::now();
     subscribed(&seen, &writer).await;
-    eprintln!("DEBUG subscribed after {:?}", t0.elapsed());
 
     // One batch over many slots (a bulk create): every entry stored, every code heard.
     let codes = codes(200);
@@ -222,4 +221,55 @@ async fn the_read_model_follows_a_sentinel_failover() {
     )
     .await;
     stop.cancel();
+}
+
+/// On one Redis (the machine's, under a prefix of the test's own), a batch is one message
+/// on the channel, however many codes it announces, and the subscriber hears each code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_one_message_on_one_redis() {
+    use fred::prelude::*;
+
+    let redis = Redis::connect(&hop_testkit::redis_args()).unwrap();
+    let shared = Shared::Redis(redis.clone());
+    let writer = Writer::new(&shared, TTL);
+    let stop = CancellationToken::new();
+    let seen = heard(&shared, stop.clone());
+    subscribed(&seen, &writer).await;
+
+    let raw = redis.subscriber().unwrap();
+    let mut messages = raw.message_rx();
+    let _connection = raw.connect();
+    raw.wait_for_connect().await.unwrap();
+    raw.subscribe(hop_read_model::invalidation_channel(&redis))
+        .await
+        .unwrap();
+    let codes = codes(1000);
+    writer.put_many(&batch(&codes, 10)).await;
+    hop_testkit::until(
+        "every code of the batch is heard",
+        Duration::from_secs(5),
+        || async {
+            let seen = seen.lock().unwrap();
+            codes.iter().all(|c| seen.contains(c))
+        },
+    )
+    .await;
+    let message = tokio::time::timeout(Duration::from_secs(5), messages.recv())
+        .await
+        .expect("the batch's message")
+        .unwrap();
+    let text = message.value.as_str().unwrap().into_owned();
+    assert_eq!(
+        text.split(' ').count(),
+        1000,
+        "all of the batch in one message"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), messages.recv())
+            .await
+            .is_err(),
+        "and no other"
+    );
+    stop.cancel();
+    let _ = raw.quit().await;
 }
