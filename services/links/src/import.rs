@@ -63,18 +63,26 @@ pub struct Added {
     pub added: u64,
     /// Staged links whose code hop had already (a second run): matched, not added.
     pub present: u64,
+    /// `links` was empty (a first import): its indexes were taken off for the load and
+    /// `links` and `link_events` are locked until the import commits, so [`add_events`]
+    /// may take the events' foreign keys off too.
+    pub first: bool,
 }
 
 /// Adds the staged links whose code hop does not have yet, with ids leased in whole
 /// blocks of `link_ids` (so imported links never collide with minted ones), owned by the
 /// hop user `map_users` gives their export user, and maps every staged link to its hop id.
 pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::Error> {
-    let empty: bool = tx
-        .query_one("SELECT NOT EXISTS (SELECT 1 FROM links)", &[])
-        .await?
-        .get(0);
-    if empty {
-        return add_first(tx).await;
+    if links_empty(tx).await? {
+        // Both tables locked at once, in the order a create writes them (no deadlock with
+        // one), then looked at again: a create that committed in between sends the import
+        // the live way below, which then holds the locks until it commits (a race of
+        // milliseconds on an empty hop).
+        tx.batch_execute("LOCK TABLE links, link_events IN ACCESS EXCLUSIVE MODE")
+            .await?;
+        if links_empty(tx).await? {
+            return add_first(tx).await;
+        }
     }
     // Links already in hop (a second run), before any is added.
     tx.batch_execute(
@@ -94,6 +102,7 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
     let mut outcome = Added {
         added: 0,
         present: present as u64,
+        first: false,
     };
     if fresh == 0 {
         return Ok(outcome);
@@ -141,8 +150,8 @@ pub async fn add_staged(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::E
     Ok(outcome)
 }
 
-/// A first import, into an empty `links` (the usual way onto hop): every staged link is
-/// new, and the indexes other than the primary key are taken off during the load and
+/// A first import, into an empty `links` (the usual way onto hop; `links` and
+/// `link_events` locked by the caller): every staged link is new, and the indexes other than the primary key are taken off during the load and
 /// built after it, each with one sort, instead of filled row by row (the owner index at
 /// random, its key leading with the owner; docs/capacity-plan.md, "Import at scale").
 /// With no index on the code to fill in order, the links are numbered in line order,
@@ -163,6 +172,7 @@ async fn add_first(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::Error>
         return Ok(Added {
             added: 0,
             present: 0,
+            first: true,
         });
     };
     let size = lease_blocks(tx, last - first + 1).await?;
@@ -193,7 +203,18 @@ async fn add_first(tx: &Transaction<'_>) -> Result<Added, tokio_postgres::Error>
     for statement in &rebuild {
         tx.batch_execute(statement).await?;
     }
-    Ok(Added { added, present: 0 })
+    Ok(Added {
+        added,
+        present: 0,
+        first: true,
+    })
+}
+
+async fn links_empty(tx: &Transaction<'_>) -> Result<bool, tokio_postgres::Error> {
+    Ok(tx
+        .query_one("SELECT NOT EXISTS (SELECT 1 FROM links)", &[])
+        .await?
+        .get(0))
 }
 
 /// Leases enough whole blocks of `link_ids` for `ids` links into `id_blocks (block,
@@ -224,7 +245,7 @@ async fn take_indexes_off(tx: &Transaction<'_>) -> Result<Vec<String>, tokio_pos
     let indexes = tx
         .query(
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), \
-                    c.conname::text, pg_get_constraintdef(c.oid) \
+                    quote_ident(c.conname), pg_get_constraintdef(c.oid) \
              FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid \
                AND c.conrelid = i.indrelid AND c.contype IN ('u', 'x') \
              WHERE i.indrelid = 'links'::regclass AND NOT i.indisprimary \
@@ -238,12 +259,10 @@ async fn take_indexes_off(tx: &Transaction<'_>) -> Result<Vec<String>, tokio_pos
         match index.get::<_, Option<String>>(2) {
             Some(constraint) => {
                 let constraint_definition: String = index.get(3);
-                tx.batch_execute(&format!(
-                    "ALTER TABLE links DROP CONSTRAINT \"{constraint}\""
-                ))
-                .await?;
+                tx.batch_execute(&format!("ALTER TABLE links DROP CONSTRAINT {constraint}"))
+                    .await?;
                 rebuild.push(format!(
-                    "ALTER TABLE links ADD CONSTRAINT \"{constraint}\" {constraint_definition}"
+                    "ALTER TABLE links ADD CONSTRAINT {constraint} {constraint_definition}"
                 ));
             }
             None => {
@@ -256,9 +275,15 @@ async fn take_indexes_off(tx: &Transaction<'_>) -> Result<Vec<String>, tokio_pos
 }
 
 /// Adds the fresh events that are not clicks to `link_events`, on the hop link and user
-/// they map to. Returns how many were added.
-pub async fn add_events(tx: &Transaction<'_>) -> Result<u64, tokio_postgres::Error> {
-    let checked_after = drop_foreign_keys_if_empty(tx, "link_events").await?;
+/// they map to. Returns how many were added. `first`: [`add_staged`] found `links` empty
+/// ([`Added::first`]), so `link_events` is empty too and both are locked: its foreign
+/// keys are added again after the insert instead of checked row by row.
+pub async fn add_events(tx: &Transaction<'_>, first: bool) -> Result<u64, tokio_postgres::Error> {
+    let checked_after = if first {
+        take_foreign_keys_off(tx, "link_events").await?
+    } else {
+        Vec::new()
+    };
     let added = tx
         .execute(
             "INSERT INTO link_events (link_id, user_id, kind, at, details) \
@@ -275,27 +300,17 @@ pub async fn add_events(tx: &Transaction<'_>) -> Result<u64, tokio_postgres::Err
     Ok(added)
 }
 
-/// Into an empty `table` (a first import), its foreign keys are dropped and added again
-/// after the load, which checks every row in one join instead of one trigger query per
-/// row: for `link_events` that was a third of a large import's events (decision 36).
-/// Adding a foreign key locks both tables until the import commits, which an empty hop
-/// can afford; a hop that has events keeps the per-row checks. Returns the statements
-/// that add them again (none when `table` had rows), in the import's transaction as the
-/// indexes are.
-async fn drop_foreign_keys_if_empty(
+/// Drops the foreign keys of `table` (empty, in a first import) and returns the
+/// statements that add them again after the load, which checks every row in one join
+/// instead of one trigger query per row: for `link_events` that was a third of a large
+/// import's events (decision 36). In the import's transaction, as the indexes are.
+async fn take_foreign_keys_off(
     tx: &Transaction<'_>,
     table: &str,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let empty: bool = tx
-        .query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), &[])
-        .await?
-        .get(0);
-    if !empty {
-        return Ok(Vec::new());
-    }
     let keys = tx
         .query(
-            "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint \
              WHERE conrelid = $1::text::regclass AND contype = 'f' ORDER BY 1",
             &[&table],
         )
@@ -303,10 +318,10 @@ async fn drop_foreign_keys_if_empty(
     let mut add_again = Vec::with_capacity(keys.len());
     for key in &keys {
         let (name, definition): (String, String) = (key.get(0), key.get(1));
-        tx.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT \"{name}\""))
+        tx.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
             .await?;
         add_again.push(format!(
-            "ALTER TABLE {table} ADD CONSTRAINT \"{name}\" {definition}"
+            "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
         ));
     }
     Ok(add_again)
@@ -352,6 +367,8 @@ pub mod embedded {
         let mut outcome = super::Added {
             added: 0,
             present: (staged - fresh) as u64,
+            // Nothing is taken off here: the whole import is one job of the one writer.
+            first: false,
         };
         if fresh > 0 {
             let (start, _block): (i64, i64) = c.query_row(

@@ -230,6 +230,11 @@ async fn a_batch_is_one_message_on_one_redis() {
     use fred::prelude::*;
 
     let redis = Redis::connect(&hop_testkit::redis_args()).unwrap();
+    if redis.is_cluster() {
+        // TEST_REDIS_URL names a cluster: a batch is a message per hash slot there, which
+        // the cluster test above checks.
+        return;
+    }
     let shared = Shared::Redis(redis.clone());
     let writer = Writer::new(&shared, TTL);
     let stop = CancellationToken::new();

@@ -148,9 +148,9 @@ pub async fn run(
     progress.phase("writing users");
     write_users(&tx, staged_users.rows, &mut summary).await?;
     progress.phase("writing links");
-    write_links(&tx, &mut summary).await?;
+    let first = write_links(&tx, &mut summary).await?;
     progress.phase("writing events");
-    write_events(&tx, staged_events.rows, &mut summary).await?;
+    write_events(&tx, staged_events.rows, first, &mut summary).await?;
     progress.phase("writing clicks");
     write_clicks(&tx, &mut summary, &progress).await?;
     progress.phase("committing");
@@ -351,13 +351,14 @@ async fn write_users(
 }
 
 /// Links by code, through their owner (which leaves `map_links` for the events).
-async fn write_links(tx: &Transaction<'_>, summary: &mut Summary) -> anyhow::Result<()> {
+/// Whether this is a first import ([`hop_links::import::Added::first`]).
+async fn write_links(tx: &Transaction<'_>, summary: &mut Summary) -> anyhow::Result<bool> {
     let links = hop_links::import::add_staged(tx)
         .await
         .context("importing links")?;
     summary.links_added = links.added;
     summary.links_present = links.present;
-    Ok(())
+    Ok(links.first)
 }
 
 /// Events by source id, through the ledger: those not imported before (`fresh_events`),
@@ -365,6 +366,7 @@ async fn write_links(tx: &Transaction<'_>, summary: &mut Summary) -> anyhow::Res
 async fn write_events(
     tx: &Transaction<'_>,
     staged: u64,
+    first: bool,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     // The ledger holds runs of consecutive ids, a few per import, so the anti-join below
@@ -392,7 +394,7 @@ async fn write_events(
     .context("recording the events in the ledger")?;
     debug_assert!(present <= staged);
     summary.events_present = present;
-    summary.events_added = hop_links::import::add_events(tx)
+    summary.events_added = hop_links::import::add_events(tx, first)
         .await
         .context("importing link events")?;
     Ok(())
