@@ -40,6 +40,18 @@ pub mod auth {
         /// The encoded descriptor of `hop.auth.v1`, for server reflection.
         pub const FILE_DESCRIPTOR_SET: &[u8] =
             tonic::include_file_descriptor_set!("auth_descriptor");
+
+        /// `Refresh` answered UNAUTHENTICATED because the token had been used before: the
+        /// session it belongs to is revoked. The status carries an `ErrorInfo` with this
+        /// reason and the session in its metadata ([`REVOKED_SESSION`], and
+        /// [`REVOKED_LISTED`]: `true` when the Redis deny-list has it), so the gateway that
+        /// asked refuses the session's access tokens at once, as after a logout, without
+        /// waiting for the announcement.
+        pub const REFRESH_TOKEN_REUSED: &str = "refresh-token-reused";
+        /// See [`REFRESH_TOKEN_REUSED`].
+        pub const REVOKED_SESSION: &str = "session_id";
+        /// See [`REFRESH_TOKEN_REUSED`].
+        pub const REVOKED_LISTED: &str = "listed";
     }
 }
 

@@ -226,12 +226,38 @@ async fn refresh(
         .check("refresh_ip", &ip.limit_key(), limit)
         .await?;
     let request = pb::RefreshRequest { refresh_token };
-    let pair = state
+    let pair = match state
         .auth()
         .refresh(state.request(request, &request_id))
-        .await?
-        .into_inner();
+        .await
+    {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => {
+            // A reused token revoked its session: refused here from now on, as after a
+            // logout through this gateway (the announcement comes on its own time).
+            if let Some((session_id, listed)) = revoked_by_reuse(&status) {
+                state.verifier().revoked_here(&session_id, listed);
+            }
+            return Err(status.into());
+        }
+    };
     Ok(tokens(pair))
+}
+
+/// The session a `Refresh` answer says it revoked because its token was reused
+/// ([`pb::REFRESH_TOKEN_REUSED`]), and whether the deny-list has it.
+fn revoked_by_reuse(status: &tonic::Status) -> Option<(String, bool)> {
+    use tonic_types::StatusExt;
+    let info = status.get_error_details().error_info()?.clone();
+    if info.domain != hop_kit::grpc::ERROR_DOMAIN || info.reason != pb::REFRESH_TOKEN_REUSED {
+        return None;
+    }
+    let session_id = info.metadata.get(pb::REVOKED_SESSION)?.clone();
+    let listed = info
+        .metadata
+        .get(pb::REVOKED_LISTED)
+        .is_some_and(|l| l == "true");
+    Some((session_id, listed))
 }
 
 /// Sign out.
@@ -285,4 +311,51 @@ async fn me(
         .await?
         .into_inner();
     Ok(Json(UserView::from(found)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::revoked_by_reuse;
+    use hop_kit::error::{ErrorCode, ServiceError, to_status};
+    use hop_proto::auth::v1 as pb;
+    use std::collections::HashMap;
+
+    /// What auth's `RefreshTokenReused` says, through the one conversion to a status.
+    #[derive(Debug)]
+    struct Reused(Option<&'static str>);
+
+    impl std::fmt::Display for Reused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("invalid or expired refresh token")
+        }
+    }
+
+    impl std::error::Error for Reused {}
+
+    impl ServiceError for Reused {
+        fn code(&self) -> ErrorCode {
+            ErrorCode::Unauthenticated
+        }
+        fn reason(&self) -> Option<&str> {
+            self.0
+        }
+        fn info(&self) -> HashMap<String, String> {
+            [
+                (pb::REVOKED_SESSION.to_owned(), "s-1".to_owned()),
+                (pb::REVOKED_LISTED.to_owned(), "true".to_owned()),
+            ]
+            .into()
+        }
+    }
+
+    #[test]
+    fn a_refresh_refused_for_reuse_names_the_session_it_revoked() {
+        let status = to_status(&Reused(Some(pb::REFRESH_TOKEN_REUSED)));
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert_eq!(status.message(), "invalid or expired refresh token");
+        assert_eq!(revoked_by_reuse(&status), Some(("s-1".to_owned(), true)));
+        assert_eq!(revoked_by_reuse(&to_status(&Reused(Some("other")))), None);
+        assert_eq!(revoked_by_reuse(&to_status(&Reused(None))), None);
+        assert_eq!(revoked_by_reuse(&tonic::Status::unauthenticated("x")), None);
+    }
 }

@@ -134,8 +134,8 @@ impl Accounts {
             }
             Rotation::Reused { session_id } => {
                 tracing::warn!(session_id = %session_id, "refresh_token_reused_session_revoked");
-                self.revocations.revoke(&session_id).await;
-                Err(AuthError::BadRefreshToken)
+                let listed = self.revocations.revoke(&session_id).await;
+                Err(AuthError::RefreshTokenReused { session_id, listed })
             }
             Rotation::Refused => Err(AuthError::BadRefreshToken),
         }

@@ -15,9 +15,14 @@ pub enum AuthError {
     /// UNAUTHENTICATED. The same answer for an unknown email and a wrong password.
     #[error("invalid email or password")]
     BadCredentials,
-    /// UNAUTHENTICATED: unknown, expired, revoked or already-used refresh token.
+    /// UNAUTHENTICATED: unknown, expired or revoked refresh token.
     #[error("invalid or expired refresh token")]
     BadRefreshToken,
+    /// UNAUTHENTICATED, to the public the same as [`AuthError::BadRefreshToken`]: the token
+    /// had been used before, so its session is now revoked (`listed`: the Redis deny-list
+    /// has it). The caller is told which session (`hop_proto::auth::v1::REFRESH_TOKEN_REUSED`).
+    #[error("invalid or expired refresh token")]
+    RefreshTokenReused { session_id: String, listed: bool },
     /// UNAUTHENTICATED: unknown, revoked or expired API key.
     #[error("invalid, revoked or expired API key")]
     BadApiKey,
@@ -49,9 +54,10 @@ impl ServiceError for AuthError {
         match self {
             Self::Invalid(_) => ErrorCode::Invalid,
             Self::EmailTaken => ErrorCode::AlreadyExists,
-            Self::BadCredentials | Self::BadRefreshToken | Self::BadApiKey => {
-                ErrorCode::Unauthenticated
-            }
+            Self::BadCredentials
+            | Self::BadRefreshToken
+            | Self::RefreshTokenReused { .. }
+            | Self::BadApiKey => ErrorCode::Unauthenticated,
             Self::NotFound | Self::NoSuchKey => ErrorCode::NotFound,
             Self::Overloaded => ErrorCode::Overloaded,
             Self::Unavailable(_) => ErrorCode::Unavailable,
@@ -63,6 +69,30 @@ impl ServiceError for AuthError {
         match self {
             Self::Invalid(errors) => errors.clone(),
             _ => Vec::new(),
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Self::RefreshTokenReused { .. } => Some(hop_proto::auth::v1::REFRESH_TOKEN_REUSED),
+            _ => None,
+        }
+    }
+
+    fn info(&self) -> std::collections::HashMap<String, String> {
+        match self {
+            Self::RefreshTokenReused { session_id, listed } => [
+                (
+                    hop_proto::auth::v1::REVOKED_SESSION.to_owned(),
+                    session_id.clone(),
+                ),
+                (
+                    hop_proto::auth::v1::REVOKED_LISTED.to_owned(),
+                    listed.to_string(),
+                ),
+            ]
+            .into(),
+            _ => std::collections::HashMap::new(),
         }
     }
 }

@@ -117,6 +117,12 @@ pub trait ServiceError: std::error::Error {
     fn reason(&self) -> Option<&str> {
         None
     }
+
+    /// Facts that go with [`ServiceError::reason`] for the calling service (the
+    /// `ErrorInfo` metadata), never shown to the public.
+    fn info(&self) -> std::collections::HashMap<String, String> {
+        std::collections::HashMap::new()
+    }
 }
 
 /// The status a service answers `error` with. Internal errors are logged at ERROR with
@@ -141,7 +147,7 @@ pub fn to_status(error: &impl ServiceError) -> tonic::Status {
     }
     let mut details = ErrorDetails::new();
     if let Some(reason) = reason {
-        details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+        details.set_error_info(reason, ERROR_DOMAIN, error.info());
     }
     for e in &fields {
         details.add_bad_request_violation(e.field.clone(), e.message.clone());
