@@ -251,21 +251,16 @@ if [ "$MODE" = failover ]; then
   first=${first%%\?*}
   restart_redirect() { PORT=$R1 "$HOP" serve redirect >>"$WORK/redirect-1.log" 2>&1 & R1_PID=$!; STACK_PIDS+=("$R1_PID"); wait_http "http://127.0.0.1:$R1/health/ready"; }
   restart_gateway() { stack_start_gateway "$G1" 1; G1_PID=$STACK_LAST_PID; wait_http "http://127.0.0.1:$G1/health/ready"; }
-  restart_links() {
-    PORT=$LINKS_PORT ADMIN_PORT=$LINKS_ADMIN "$HOP" serve links >>"$WORK/links.log" 2>&1 &
-    LINKS_PID=$!; STACK_PIDS+=("$LINKS_PID"); wait_http "http://127.0.0.1:$LINKS_ADMIN/health/ready"
-  }
-  restart_auth() {
-    PORT=$AUTH_PORT ADMIN_PORT=$AUTH_ADMIN "$HOP" serve auth >>"$WORK/auth.log" 2>&1 &
-    AUTH_PID=$!; STACK_PIDS+=("$AUTH_PID"); wait_http "http://127.0.0.1:$AUTH_ADMIN/health/ready"
-  }
-  restart_links2() {
-    PORT=$LINKS2_PORT ADMIN_PORT=$LINKS2_ADMIN "$HOP" serve links >>"$WORK/links-2.log" 2>&1 &
-    LINKS2_PID=$!; STACK_PIDS+=("$LINKS2_PID"); wait_http "http://127.0.0.1:$LINKS2_ADMIN/health/ready"
-  }
-  restart_auth2() {
-    PORT=$AUTH2_PORT ADMIN_PORT=$AUTH2_ADMIN "$HOP" serve auth >>"$WORK/auth-2.log" 2>&1 &
-    AUTH2_PID=$!; STACK_PIDS+=("$AUTH2_PID"); wait_http "http://127.0.0.1:$AUTH2_ADMIN/health/ready"
+  # Starts instance $1 of links or auth again (LINKS, AUTH, LINKS2 or AUTH2): on the ports
+  # ${1}_PORT and ${1}_ADMIN, logging where it logged, its pid in ${1}_PID.
+  restart_instance() {
+    local port=${1}_PORT admin=${1}_ADMIN service=${1%2} log
+    service=${service,,}
+    log="$service.log"
+    [ "$1" = "${1%2}" ] || log="$service-2.log"
+    PORT=${!port} ADMIN_PORT=${!admin} "$HOP" serve "$service" >>"$WORK/$log" 2>&1 &
+    printf -v "${1}_PID" '%s' "$!"; STACK_PIDS+=("$!")
+    wait_http "http://127.0.0.1:${!admin}/health/ready"
   }
   # A rolling deploy of links and auth: each instance in turn stopped as a deploy stops it
   # (SIGTERM: it drains what it has in flight) and started again, the next only once the
@@ -276,9 +271,7 @@ if [ "$MODE" = failover ]; then
       local var=${pid}_PID
       kill -TERM "${!var}"; wait "${!var}" 2>/dev/null || true
       ! kill -0 "${!var}" 2>/dev/null || { echo "  ${pid,,} did not stop on SIGTERM" >&2; return 1; }
-      case $pid in
-        LINKS) restart_links ;; AUTH) restart_auth ;; LINKS2) restart_links2 ;; AUTH2) restart_auth2 ;;
-      esac
+      restart_instance "$pid"
     done
   }
   # Besides k6 (which signs in only while it sets up), one client signs in over and over
@@ -370,8 +363,8 @@ PY
       postgres-replica)
         as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg-replica" -l "$WORK/pg-replica.log" -w -o \
           "-p $REPLICA_PORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=300 -c hot_standby=on" start >/dev/null ;;
-      links) restart_links ;;
-      auth) restart_auth ;;
+      links) restart_instance LINKS ;;
+      auth) restart_instance AUTH ;;
       redirect) restart_redirect ;;
       gateway) restart_gateway ;;
     esac
