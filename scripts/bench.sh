@@ -162,17 +162,7 @@ embedded=(env -u DATABASE_URL -u DATABASE_SCHEMA -u REDIS_URL -u REDIS_KEY_PREFI
 env PORT=$UP_PG "${up_env[@]}" "$HOP" up >"$WORK/up-pg.log" & PIDS+=($!)
 env PORT=$UP_PG_NOL1 "${up_env[@]}" CACHE_L1_ENABLED=false "$HOP" up >"$WORK/up-pg-nol1.log" & PIDS+=($!)
 seed_up() { # PORT FILE: LINKS links through that hop up; their codes into FILE
-  python3 - "$1" "$LINKS" >"$2" <<'PY'
-import json, sys, urllib.request, concurrent.futures
-port, n = int(sys.argv[1]), int(sys.argv[2])
-def create(i):
-    body = json.dumps({"url": f"https://example.com/up/{i}"}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/links", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.load(r)["code"]
-with concurrent.futures.ThreadPoolExecutor(16) as pool:
-    print("\n".join(pool.map(create, range(n))))
-PY
+  seed_links "http://127.0.0.1:$1" "$LINKS" up >"$2"
 }
 for port in $UP_SQL $UP_SQL_NOL1 $UP_PG $UP_PG_NOL1; do
   wait_http "http://127.0.0.1:$port/health/ready" || true

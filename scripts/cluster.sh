@@ -164,17 +164,7 @@ if [ "$MODE" = measure ]; then
   STACK_PIDS+=($!)
   for port in $RM_L1 $RM_REDIS $RM_PG; do wait_http "http://127.0.0.1:$port/health/ready"; done
   echo "--- seeding $LINKS links through the edge" >&2
-  python3 - "$EDGE_URL" "$LINKS" >"$WORK/codes.txt" <<'PY'
-import concurrent.futures, json, sys, urllib.request
-base, n = sys.argv[1], int(sys.argv[2])
-def create(i):
-    body = json.dumps({"url": f"https://example.com/measure/{i}"}).encode()
-    req = urllib.request.Request(f"{base}/links", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.load(r)["code"]
-with concurrent.futures.ThreadPoolExecutor(16) as pool:
-    print("\n".join(pool.map(create, range(n))))
-PY
+  seed_links "$EDGE_URL" "$LINKS" measure >"$WORK/codes.txt"
   # The replica has replayed the seed, and the L1 instance holds every code.
   for _ in $(seq 1 100); do
     [ "$(psql "postgres://postgres@127.0.0.1:$REPLICA_PORT/hop" -Atc "SELECT count(*) FROM $DATABASE_SCHEMA.links")" -ge "$LINKS" ] && break

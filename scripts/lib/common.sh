@@ -139,3 +139,20 @@ redis_cluster_stop() {
   xargs -r kill <"$1/pids" 2>/dev/null || true
   rm -f "$1/pids"
 }
+
+# seed_links BASE N TAG: creates N anonymous links through BASE's POST /links (16 at a
+# time; the target must allow anonymous creates and not limit them), to
+# https://example.com/TAG/<i>; prints their codes, one a line.
+seed_links() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import concurrent.futures, json, sys, urllib.request
+base, n, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def create(i):
+    body = json.dumps({"url": f"https://example.com/{tag}/{i}"}).encode()
+    req = urllib.request.Request(f"{base}/links", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)["code"]
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    print("\n".join(pool.map(create, range(n))))
+PY
+}
